@@ -1,0 +1,9 @@
+export {
+  GatehouseError,
+  defineErrors,
+  isGatehouseError,
+  type ErrorKind,
+  type ErrorSpec,
+  type ErrorRegistry,
+  type GatehouseErrorOptions,
+} from './gatehouse-error.ts';
