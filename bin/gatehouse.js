@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Launcher: loads the TypeScript sources through tsx (no build step), then runs the CLI.
+import { register } from 'tsx/esm/api';
+import 'reflect-metadata';
+
+register();
+const { main } = await import('../src/cli/main.ts');
+await main(process.argv, {
+  env: process.env,
+  cwd: process.cwd(),
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+});

@@ -1,0 +1,14 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiDependencies } from '../context.ts';
+import { registerAdminRoutes } from './admin.ts';
+import { registerPkiRoutes } from './pki.ts';
+import { registerPolicyRoutes } from './policies.ts';
+import { registerThingRoutes } from './things.ts';
+
+/** Registers every `/v1` operation. */
+export function registerRoutes(app: FastifyInstance, deps: ApiDependencies): void {
+  registerThingRoutes(app, deps);
+  registerPolicyRoutes(app, deps);
+  registerPkiRoutes(app, deps);
+  registerAdminRoutes(app, deps);
+}

@@ -1,0 +1,119 @@
+import Fastify from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
+import type { AnySchema } from 'ajv';
+import addFormats from 'ajv-formats';
+import { Counter, Histogram } from 'prom-client';
+import { isGatehouseError } from '../errors/index.ts';
+import type { GatehouseError } from '../errors/index.ts';
+import { createAuthHook } from './auth.ts';
+import type { ApiDependencies } from './context.ts';
+import { ApiErrors, STATUS_OF_KIND } from './errors.ts';
+import { registerRoutes } from './routes/index.ts';
+
+/** Maximum JSON body size (bulk uploads use their own limit). */
+export const BODY_LIMIT = 1024 * 1024;
+
+function problem(error: GatehouseError, instance: string): Record<string, unknown> {
+  const status = STATUS_OF_KIND[error.kind];
+  return {
+    type: `https://gatehouse.dev/errors/${error.code}`,
+    title: error.code,
+    status,
+    code: error.code,
+    detail: error.message,
+    instance,
+    ...(error.details === undefined ? {} : { details: error.details }),
+  };
+}
+
+/** Maps Fastify's own errors (parsing, validation, limits) to stable codes. */
+function toGatehouseError(error: FastifyError | Error): GatehouseError {
+  if (isGatehouseError(error)) return error;
+  const fe = error as FastifyError;
+  if (fe.validation !== undefined) {
+    return ApiErrors.error('API_VALIDATION_FAILED', `${fe.validationContext ?? 'request'} ${fe.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim(), {
+      details: { errors: fe.validation.map((v) => ({ path: v.instancePath, message: v.message ?? '' })) },
+    });
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return ApiErrors.error('API_MALFORMED_JSON', 'the body is not valid JSON');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return ApiErrors.error('API_BODY_TOO_LARGE', `the body exceeds ${BODY_LIMIT} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return ApiErrors.error('API_UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json');
+    default:
+      if (error instanceof SyntaxError) return ApiErrors.error('API_MALFORMED_JSON', 'the body is not valid JSON');
+      return ApiErrors.error('API_INTERNAL', 'internal error', { cause: error });
+  }
+}
+
+/** Builds the REST control plane (not listening yet). */
+export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    disableRequestLogging: true,
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  });
+  // Bodies are validated strictly (no type coercion: `"thingName": 42` is an error); query strings and path
+  // parameters are text on the wire, so they are coerced to the schema's types.
+  const strict = new Ajv({ removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false, strict: false });
+  const coercing = new Ajv({ removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, strict: false });
+  addFormats.default(strict);
+  addFormats.default(coercing);
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema as AnySchema));
+  app.decorateRequest('caller', undefined);
+
+  const requests = new Counter({ name: 'gatehouse_http_requests_total', help: 'REST requests by route and status', labelNames: ['method', 'route', 'status'], registers: [deps.metrics] });
+  const latency = new Histogram({ name: 'gatehouse_http_request_duration_seconds', help: 'REST request latency', labelNames: ['method', 'route'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [deps.metrics] });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Gatehouse control plane', version: '0.1.0', description: 'Registry, PKI and provisioning API. Errors are RFC 9457 problem+json with a stable `code` (docs/errors.md).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.addHook('onRequest', createAuthHook(deps.store));
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    // One line per request; never the body or the Authorization header.
+    request.log.info({ reqId: request.id, method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, tenant: request.caller?.tenantId, role: request.caller?.role }, 'request');
+    done();
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const gh = toGatehouseError(error);
+    if (gh.kind === 'internal') request.log.error({ err: error, reqId: request.id }, 'internal error');
+    void reply.status(STATUS_OF_KIND[gh.kind]).type('application/problem+json').send(problem(gh, request.url));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const gh = ApiErrors.error('API_ROUTE_NOT_FOUND', `no operation ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    void reply.status(404).type('application/problem+json').send(problem(gh, request.url));
+  });
+
+  app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
+    if (!deps.isReady()) return reply.status(503).send({ status: 'starting' });
+    return { status: 'ok' };
+  });
+  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
+    return reply.type(deps.metrics.contentType).send(await deps.metrics.metrics());
+  });
+  app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, () => app.swagger());
+
+  await app.register((scope, _opts, done) => {
+    registerRoutes(scope, deps);
+    done();
+  });
+  return app;
+}

@@ -1,0 +1,8 @@
+import { defineErrors } from '../errors/index.ts';
+
+/** Error codes of process start-up. */
+export const AppErrors = defineErrors({
+  APP_DATA_DIR_LOCKED: { kind: 'conflict', description: 'Another Gatehouse process is running on this data directory.' },
+  APP_DATA_DIR_UNUSABLE: { kind: 'invalid', description: 'The data directory cannot be created or written.' },
+  APP_LISTEN_FAILED: { kind: 'unavailable', description: 'A listener could not bind its address and port (in use, or not permitted).' },
+});

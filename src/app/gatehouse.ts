@@ -1,0 +1,119 @@
+import { writeFileSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
+import { buildApiServer } from '../api/index.ts';
+import type { GatehouseConfig } from '../config/index.ts';
+import * as pki from '../pki/index.ts';
+import { CertificateAuthorityService, ControlPlane, bootstrapInstallation } from '../provisioning/index.ts';
+import type { InstallationMaterial } from '../provisioning/index.ts';
+import { createKeyBlobRepository } from '../registry/index.ts';
+import { openStore } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
+import { DATA_FILES, lockDataDir, readOrCreateKekFile, writeSecretFile } from './data-dir.ts';
+import { AppErrors } from './errors.ts';
+
+/** A running Gatehouse process. */
+export interface RunningGatehouse {
+  readonly config: GatehouseConfig;
+  readonly store: Store;
+  readonly controlPlane: ControlPlane;
+  readonly material: InstallationMaterial;
+  /** Actual bound ports (differ from the config when it asked for port 0). */
+  readonly ports: { readonly api: number; readonly mqtt: number; readonly https: number };
+  readonly apiUrl: string;
+  /** Stops accepting, lets in-flight requests finish, closes the database, releases the lock. */
+  stop(): Promise<void>;
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * The composition root: the only place that builds dependencies (config → data dir → store → key store → CA
+ * service → control plane → listeners) and wires them. Nothing else creates a database, logger or key store.
+ */
+export async function startGatehouse(config: GatehouseConfig, logger: Logger): Promise<RunningGatehouse> {
+  const releaseLock = lockDataDir(config.dataDir);
+  const cleanups: (() => Promise<void> | void)[] = [releaseLock];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        logger.warn({ err: error }, 'cleanup step failed');
+      }
+    }
+  };
+  try {
+    const kek = pki.parseKek(config.kek ?? readOrCreateKekFile(config.dataDir, pki.generateKek));
+    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    cleanups.push(() => store.close());
+    logger.info({ dialect: store.dialect, dataDir: config.dataDir }, 'store ready');
+
+    const keyStore = new pki.EncryptedKeyStore({ kek, blobs: createKeyBlobRepository(store.db) });
+    let controlPlane: ControlPlane | undefined;
+    const cas = new CertificateAuthorityService({
+      store,
+      keyStore,
+      publicUrl: config.publicUrl,
+      onTrustChanged: (tenantId) => controlPlane?.notifyTrustChanged(tenantId),
+    });
+    controlPlane = new ControlPlane(store, cas);
+
+    const material = await bootstrapInstallation({ store, cas, kek, domain: config.domain, adminToken: config.adminToken });
+    writeFileSync(path.join(config.dataDir, DATA_FILES.rootCa), material.rootCaPem);
+    if (material.createdAdminToken !== undefined) {
+      writeSecretFile(path.join(config.dataDir, DATA_FILES.adminToken), `${material.createdAdminToken}\n`);
+      process.stdout.write(
+        `\nGatehouse initialised ${config.dataDir}\n  admin API token (shown once, also in ${path.join(config.dataDir, DATA_FILES.adminToken)}, mode 0600):\n  ${material.createdAdminToken}\n\n`,
+      );
+    }
+
+    const metrics = new MetricsRegistry();
+    collectDefaultMetrics({ register: metrics, prefix: 'gatehouse_process_' });
+    let ready = false;
+    const ports = { api: config.apiPort, mqtt: config.mqttPort, https: config.httpsPort };
+    const api = await buildApiServer({
+      config, store, logger, metrics, controlPlane,
+      isReady: () => ready,
+      deviceEndpoint: () => ({ mqttPort: ports.mqtt, httpsPort: ports.https, rootCaPem: material.rootCaPem }),
+    });
+    cleanups.push(() => api.close());
+    try {
+      await api.listen({ host: config.host, port: config.apiPort });
+    } catch (cause) {
+      throw AppErrors.error('APP_LISTEN_FAILED', `cannot listen on ${config.host}:${config.apiPort}: ${(cause as Error).message}`, { cause });
+    }
+    const address = api.server.address();
+    if (typeof address === 'object' && address !== null) ports.api = address.port;
+    const apiUrl = `http://${urlHost(config.host)}:${ports.api}`;
+    const serverFile = path.join(config.dataDir, DATA_FILES.server);
+    writeFileSync(serverFile, JSON.stringify({ pid: process.pid, apiUrl, ports }, null, 2));
+    cleanups.push(() => unlinkSync(serverFile));
+    ready = true;
+    logger.info({ apiUrl, ports }, 'gatehouse ready');
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      store,
+      controlPlane,
+      material,
+      ports,
+      apiUrl,
+      stop() {
+        stopping ??= (async () => {
+          ready = false;
+          await cleanup();
+          logger.info('gatehouse stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}

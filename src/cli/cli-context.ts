@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { loadClientConfig } from '../config/index.ts';
+import { isGatehouseError } from '../errors/index.ts';
+import { ApiCallError, ApiClient } from './client.ts';
+import { printResult } from './output.ts';
+
+/** Environment handed to the CLI by its entry point (the only place that reads process.env). */
+export interface CliEnvironment {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+}
+
+/** Global options every command inherits. */
+export interface GlobalOptions {
+  readonly json?: boolean;
+  readonly tenant?: string;
+}
+
+/** Shared helpers of command actions. */
+export class CliContext {
+  readonly io: CliEnvironment;
+  constructor(io: CliEnvironment) {
+    this.io = io;
+  }
+
+  /** The global options of `cmd`. */
+  globals(cmd: Command): GlobalOptions {
+    return cmd.optsWithGlobals<GlobalOptions>();
+  }
+
+  /** An API client for the configured server. */
+  client(cmd: Command): ApiClient {
+    return new ApiClient(loadClientConfig(this.io.env, this.io.cwd), { tenant: this.globals(cmd).tenant });
+  }
+
+  /** Prints per `--json`. */
+  print(cmd: Command, value: unknown): void {
+    printResult(value, this.globals(cmd).json === true, this.io.stdout);
+  }
+
+  /** Runs an action, turning errors into `error CODE: message` on stderr and exit code 1. */
+  async run(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      if (error instanceof ApiCallError) this.io.stderr(`error ${error.code}: ${error.message}\n`);
+      else if (isGatehouseError(error)) this.io.stderr(`error ${error.code}: ${error.message}\n`);
+      else this.io.stderr(`error: ${(error as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

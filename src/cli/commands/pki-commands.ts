@@ -1,0 +1,129 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import type { CliContext } from '../cli-context.ts';
+
+const readPem = (file: string): string => readFileSync(file, 'utf8');
+
+/** `gatehouse cert …` and `gatehouse ca …`. */
+export function pkiCommands(c: CliContext): Command[] {
+  const cert = new Command('cert').description('device certificates: issue, register, activate, revoke, transfer');
+  cert
+    .command('create-from-csr <csrFile>')
+    .description('issue a certificate for a CSR (the key stays where the CSR was made)')
+    .option('--active', 'set ACTIVE at once')
+    .option('--ca <caCertificateId>', 'owned CA to issue with (default: the tenant issuing CA)')
+    .option('--out <file>', 'write the certificate PEM here')
+    .action((f: string, o: { active?: boolean; ca?: string; out?: string }, cmd: Command) =>
+      c.run(async () => {
+        const r = await c.client(cmd).call<{ certificatePem: string }>('POST', '/v1/certificates/from-csr', { certificateSigningRequest: readPem(f), setAsActive: o.active === true, ...(o.ca === undefined ? {} : { caCertificateId: o.ca }) });
+        if (o.out !== undefined) writeFileSync(o.out, r.certificatePem);
+        c.print(cmd, r);
+      }),
+    );
+  cert
+    .command('create-keys')
+    .description('development only: the server makes the key pair and returns the private key once')
+    .option('--active', 'set ACTIVE at once')
+    .action((o: { active?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/certificates/keys-and-certificate', { setAsActive: o.active === true }))));
+  cert
+    .command('register <certFile>')
+    .description('register a certificate issued by a CA registered in this tenant')
+    .option('--ca-cert <caFile>', 'the issuing CA certificate PEM')
+    .option('--status <status>', 'ACTIVE | INACTIVE | PENDING_ACTIVATION')
+    .option('--without-ca', 'multi-account registration: pin the certificate by fingerprint, no CA needed')
+    .action((f: string, o: { caCert?: string; status?: string; withoutCa?: boolean }, cmd: Command) =>
+      c.run(async () => {
+        const body = { certificatePem: readPem(f), ...(o.status === undefined ? {} : { status: o.status }) };
+        if (o.withoutCa === true) c.print(cmd, await c.client(cmd).call('POST', '/v1/certificates/register-without-ca', body));
+        else c.print(cmd, await c.client(cmd).call('POST', '/v1/certificates/register', { ...body, ...(o.caCert === undefined ? {} : { caCertificatePem: readPem(o.caCert) }) }));
+      }),
+    );
+  cert.command('get <certificateId>').description('describe a certificate').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/certificates/${id}`))));
+  cert
+    .command('list')
+    .description('list certificates')
+    .option('--status <status>', 'filter by status')
+    .option('--ca <caCertificateId>', 'filter by issuing CA')
+    .action((o: { status?: string; ca?: string }, cmd: Command) =>
+      c.run(async () => {
+        const q = new URLSearchParams();
+        if (o.status !== undefined) q.set('status', o.status);
+        if (o.ca !== undefined) q.set('caCertificateId', o.ca);
+        c.print(cmd, (await c.client(cmd).call<{ certificates: unknown[] }>('GET', `/v1/certificates?${q.toString()}`)).certificates);
+      }),
+    );
+  for (const [name, status] of [['activate', 'ACTIVE'], ['deactivate', 'INACTIVE']] as const) {
+    cert.command(`${name} <certificateId>`).description(`set ${status}`).action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('PATCH', `/v1/certificates/${id}`, { status }))));
+  }
+  cert.command('revoke <certificateId>').description('revoke (takes effect at once; goes on the CRL)').option('--reason <reason>', 'RFC 5280 reason, e.g. keyCompromise').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
+  cert.command('delete <certificateId>').description('delete an inactive, detached certificate (--force detaches)').option('--force').action((id: string, o: { force?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/certificates/${id}${o.force === true ? '?forceDelete=true' : ''}`))));
+  cert.command('transfer <certificateId> <targetTenant>').description('offer an INACTIVE, detached certificate to another tenant').action((id: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/transfer`, { targetTenant: t }))));
+  cert.command('accept-transfer <certificateId>').description('accept a certificate offered to this tenant').option('--active').action((id: string, o: { active?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/accept-transfer`, { setAsActive: o.active === true }))));
+  cert.command('reject-transfer <certificateId>').description('reject a certificate offered to this tenant').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/reject-transfer`, {}))));
+  cert.command('cancel-transfer <certificateId>').description('cancel a transfer this tenant offered').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/cancel-transfer`, {}))));
+
+  const ca = new Command('ca').description('certificate authorities: owned hierarchy and registered (BYO) CAs');
+  ca
+    .command('create <commonName>')
+    .description('create an owned intermediate CA (under the installation root or --parent)')
+    .option('--algorithm <alg>', 'EC_P256 | EC_P384 | RSA_2048 | RSA_3072', 'EC_P256')
+    .option('--parent <caCertificateId>', 'owned parent CA')
+    .option('--validity-days <n>', 'validity in days')
+    .option('--path-length <n>', 'basicConstraints pathLen')
+    .option('--out <file>', 'write the CA certificate PEM here')
+    .action((cn: string, o: { algorithm: string; parent?: string; validityDays?: string; pathLength?: string; out?: string }, cmd: Command) =>
+      c.run(async () => {
+        const r = await c.client(cmd).call<{ caCertificatePem: string }>('POST', '/v1/cas', {
+          commonName: cn,
+          keyAlgorithm: o.algorithm,
+          ...(o.parent === undefined ? {} : { parentCaCertificateId: o.parent }),
+          ...(o.validityDays === undefined ? {} : { validityDays: Number(o.validityDays) }),
+          ...(o.pathLength === undefined ? {} : { pathLength: Number(o.pathLength) }),
+        });
+        if (o.out !== undefined) writeFileSync(o.out, r.caCertificatePem);
+        c.print(cmd, r);
+      }),
+    );
+  ca.command('list').description('list CAs').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ certificates: unknown[] }>('GET', '/v1/cas')).certificates)));
+  ca.command('get <caCertificateId>').description('describe a CA').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/cas/${id}`))));
+  ca.command('registration-code').description('the code to put in the CN of a verification certificate').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', '/v1/cas/registration-code'))));
+  ca
+    .command('register <caCertFile>')
+    .description('register a CA you own elsewhere (DEFAULT mode needs a verification certificate)')
+    .option('--verification-cert <file>', 'certificate with CN = registration code, signed by the CA key')
+    .option('--sni-only', 'SNI_ONLY mode: no proof of possession; devices must send SNI')
+    .option('--inactive', 'register INACTIVE')
+    .option('--auto-register', 'allow auto-registration (JITR/JITP)')
+    .action((f: string, o: { verificationCert?: string; sniOnly?: boolean; inactive?: boolean; autoRegister?: boolean }, cmd: Command) =>
+      c.run(async () =>
+        c.print(cmd, await c.client(cmd).call('POST', '/v1/cas/register', {
+          caCertificatePem: readPem(f),
+          ...(o.verificationCert === undefined ? {} : { verificationCertificatePem: readPem(o.verificationCert) }),
+          certificateMode: o.sniOnly === true ? 'SNI_ONLY' : 'DEFAULT',
+          setAsActive: o.inactive !== true,
+          allowAutoRegistration: o.autoRegister === true,
+        })),
+      ),
+    );
+  ca
+    .command('update <caCertificateId>')
+    .description('change status, auto-registration, JITP template, first-connect mode')
+    .option('--status <status>', 'ACTIVE | INACTIVE')
+    .option('--auto-register', 'enable auto-registration')
+    .option('--no-auto-register', 'disable auto-registration')
+    .option('--jitp-template <name>', 'JITP template name ("" clears it)')
+    .option('--first-connect <mode>', 'continue | reconnect')
+    .action((id: string, o: { status?: string; autoRegister?: boolean; jitpTemplate?: string; firstConnect?: string }, cmd: Command) =>
+      c.run(async () =>
+        c.print(cmd, await c.client(cmd).call('PATCH', `/v1/cas/${id}`, {
+          ...(o.status === undefined ? {} : { status: o.status }),
+          ...(o.autoRegister === undefined ? {} : { autoRegistrationStatus: o.autoRegister ? 'ENABLE' : 'DISABLE' }),
+          ...(o.jitpTemplate === undefined ? {} : { registrationConfig: { templateName: o.jitpTemplate === '' ? null : o.jitpTemplate } }),
+          ...(o.firstConnect === undefined ? {} : { firstConnect: o.firstConnect }),
+        })),
+      ),
+    );
+  ca.command('revoke <caCertificateId>').description('revoke a CA (removed from trust at once; on its parent CRL)').option('--reason <reason>').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/cas/${id}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
+  ca.command('crl <caCertificateId>').description('print the CA CRL (PEM)').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.io.stdout(await c.client(cmd).text(`/v1/crl/${id}.pem`))));
+  return [cert, ca];
+}

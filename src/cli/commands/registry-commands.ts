@@ -1,0 +1,117 @@
+import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import * as pki from '../../pki/index.ts';
+import type { CliContext } from '../cli-context.ts';
+import { collect, parseKeyValues } from '../output.ts';
+
+function readDocument(value: string): unknown {
+  const text = value.startsWith('@') ? readFileSync(value.slice(1), 'utf8') : value;
+  return JSON.parse(text) as unknown;
+}
+
+/** `gatehouse thing …`, `thing-type …`, `thing-group …`, `policy …`. */
+export function registryCommands(c: CliContext): Command[] {
+  const thing = new Command('thing').description('things (devices): create, get, list, update, delete, attach certificates');
+  thing
+    .command('create <thingName>')
+    .description('create a thing; with --with-certificate also a key (made here, never sent), a certificate and a device bundle in --out')
+    .option('-a, --attribute <k=v>', 'attribute (repeatable)', collect, [])
+    .option('--type <thingTypeName>', 'thing type')
+    .option('-g, --group <thingGroupName>', 'thing group (repeatable)', collect, [])
+    .option('--with-certificate', 'generate a key locally, have Gatehouse sign its CSR, activate and attach it')
+    .option('--policy <policyName>', 'policy to attach to the certificate (with --with-certificate)')
+    .option('--out <dir>', 'bundle directory (with --with-certificate)', '.')
+    .action((thingName: string, o: { attribute: string[]; type?: string; group: string[]; withCertificate?: boolean; policy?: string; out: string }, cmd: Command) =>
+      c.run(async () => {
+        const api = c.client(cmd);
+        const created = await api.call('POST', '/v1/things', { thingName, attributes: parseKeyValues(o.attribute), ...(o.type === undefined ? {} : { thingTypeName: o.type }), ...(o.group.length === 0 ? {} : { thingGroups: o.group }) });
+        if (o.withCertificate !== true) {
+          c.print(cmd, created);
+          return;
+        }
+        const keys = pki.generateKeyPair('EC_P256');
+        const csr = pki.createCsr({ privateKeyPem: keys.privateKeyPem, subject: { CN: [thingName] } });
+        const cert = await api.call<{ certificateId: string; certificatePem: string }>('POST', '/v1/certificates/from-csr', { certificateSigningRequest: csr, setAsActive: true });
+        await api.call('POST', `/v1/things/${encodeURIComponent(thingName)}/principals`, { certificateId: cert.certificateId });
+        if (o.policy !== undefined) await api.call('POST', `/v1/policies/${encodeURIComponent(o.policy)}/attach`, { target: cert.certificateId });
+        const ep = await api.call<{ endpoint: string; mqttPort: number; rootCaPem: string }>('GET', '/v1/endpoint');
+        mkdirSync(o.out, { recursive: true });
+        writeFileSync(path.join(o.out, 'certificate.pem'), cert.certificatePem);
+        writeFileSync(path.join(o.out, 'private.key'), keys.privateKeyPem, { mode: 0o600 });
+        chmodSync(path.join(o.out, 'private.key'), 0o600);
+        writeFileSync(path.join(o.out, 'root-ca.pem'), ep.rootCaPem);
+        writeFileSync(path.join(o.out, 'endpoint.txt'), `${ep.endpoint}:${ep.mqttPort}\n`);
+        const dir = o.out;
+        c.print(cmd, {
+          thingName,
+          certificateId: cert.certificateId,
+          bundle: dir,
+          connect: `mosquitto_pub --cafile ${dir}/root-ca.pem --cert ${dir}/certificate.pem --key ${dir}/private.key -h ${ep.endpoint} -p ${ep.mqttPort} -i ${thingName} -t things/${thingName}/hello -m hi`,
+        });
+      }),
+    );
+  thing.command('get <thingName>').description('describe a thing').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/things/${encodeURIComponent(n)}`))));
+  thing
+    .command('list')
+    .description('list things')
+    .option('--prefix <namePrefix>', 'name prefix')
+    .option('--type <thingTypeName>', 'thing type')
+    .option('--group <thingGroupName>', 'thing group')
+    .option('--max <n>', 'page size')
+    .option('--next <token>', 'page token')
+    .action((o: { prefix?: string; type?: string; group?: string; max?: string; next?: string }, cmd: Command) =>
+      c.run(async () => {
+        const q = new URLSearchParams();
+        if (o.prefix !== undefined) q.set('namePrefix', o.prefix);
+        if (o.type !== undefined) q.set('thingTypeName', o.type);
+        if (o.group !== undefined) q.set('thingGroupName', o.group);
+        if (o.max !== undefined) q.set('maxResults', o.max);
+        if (o.next !== undefined) q.set('nextToken', o.next);
+        const r = await c.client(cmd).call<{ things: unknown[]; nextToken?: string }>('GET', `/v1/things?${q.toString()}`);
+        c.print(cmd, c.globals(cmd).json === true ? r : r.things);
+        if (c.globals(cmd).json !== true && r.nextToken !== undefined) c.io.stdout(`next page: --next ${r.nextToken}\n`);
+      }),
+    );
+  thing
+    .command('update <thingName>')
+    .description('merge attributes (k= removes one) or change the type')
+    .option('-a, --attribute <k=v>', 'attribute (repeatable; empty value removes it)', collect, [])
+    .option('--type <thingTypeName>', 'new thing type')
+    .action((n: string, o: { attribute: string[]; type?: string }, cmd: Command) =>
+      c.run(async () => {
+        const attributes = Object.fromEntries(Object.entries(parseKeyValues(o.attribute)).map(([k, v]) => [k, v === '' ? null : v]));
+        c.print(cmd, await c.client(cmd).call('PATCH', `/v1/things/${encodeURIComponent(n)}`, { attributes, ...(o.type === undefined ? {} : { thingTypeName: o.type }) }));
+      }),
+    );
+  thing.command('delete <thingName>').description('delete a thing').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/things/${encodeURIComponent(n)}`))));
+  thing.command('attach-certificate <thingName> <certificateId>').description('attach a certificate (principal) to a thing').action((n: string, id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/things/${encodeURIComponent(n)}/principals`, { certificateId: id }))));
+  thing.command('detach-certificate <thingName> <certificateId>').description('detach a certificate from a thing').action((n: string, id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/things/${encodeURIComponent(n)}/principals/${id}`))));
+
+  const type = new Command('thing-type').description('thing types');
+  type.command('create <name>').description('create a thing type').option('--description <text>').action((n: string, o: { description?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/thing-types', { thingTypeName: n, ...(o.description === undefined ? {} : { description: o.description }) }))));
+  type.command('get <name>').description('describe a thing type').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/thing-types/${encodeURIComponent(n)}`))));
+  type.command('list').description('list thing types').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ thingTypes: unknown[] }>('GET', '/v1/thing-types')).thingTypes)));
+  type.command('deprecate <name>').description('deprecate (--undo to undeprecate)').option('--undo').action((n: string, o: { undo?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('PATCH', `/v1/thing-types/${encodeURIComponent(n)}`, { deprecated: o.undo !== true }))));
+  type.command('delete <name>').description('delete an unused thing type').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/thing-types/${encodeURIComponent(n)}`))));
+
+  const group = new Command('thing-group').description('thing groups and membership');
+  group.command('create <name>').description('create a thing group').option('-a, --attribute <k=v>', 'attribute (repeatable)', collect, []).action((n: string, o: { attribute: string[] }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/thing-groups', { thingGroupName: n, attributes: parseKeyValues(o.attribute) }))));
+  group.command('get <name>').description('describe a thing group').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/thing-groups/${encodeURIComponent(n)}`))));
+  group.command('list').description('list thing groups').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ thingGroups: unknown[] }>('GET', '/v1/thing-groups')).thingGroups)));
+  group.command('delete <name>').description('delete a thing group').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/thing-groups/${encodeURIComponent(n)}`))));
+  group.command('add-thing <name> <thingName>').description('add a thing to the group').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/thing-groups/${encodeURIComponent(n)}/things`, { thingName: t }))));
+  group.command('remove-thing <name> <thingName>').description('remove a thing from the group').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/thing-groups/${encodeURIComponent(n)}/things/${encodeURIComponent(t)}`))));
+
+  const policy = new Command('policy').description('IoT policies, versions and attachments');
+  policy.command('create <name> <document>').description('create a policy; document is JSON or @file.json').action((n: string, d: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/policies', { policyName: n, policyDocument: readDocument(d) }))));
+  policy.command('get <name>').description('describe a policy and its targets').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/policies/${encodeURIComponent(n)}`))));
+  policy.command('list').description('list policies').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ policies: unknown[] }>('GET', '/v1/policies')).policies)));
+  policy.command('delete <name>').description('delete a detached policy').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/policies/${encodeURIComponent(n)}`))));
+  policy.command('attach <name> <target>').description('attach to a certificate id or thinggroup/<name>').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/attach`, { target: t }))));
+  policy.command('detach <name> <target>').description('detach from a certificate id or thinggroup/<name>').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/detach`, { target: t }))));
+  policy.command('create-version <name> <document>').description('add a version (JSON or @file)').option('--default', 'make it the default').action((n: string, d: string, o: { default?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/versions`, { policyDocument: readDocument(d), setAsDefault: o.default === true }))));
+  policy.command('versions <name>').description('list versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ policyVersions: unknown[] }>('GET', `/v1/policies/${encodeURIComponent(n)}/versions`)).policyVersions)));
+  policy.command('set-default-version <name> <versionId>').description('make a version the default').action((n: string, v: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/versions/${v}/default`))));
+  return [thing, type, group, policy];
+}

@@ -1,0 +1,65 @@
+import { Command, Option } from 'commander';
+import { startGatehouse, createLogger } from '../app/index.ts';
+import { SETTINGS, loadConfig } from '../config/index.ts';
+import type { GatehouseConfig } from '../config/index.ts';
+import { CliContext } from './cli-context.ts';
+import type { CliEnvironment } from './cli-context.ts';
+import { adminCommands } from './commands/admin-commands.ts';
+import { pkiCommands } from './commands/pki-commands.ts';
+import { registryCommands } from './commands/registry-commands.ts';
+
+function serveCommand(c: CliContext): Command {
+  const cmd = new Command('serve').description('start Gatehouse: REST API + console, device MQTT over mutual TLS, device HTTPS');
+  cmd.addOption(new Option('--config <file>', 'JSON config file (keys: ' + SETTINGS.map((s) => s.key).join(', ') + ')'));
+  for (const s of SETTINGS) cmd.addOption(new Option(`--${s.flag} <value>`, `${s.description} [env ${s.env}]`));
+  cmd.action((opts: Record<string, string | undefined>) =>
+    c.run(async () => {
+      const flags: Partial<Record<keyof GatehouseConfig, string>> = {};
+      for (const s of SETTINGS) {
+        const camel = s.flag.replace(/-([a-z])/g, (_m, ch: string) => ch.toUpperCase());
+        const v = opts[camel];
+        if (v !== undefined) flags[s.key] = v;
+      }
+      const config = loadConfig({ env: c.io.env, flags, configFile: opts['config'], cwd: c.io.cwd });
+      const logger = createLogger(config.logLevel);
+      const running = await startGatehouse(config, logger);
+      c.io.stdout(`Gatehouse is up: API ${running.apiUrl} (data ${config.dataDir}, ${running.store.dialect})\n`);
+      let signalled = false;
+      const stop = (signal: string): void => {
+        if (signalled) return;
+        signalled = true;
+        logger.info({ signal }, 'stopping');
+        running.stop().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error({ err: error }, 'stop failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    }),
+  );
+  return cmd;
+}
+
+/** Builds the `gatehouse` program. */
+export function buildProgram(io: CliEnvironment): Command {
+  const c = new CliContext(io);
+  const program = new Command('gatehouse')
+    .description('Gatehouse: self-hosted IoT device provisioning (CA, registry, MQTT/mTLS gateway, every provisioning flow).\nTalks to a running server through GATEHOUSE_URL + GATEHOUSE_TOKEN, or the local data directory (GATEHOUSE_DATA_DIR, default ./gatehouse-data).')
+    .version('0.1.0')
+    .option('--json', 'print machine-readable JSON')
+    .option('--tenant <name>', 'act on this tenant (admins of the default tenant only)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError();
+  program.addCommand(serveCommand(c));
+  for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...adminCommands(c)]) program.addCommand(cmd);
+  return program;
+}
+
+/** Entry point used by `bin/gatehouse.js`. */
+export async function main(argv: readonly string[], io: CliEnvironment): Promise<void> {
+  await buildProgram(io).parseAsync([...argv]);
+}

@@ -1,0 +1,50 @@
+/** Prints a result: JSON with `--json`, else a readable key/value or table form. */
+export function printResult(value: unknown, json: boolean, write: (s: string) => void = (s) => process.stdout.write(s)): void {
+  if (json) {
+    write(`${JSON.stringify(value ?? null, null, 2)}\n`);
+    return;
+  }
+  if (value === undefined || value === null) {
+    write('ok\n');
+    return;
+  }
+  if (Array.isArray(value)) {
+    if (value.length === 0) {
+      write('(none)\n');
+      return;
+    }
+    for (const item of value) write(`${typeof item === 'object' && item !== null ? summarise(item as Record<string, unknown>) : String(item)}\n`);
+    return;
+  }
+  if (typeof value === 'object') {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (typeof v === 'string' && v.includes('\n')) write(`${k}:\n${v.trimEnd()}\n`);
+      else write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
+    }
+    return;
+  }
+  write(`${String(value)}\n`);
+}
+
+function summarise(o: Record<string, unknown>): string {
+  return Object.entries(o)
+    .filter(([, v]) => typeof v !== 'object' || v === null)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join('  ');
+}
+
+/** Parses repeated `k=v` options into a map. */
+export function parseKeyValues(values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of values) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new Error(`expected key=value, got "${kv}"`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** Commander collector for repeatable options. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

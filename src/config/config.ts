@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigErrors } from './errors.ts';
+
+/** Log levels accepted by the logger. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Every setting of Gatehouse, parsed once, frozen (architecture.md: `src/config`). */
+export interface GatehouseConfig {
+  /** Bind address of every listener. */
+  readonly host: string;
+  readonly apiPort: number;
+  readonly mqttPort: number;
+  readonly httpsPort: number;
+  /** `postgres://…` switches to PostgreSQL; undefined means SQLite in the data directory. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  /** Tenants get the endpoint `<tenant>.<domain>`; the default tenant also answers to `<domain>`. */
+  readonly domain: string;
+  /** Presets the admin API token on first start (otherwise a random one is generated). */
+  readonly adminToken: string | undefined;
+  /** Key-encryption key for CA private keys (64 hex chars or base64 of 32 bytes); else `<dataDir>/kek`. */
+  readonly kek: string | undefined;
+  /** Base URL under which this server is reachable by devices and relying parties (CRL distribution points). */
+  readonly publicUrl: string;
+  /** Number of worker processes sharing the listeners. */
+  readonly workers: number;
+}
+
+type Kind = 'string' | 'port' | 'count' | 'logLevel';
+
+interface SettingSpec {
+  readonly key: keyof GatehouseConfig;
+  readonly env: string;
+  readonly flag: string;
+  readonly kind: Kind;
+  readonly description: string;
+}
+
+/** The one schema of every setting: env name, CLI flag and meaning (kept in step with README and `--help`). */
+export const SETTINGS: readonly SettingSpec[] = [
+  { key: 'host', env: 'GATEHOUSE_HOST', flag: 'host', kind: 'string', description: 'bind address (default 0.0.0.0)' },
+  { key: 'apiPort', env: 'GATEHOUSE_API_PORT', flag: 'api-port', kind: 'port', description: 'REST API + console port (default 8080; 0 = any free port)' },
+  { key: 'mqttPort', env: 'GATEHOUSE_MQTT_PORT', flag: 'mqtt-port', kind: 'port', description: 'device MQTT over mutual TLS port (default 8883)' },
+  { key: 'httpsPort', env: 'GATEHOUSE_HTTPS_PORT', flag: 'https-port', kind: 'port', description: 'device HTTPS port (default 8443)' },
+  { key: 'databaseUrl', env: 'GATEHOUSE_DATABASE_URL', flag: 'database-url', kind: 'string', description: 'postgres://… URL; SQLite in the data directory when unset' },
+  { key: 'dataDir', env: 'GATEHOUSE_DATA_DIR', flag: 'data-dir', kind: 'string', description: 'data directory (default ./gatehouse-data)' },
+  { key: 'logLevel', env: 'GATEHOUSE_LOG_LEVEL', flag: 'log-level', kind: 'logLevel', description: 'fatal|error|warn|info|debug|trace|silent (default info)' },
+  { key: 'domain', env: 'GATEHOUSE_DOMAIN', flag: 'domain', kind: 'string', description: 'domain of tenant endpoints <tenant>.<domain> (default localhost)' },
+  { key: 'adminToken', env: 'GATEHOUSE_ADMIN_TOKEN', flag: 'admin-token', kind: 'string', description: 'preset admin API token used on first start' },
+  { key: 'kek', env: 'GATEHOUSE_KEK', flag: 'kek', kind: 'string', description: 'key-encryption key for CA keys (else <data dir>/kek)' },
+  { key: 'publicUrl', env: 'GATEHOUSE_PUBLIC_URL', flag: 'public-url', kind: 'string', description: 'public base URL of the API (CRL distribution points); default http://localhost:<api port>' },
+  { key: 'workers', env: 'GATEHOUSE_WORKERS', flag: 'workers', kind: 'count', description: 'worker processes sharing the listeners (default 1)' },
+];
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Where settings come from, lowest precedence first: config file, then environment, then CLI flags. */
+export interface ConfigSources {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Values from CLI flags, keyed by setting key. */
+  readonly flags?: Readonly<Partial<Record<keyof GatehouseConfig, string | number>>>;
+  /** Path of an optional JSON config file (`--config`, or `GATEHOUSE_CONFIG`). */
+  readonly configFile?: string | undefined;
+  readonly cwd?: string;
+}
+
+function parseValue(spec: SettingSpec, raw: unknown, origin: string): string | number {
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string') {
+    throw ConfigErrors.error('CONFIG_INVALID', `${origin}: ${spec.key} must be a string or number`);
+  }
+  switch (spec.kind) {
+    case 'string':
+      if (text.trim() === '') throw ConfigErrors.error('CONFIG_INVALID', `${origin}: ${spec.key} must not be empty`);
+      return text;
+    case 'port': {
+      const n = Number(text);
+      if (!/^\d+$/.test(text) || n > 65535) {
+        throw ConfigErrors.error('CONFIG_INVALID', `${origin}: ${spec.key} must be a port number 0-65535, got "${text}"`);
+      }
+      return n;
+    }
+    case 'count': {
+      const n = Number(text);
+      if (!/^\d+$/.test(text) || n < 1 || n > 64) {
+        throw ConfigErrors.error('CONFIG_INVALID', `${origin}: ${spec.key} must be a whole number 1-64, got "${text}"`);
+      }
+      return n;
+    }
+    case 'logLevel':
+      if (!LOG_LEVELS.includes(text as LogLevel)) {
+        throw ConfigErrors.error('CONFIG_INVALID', `${origin}: ${spec.key} must be one of ${LOG_LEVELS.join(', ')}, got "${text}"`);
+      }
+      return text;
+  }
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw ConfigErrors.error('CONFIG_FILE_UNREADABLE', `cannot read config file ${file}: ${(cause as Error).message}`, { cause });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw ConfigErrors.error('CONFIG_FILE_UNREADABLE', `config file ${file} must hold a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Builds the frozen configuration from defaults, an optional JSON config file (keys are setting keys such as
+ * `apiPort`), the environment and CLI flags, validating every value with a message naming its origin.
+ */
+export function loadConfig(sources: ConfigSources): GatehouseConfig {
+  const cwd = sources.cwd ?? process.cwd();
+  const values: Record<string, string | number | undefined> = {};
+  const file = sources.configFile ?? sources.env['GATEHOUSE_CONFIG'];
+  if (file !== undefined && file !== '') {
+    const content = readConfigFile(path.resolve(cwd, file));
+    for (const [key, raw] of Object.entries(content)) {
+      const spec = SETTINGS.find((s) => s.key === key);
+      if (spec === undefined) {
+        throw ConfigErrors.error('CONFIG_UNKNOWN_SETTING', `config file ${file}: unknown setting "${key}" (known: ${SETTINGS.map((s) => s.key).join(', ')})`);
+      }
+      values[key] = parseValue(spec, raw, `config file ${file}`);
+    }
+  }
+  for (const spec of SETTINGS) {
+    const raw = sources.env[spec.env];
+    if (raw !== undefined && raw !== '') values[spec.key] = parseValue(spec, raw, spec.env);
+  }
+  for (const spec of SETTINGS) {
+    const raw = sources.flags?.[spec.key];
+    if (raw !== undefined) values[spec.key] = parseValue(spec, raw, `--${spec.flag}`);
+  }
+  const str = (k: keyof GatehouseConfig): string | undefined => {
+    const v = values[k];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const num = (k: keyof GatehouseConfig, d: number): number => {
+    const v = values[k];
+    return typeof v === 'number' ? v : d;
+  };
+  const apiPort = num('apiPort', 8080);
+  const databaseUrl = str('databaseUrl');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw ConfigErrors.error('CONFIG_INVALID', 'GATEHOUSE_DATABASE_URL must be a postgres:// URL (leave it unset for the embedded SQLite)');
+  }
+  const config: GatehouseConfig = {
+    host: str('host') ?? '0.0.0.0',
+    apiPort,
+    mqttPort: num('mqttPort', 8883),
+    httpsPort: num('httpsPort', 8443),
+    databaseUrl,
+    dataDir: path.resolve(cwd, str('dataDir') ?? 'gatehouse-data'),
+    logLevel: (str('logLevel') as LogLevel | undefined) ?? 'info',
+    domain: str('domain') ?? 'localhost',
+    adminToken: str('adminToken'),
+    kek: str('kek'),
+    publicUrl: (str('publicUrl') ?? `http://localhost:${apiPort}`).replace(/\/+$/, ''),
+    workers: num('workers', 1),
+  };
+  return Object.freeze(config);
+}
+
+/** Settings the CLI needs to talk to a running server (`GATEHOUSE_URL`, `GATEHOUSE_TOKEN`). */
+export interface ClientConfig {
+  readonly url: string | undefined;
+  readonly token: string | undefined;
+  readonly dataDir: string;
+}
+
+/** Reads the CLI's client settings from the environment (the only other place env is read). */
+export function loadClientConfig(env: Readonly<Record<string, string | undefined>>, cwd: string = process.cwd()): ClientConfig {
+  const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+  return Object.freeze({
+    url: nonEmpty(env['GATEHOUSE_URL'])?.replace(/\/+$/, ''),
+    token: nonEmpty(env['GATEHOUSE_TOKEN']),
+    dataDir: path.resolve(cwd, nonEmpty(env['GATEHOUSE_DATA_DIR']) ?? 'gatehouse-data'),
+  });
+}

@@ -1,0 +1,6 @@
+/**
+ * `src/events` — lifecycle events and the bus that carries them (issue 4 §6). The gateway publishes presence
+ * events on the bus and delivers them to the tenant's MQTT broker; webhook delivery subscribes to the same bus.
+ */
+export { InProcessEventBus, type EventBus, type EventHandler, type InProcessEventBusOptions } from './event-bus.ts';
+export { topicOfEvent, payloadOfEvent, type LifecycleEvent, type PresenceEvent, type DisconnectReason } from './lifecycle-events.ts';

@@ -1,0 +1,150 @@
+/**
+ * Authentication by certificate at MQTT CONNECT (issue 4 §3). The TLS layer has already established who the peer
+ * is ({@link PeerIdentity}); this decides whether that certificate may connect to its tenant right now:
+ * registered in the tenant, ACTIVE, within its validity period, and issued by an ACTIVE CA — or registered
+ * without a CA and matched by fingerprint. Each refusal carries a reason (a metrics label) and a CONNACK code.
+ */
+import * as registry from '../registry/index.ts';
+import type { CertificateRecord } from '../registry/index.ts';
+import type { Store } from '../store/index.ts';
+import type { PeerIdentity, TlsRefusalReason } from './device-tls.ts';
+
+/** Why a connection was refused, at TLS or at CONNECT (label `reason` of `gatehouse_mqtt_connect_refusals_total`). */
+export type RefusalReason =
+  | TlsRefusalReason
+  | 'unknown_certificate'
+  | 'certificate_inactive'
+  | 'certificate_revoked'
+  | 'certificate_pending'
+  | 'certificate_expired'
+  | 'certificate_not_yet_valid'
+  | 'ca_inactive'
+  | 'client_id_invalid'
+  | 'connect_denied'
+  | 'internal_error';
+
+/** MQTT 3.1.1 CONNACK return codes used for refusals. */
+export type ConnackRefusalCode = 2 | 3 | 4 | 5;
+
+/** CONNACK code of each CONNECT-time refusal. */
+export const CONNACK_CODE_OF_REFUSAL: Readonly<Record<RefusalReason, ConnackRefusalCode>> = Object.freeze({
+  no_certificate: 4,
+  tls_unverified: 4,
+  too_many_connections_from_ip: 3,
+  tls_handshake_failed: 4,
+  unknown_certificate: 4,
+  certificate_inactive: 5,
+  certificate_revoked: 5,
+  certificate_pending: 5,
+  certificate_expired: 5,
+  certificate_not_yet_valid: 5,
+  ca_inactive: 5,
+  client_id_invalid: 2,
+  connect_denied: 5,
+  internal_error: 3,
+});
+
+/** What the gateway knows of a certificate that TLS verified but that is not registered in the tenant. */
+export interface UnknownCertificateRequest {
+  readonly tenantId: string;
+  readonly certificateId: string;
+  /** The certificate, PEM. */
+  readonly certificatePem: string;
+  readonly clientId: string;
+  readonly remoteAddress: string | undefined;
+}
+
+/** The answer of an {@link UnknownCertificateHandler}. */
+export type UnknownCertificateOutcome =
+  /** The handler registered the certificate (e.g. JITP made it ACTIVE): authentication reads it again. */
+  | { readonly kind: 'registered' }
+  /** Not for this handler, or vetoed: the connection is refused as `unknown_certificate`. */
+  | { readonly kind: 'refused'; readonly detail?: string | undefined };
+
+/**
+ * Extension point for the flows that start from an unknown certificate: JITP / JITR (a certificate signed by a
+ * CA with auto-registration) and fleet provisioning by claim (issues 6 and 7). Not implemented by the gateway:
+ * without a handler, an unknown certificate is refused.
+ */
+export interface UnknownCertificateHandler {
+  handleUnknownCertificate(request: UnknownCertificateRequest): Promise<UnknownCertificateOutcome>;
+}
+
+/** The outcome of {@link CertificateAuthenticator.authenticate}. */
+export type AuthenticationResult =
+  | { readonly ok: true; readonly certificate: CertificateRecord }
+  | { readonly ok: false; readonly reason: RefusalReason; readonly detail: string };
+
+/** Options of {@link CertificateAuthenticator}. */
+export interface CertificateAuthenticatorOptions {
+  readonly store: Store;
+  readonly unknownCertificateHandler?: UnknownCertificateHandler | undefined;
+  /** Longest accepted client id. */
+  readonly maxClientIdLength: number;
+}
+
+function pemOfDer(der: Buffer): string {
+  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
+}
+
+/** Decides, at CONNECT, whether a TLS peer's certificate may connect to its tenant. */
+export class CertificateAuthenticator {
+  private readonly o: CertificateAuthenticatorOptions;
+
+  constructor(options: CertificateAuthenticatorOptions) {
+    this.o = options;
+  }
+
+  /** Checks the certificate of `identity` for a connection with `clientId`, at time `now`. Never throws. */
+  async authenticate(identity: PeerIdentity, clientId: string, now = new Date()): Promise<AuthenticationResult> {
+    try {
+      return await this.check(identity, clientId, now);
+    } catch (error) {
+      return { ok: false, reason: 'internal_error', detail: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private async check(identity: PeerIdentity, clientId: string, now: Date): Promise<AuthenticationResult> {
+    if (clientId.length === 0 || clientId.length > this.o.maxClientIdLength) {
+      return { ok: false, reason: 'client_id_invalid', detail: `client id must have 1 to ${this.o.maxClientIdLength} characters` };
+    }
+    const db = this.o.store.db;
+    let cert = await registry.findCertificate(db, identity.tenantId, identity.certificateId);
+    if (cert === undefined) {
+      const handler = this.o.unknownCertificateHandler;
+      if (handler === undefined || !identity.chainVerified) {
+        return { ok: false, reason: 'unknown_certificate', detail: 'certificate is not registered in this tenant' };
+      }
+      const outcome = await handler.handleUnknownCertificate({
+        tenantId: identity.tenantId,
+        certificateId: identity.certificateId,
+        certificatePem: pemOfDer(identity.peerCertificate.raw),
+        clientId,
+        remoteAddress: identity.remoteAddress,
+      });
+      if (outcome.kind === 'refused') return { ok: false, reason: 'unknown_certificate', detail: outcome.detail ?? 'certificate is not registered in this tenant' };
+      cert = await registry.findCertificate(db, identity.tenantId, identity.certificateId);
+      if (cert === undefined) return { ok: false, reason: 'unknown_certificate', detail: 'certificate is still not registered after the unknown-certificate handler' };
+    }
+    switch (cert.status) {
+      case 'ACTIVE':
+        break;
+      case 'REVOKED':
+        return { ok: false, reason: 'certificate_revoked', detail: 'certificate is REVOKED' };
+      case 'INACTIVE':
+        return { ok: false, reason: 'certificate_inactive', detail: 'certificate is INACTIVE' };
+      default:
+        return { ok: false, reason: 'certificate_pending', detail: `certificate is ${cert.status}` };
+    }
+    const t = now.getTime();
+    if (t < Date.parse(cert.notBefore)) return { ok: false, reason: 'certificate_not_yet_valid', detail: `certificate is valid from ${cert.notBefore}` };
+    if (t > Date.parse(cert.notAfter)) return { ok: false, reason: 'certificate_expired', detail: `certificate expired at ${cert.notAfter}` };
+    if (cert.caCertificateId === null) return { ok: true, certificate: cert };
+    // A certificate recorded with a CA must have been verified by TLS against the tenant's trust store.
+    if (!identity.chainVerified) return { ok: false, reason: 'tls_unverified', detail: 'certificate chain was not verified' };
+    const ca = await registry.findCaAnyTenant(db, cert.caCertificateId);
+    if (ca === undefined || ca.status !== 'ACTIVE') return { ok: false, reason: 'ca_inactive', detail: `issuing CA is ${ca?.status ?? 'unknown'}` };
+    return { ok: true, certificate: cert };
+  }
+}

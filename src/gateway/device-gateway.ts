@@ -1,0 +1,508 @@
+/**
+ * The device gateway (issue 4): MQTT 3.1.1 over mutual TLS, one aedes broker per tenant (topics, client ids,
+ * retained messages and sessions never cross tenants), authentication by certificate at CONNECT, authorization by
+ * IoT policy on CONNECT / PUBLISH / SUBSCRIBE / every delivery, limits, and presence events.
+ *
+ * It is a `ChangeListener` of the control plane: a trust change rebuilds the tenant's TLS trust store, a policy or
+ * certificate change re-evaluates live connections at once (a certificate that is no longer ACTIVE, or whose CA is
+ * no longer ACTIVE, has its connections closed).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type tls from 'node:tls';
+import { Aedes } from 'aedes';
+import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
+import type { Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { payloadOfEvent, topicOfEvent } from '../events/index.ts';
+import type { DisconnectReason, EventBus, LifecycleEvent } from '../events/index.ts';
+import type { ChangeListener } from '../provisioning/index.ts';
+import type { Store } from '../store/index.ts';
+import { CONNACK_CODE_OF_REFUSAL, CertificateAuthenticator } from './authenticator.ts';
+import type { RefusalReason, UnknownCertificateHandler } from './authenticator.ts';
+import { DeviceTlsListener } from './device-tls.ts';
+import type { PeerIdentity } from './device-tls.ts';
+import { DEFAULT_GATEWAY_LIMITS, PacketSizeGuard, checkTopicLimits } from './gateway-limits.ts';
+import type { GatewayLimits } from './gateway-limits.ts';
+import { PolicyEnforcer } from './policy-enforcer.ts';
+import type { ConnectionPolicy } from './policy-enforcer.ts';
+
+/** Options of {@link DeviceGateway.create}. */
+export interface DeviceGatewayOptions {
+  readonly store: Store;
+  readonly logger: Logger;
+  /** The process metrics registry (`/metrics`). */
+  readonly metrics: MetricsRegistry;
+  /** Server certificate followed by its issuing chain, PEM. */
+  readonly serverCertificateChainPem: string;
+  readonly serverKeyPem: string;
+  /** The installation root CA PEM (trusted by the default tenant). */
+  readonly rootCaPem: string;
+  /** Domain of tenant endpoints `<tenant>.<domain>`. */
+  readonly domain: string;
+  /** Overrides of {@link DEFAULT_GATEWAY_LIMITS}. */
+  readonly limits?: Partial<GatewayLimits> | undefined;
+  /** Region written in resource ARNs (see `policy-enforcer.ts`). */
+  readonly region?: string | undefined;
+  /** Where presence events go (and come back from, to be published on the tenant's broker). */
+  readonly events?: EventBus | undefined;
+  /** JITP / JITR / claim extension point; without it unknown certificates are refused. */
+  readonly unknownCertificateHandler?: UnknownCertificateHandler | undefined;
+}
+
+/** Why the gateway itself closed a connection (label of `gatehouse_mqtt_enforcement_disconnects_total`). */
+export type EnforcementReason =
+  | 'certificate_no_longer_active'
+  | 'publish_denied'
+  | 'publish_reserved_topic'
+  | 'topic_limit'
+  | 'subscription_limit'
+  | 'packet_too_large';
+
+/** State of one authenticated connection. */
+interface Connection {
+  readonly client: Client;
+  readonly tenantId: string;
+  readonly certificateId: string;
+  readonly clientId: string;
+  readonly identity: PeerIdentity;
+  readonly sessionIdentifier: string;
+  policy: ConnectionPolicy;
+  readonly subscriptions: Set<string>;
+  disconnectReason: DisconnectReason | undefined;
+}
+
+const RESERVED_PUBLISH_PREFIX = '$aws/events/';
+
+function connKey(tenantId: string, certificateId: string): string {
+  return `${tenantId}\u0000${certificateId}`;
+}
+
+function refusalError(reason: RefusalReason, detail: string): AuthenticateError {
+  const code = CONNACK_CODE_OF_REFUSAL[reason];
+  return Object.assign(new Error(`${reason}: ${detail}`), { returnCode: code as AuthenticateError['returnCode'] });
+}
+
+/** The MQTT-over-mTLS device endpoint. Build with {@link DeviceGateway.create}, then {@link listen}. */
+export class DeviceGateway implements ChangeListener {
+  private readonly o: DeviceGatewayOptions;
+  private readonly limits: GatewayLimits;
+  private readonly log: Logger;
+  private readonly tls: DeviceTlsListener;
+  private readonly authenticator: CertificateAuthenticator;
+  private readonly enforcer: PolicyEnforcer;
+  private readonly brokers = new Map<string, Promise<Aedes>>();
+  private readonly identities = new WeakMap<Duplex, PeerIdentity>();
+  private readonly connections = new WeakMap<Client, Connection>();
+  /** Live connections by tenant + certificate. */
+  private readonly byCertificate = new Map<string, Set<Connection>>();
+  /** Live connections by tenant. */
+  private readonly byTenant = new Map<string, Set<Connection>>();
+  /** Bumped on every certificateChanged, so that an authentication racing a change is redone. */
+  private readonly certificateVersions = new Map<string, number>();
+  private readonly refusals: Counter<'reason'>;
+  private readonly enforcements: Counter<'reason'>;
+  private readonly unsubscribeEvents: (() => void) | undefined;
+  private closed = false;
+
+  private constructor(options: DeviceGatewayOptions, tlsListener: DeviceTlsListener) {
+    this.o = options;
+    this.limits = { ...DEFAULT_GATEWAY_LIMITS, ...(options.limits ?? {}) };
+    this.log = options.logger;
+    this.authenticator = new CertificateAuthenticator({
+      store: options.store,
+      unknownCertificateHandler: options.unknownCertificateHandler,
+      maxClientIdLength: this.limits.maxClientIdLength,
+    });
+    this.enforcer = new PolicyEnforcer({ store: options.store, logger: options.logger, region: options.region });
+    this.refusals = new Counter({
+      name: 'gatehouse_mqtt_connect_refusals_total',
+      help: 'Device connections refused by the gateway (TLS or MQTT CONNECT), by reason.',
+      labelNames: ['reason'],
+      registers: [options.metrics],
+    });
+    this.enforcements = new Counter({
+      name: 'gatehouse_mqtt_enforcement_disconnects_total',
+      help: 'Live device connections closed by the gateway (policy, revocation, limits), by reason.',
+      labelNames: ['reason'],
+      registers: [options.metrics],
+    });
+    const byTenant = this.byTenant;
+    new Gauge({
+      name: 'gatehouse_mqtt_connections',
+      help: 'Authenticated device MQTT connections.',
+      registers: [options.metrics],
+      collect() {
+        let n = 0;
+        for (const set of byTenant.values()) n += set.size;
+        this.set(n);
+      },
+    });
+    this.tls = tlsListener;
+    this.unsubscribeEvents = options.events?.subscribe((event) => this.deliverEvent(event));
+  }
+
+  /** Builds the gateway: loads tenants and trust stores. Does not listen yet. */
+  static async create(options: DeviceGatewayOptions): Promise<DeviceGateway> {
+    const limits = { ...DEFAULT_GATEWAY_LIMITS, ...(options.limits ?? {}) };
+    let gateway: DeviceGateway | undefined;
+    const tlsListener = await DeviceTlsListener.create({
+      store: options.store,
+      logger: options.logger,
+      serverCertificateChainPem: options.serverCertificateChainPem,
+      serverKeyPem: options.serverKeyPem,
+      rootCaPem: options.rootCaPem,
+      domain: options.domain,
+      limits,
+      onConnection: (socket, identity) => gateway?.accept(socket, identity),
+      onRefusal: (reason) => gateway?.refusals.inc({ reason }),
+    });
+    gateway = new DeviceGateway(options, tlsListener);
+    return gateway;
+  }
+
+  /** Listens on `host:port` (0 = ephemeral) and returns the bound port. */
+  listen(options: { host: string; port: number }): Promise<number> {
+    return this.tls.listen(options.host, options.port);
+  }
+
+  /** Stops the listener, closes every broker and connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribeEvents?.();
+    await this.tls.close();
+    const brokers = await Promise.allSettled(this.brokers.values());
+    await Promise.all(
+      brokers.map((b) => (b.status === 'fulfilled' ? new Promise<void>((resolve) => b.value.close(() => resolve())) : Promise.resolve())),
+    );
+  }
+
+  // ---- ChangeListener ----
+
+  /** A certificate's status or attachments changed: re-check it and its live connections now. */
+  certificateChanged(tenantId: string, certificateId: string): void {
+    const key = connKey(tenantId, certificateId);
+    this.certificateVersions.set(key, (this.certificateVersions.get(key) ?? 0) + 1);
+    const live = this.byCertificate.get(key);
+    if (live === undefined || live.size === 0) return;
+    void this.recheckCertificate(tenantId, certificateId, [...live]);
+  }
+
+  /** Policies or group attachments of a tenant changed: recompute the policies of its live connections. */
+  policiesChanged(tenantId: string): void {
+    const live = this.byTenant.get(tenantId);
+    if (live === undefined || live.size === 0) return;
+    const byCert = new Map<string, Connection[]>();
+    for (const c of live) {
+      const list = byCert.get(c.certificateId) ?? [];
+      list.push(c);
+      byCert.set(c.certificateId, list);
+    }
+    for (const [certificateId, conns] of byCert) void this.refreshPolicies(tenantId, certificateId, conns);
+  }
+
+  /** The trusted CAs of a tenant changed: rebuild its trust store, and re-check its live connections (CA status). */
+  trustChanged(tenantId: string): void {
+    this.tls.rebuildTrust(tenantId).catch((error: unknown) => this.log.error({ err: error, tenantId }, 'trust store rebuild failed'));
+    const live = this.byTenant.get(tenantId);
+    if (live === undefined) return;
+    const byCert = new Map<string, Connection[]>();
+    for (const c of live) byCert.set(c.certificateId, [...(byCert.get(c.certificateId) ?? []), c]);
+    for (const [certificateId, conns] of byCert) void this.recheckCertificate(tenantId, certificateId, conns);
+  }
+
+  /** A tenant was created: learn its endpoint. */
+  tenantsChanged(): void {
+    this.tls.reloadTenants().catch((error: unknown) => this.log.error({ err: error }, 'tenant reload failed'));
+  }
+
+  // ---- connections ----
+
+  private accept(socket: tls.TLSSocket, identity: PeerIdentity): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.identities.set(socket, identity);
+    this.brokerOf(identity.tenantId).then(
+      (broker) => {
+        if (socket.destroyed) return;
+        broker.handle(socket);
+        // Observe what aedes reads (after it attached its 'readable' listener, so this adds no flowing mode).
+        const guard = new PacketSizeGuard(this.limits.maxPacketSize);
+        const onData = (chunk: Buffer): void => {
+          const problem = guard.feed(chunk);
+          if (problem === undefined) return;
+          socket.off('data', onData);
+          this.log.warn({ tenantId: identity.tenantId, certificateId: identity.certificateId, problem }, 'device disconnected: packet too large');
+          this.enforcements.inc({ reason: 'packet_too_large' });
+          socket.destroy();
+        };
+        socket.on('data', onData);
+      },
+      (error: unknown) => {
+        this.log.error({ err: error, tenantId: identity.tenantId }, 'cannot create the tenant broker');
+        socket.destroy();
+      },
+    );
+  }
+
+  private brokerOf(tenantId: string): Promise<Aedes> {
+    let broker = this.brokers.get(tenantId);
+    if (broker === undefined) {
+      broker = this.createBroker(tenantId);
+      this.brokers.set(tenantId, broker);
+      broker.catch(() => this.brokers.delete(tenantId));
+    }
+    return broker;
+  }
+
+  private async createBroker(tenantId: string): Promise<Aedes> {
+    const broker = await Aedes.createBroker({
+      id: `gatehouse-${tenantId}`,
+      connectTimeout: this.limits.connectTimeoutMs,
+      maxClientsIdLength: this.limits.maxClientIdLength,
+      maxTopicLevels: this.limits.maxTopicLevels,
+      maxInflightInbound: this.limits.maxInflightInbound,
+      authenticate: (client, _username, _password, done) => {
+        this.authenticate(client).then(
+          (error) => done(error, error === null),
+          (error: unknown) => done(refusalError('internal_error', String(error)), false),
+        );
+      },
+      authorizePublish: (client, packet, callback) => callback(this.authorizePublish(client, packet)),
+      authorizeSubscribe: (client, subscription, callback) => {
+        const r = this.authorizeSubscribe(client, subscription);
+        if (r instanceof Error) callback(r);
+        else callback(null, r);
+      },
+      authorizeForward: (client, packet) => this.authorizeForward(client, packet),
+    });
+    broker.on('clientReady', (client) => this.onClientReady(client));
+    broker.on('clientDisconnect', (client) => this.onClientDisconnect(client));
+    broker.on('keepaliveTimeout', (client) => {
+      const c = this.connections.get(client);
+      if (c !== undefined) c.disconnectReason ??= 'MQTT_KEEP_ALIVE_TIMEOUT';
+    });
+    broker.on('clientError', (client, error) => {
+      const c = this.connections.get(client);
+      if (c !== undefined) c.disconnectReason ??= 'CLIENT_ERROR';
+      this.log.debug({ err: error, clientId: client.id, tenantId }, 'device client error');
+    });
+    broker.on('connectionError', (client, error) => this.log.debug({ err: error, tenantId }, 'device connection error before CONNECT'));
+    broker.on('unsubscribe', (topics, client) => {
+      const c = this.connections.get(client);
+      if (c !== undefined) for (const t of topics) c.subscriptions.delete(t);
+    });
+    return broker;
+  }
+
+  /** Returns null when the client may connect, else the refusal (already counted and logged). */
+  private async authenticate(client: Client): Promise<AuthenticateError | null> {
+    const identity = this.identities.get(client.conn);
+    if (identity === undefined) return this.refuse('tls_unverified', 'no TLS identity for this connection', client, undefined);
+    const clientId = client.id;
+    const key = connKey(identity.tenantId, identity.certificateId);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const version = this.certificateVersions.get(key) ?? 0;
+      const auth = await this.authenticator.authenticate(identity, clientId);
+      if (!auth.ok) return this.refuse(auth.reason, auth.detail, client, identity);
+      let principal;
+      try {
+        principal = await this.enforcer.loadPrincipal(identity.tenantId, identity.certificateId);
+      } catch (error) {
+        return this.refuse('internal_error', error instanceof Error ? error.message : String(error), client, identity);
+      }
+      const policy = this.enforcer.connectionPolicy(identity.tenantId, clientId, principal, identity.peerCertificate);
+      if (!this.enforcer.canConnect(policy)) return this.refuse('connect_denied', `iot:Connect denied on client/${clientId}`, client, identity);
+      // A status or attachment change that arrived while we were reading: read again.
+      if ((this.certificateVersions.get(key) ?? 0) !== version) continue;
+      if (client.closed || client.conn.destroyed) return refusalError('internal_error', 'connection closed during authentication');
+      const conn: Connection = {
+        client,
+        tenantId: identity.tenantId,
+        certificateId: identity.certificateId,
+        clientId,
+        identity,
+        sessionIdentifier: randomUUID(),
+        policy,
+        subscriptions: new Set(),
+        disconnectReason: undefined,
+      };
+      this.connections.set(client, conn);
+      this.index(conn);
+      client.conn.once('close', () => this.unindex(conn));
+      // aedes closes a previous connection with the same client id when this one registers.
+      const previous = this.findLiveByClientId(identity.tenantId, clientId, client);
+      if (previous !== undefined) previous.disconnectReason ??= 'DUPLICATE_CLIENTID';
+      return null;
+    }
+    return this.refuse('internal_error', 'certificate kept changing during authentication', client, identity);
+  }
+
+  private refuse(reason: RefusalReason, detail: string, client: Client, identity: PeerIdentity | undefined): AuthenticateError {
+    this.refusals.inc({ reason });
+    this.log.info({ reason, detail, clientId: client.id, tenantId: identity?.tenantId, certificateId: identity?.certificateId }, 'device connection refused');
+    return refusalError(reason, detail);
+  }
+
+  private findLiveByClientId(tenantId: string, clientId: string, except: Client): Connection | undefined {
+    for (const c of this.byTenant.get(tenantId) ?? []) if (c.clientId === clientId && c.client !== except) return c;
+    return undefined;
+  }
+
+  private index(conn: Connection): void {
+    const key = connKey(conn.tenantId, conn.certificateId);
+    let set = this.byCertificate.get(key);
+    if (set === undefined) this.byCertificate.set(key, (set = new Set()));
+    set.add(conn);
+    let tenant = this.byTenant.get(conn.tenantId);
+    if (tenant === undefined) this.byTenant.set(conn.tenantId, (tenant = new Set()));
+    tenant.add(conn);
+  }
+
+  private unindex(conn: Connection): void {
+    const key = connKey(conn.tenantId, conn.certificateId);
+    const set = this.byCertificate.get(key);
+    set?.delete(conn);
+    if (set?.size === 0) {
+      this.byCertificate.delete(key);
+      this.certificateVersions.delete(key);
+    }
+    const tenant = this.byTenant.get(conn.tenantId);
+    tenant?.delete(conn);
+    if (tenant?.size === 0) this.byTenant.delete(conn.tenantId);
+  }
+
+  private async recheckCertificate(tenantId: string, certificateId: string, conns: Connection[]): Promise<void> {
+    const first = conns[0];
+    if (first === undefined) return;
+    const auth = await this.authenticator.authenticate(first.identity, first.clientId);
+    if (!auth.ok) {
+      for (const c of conns) this.enforce(c, 'certificate_no_longer_active', 'AUTHORIZATION_FAILURE', auth.detail);
+      return;
+    }
+    await this.refreshPolicies(tenantId, certificateId, conns);
+  }
+
+  private async refreshPolicies(tenantId: string, certificateId: string, conns: Connection[]): Promise<void> {
+    try {
+      const principal = await this.enforcer.loadPrincipal(tenantId, certificateId);
+      for (const c of conns) c.policy = this.enforcer.connectionPolicy(tenantId, c.clientId, principal, c.identity.peerCertificate);
+      this.log.debug({ tenantId, certificateId, connections: conns.length }, 'live connection policies refreshed');
+    } catch (error) {
+      this.log.error({ err: error, tenantId, certificateId }, 'cannot refresh policies of live connections; closing them');
+      for (const c of conns) this.enforce(c, 'certificate_no_longer_active', 'SERVER_INITIATED_DISCONNECT', 'policy refresh failed');
+    }
+  }
+
+  private enforce(conn: Connection, reason: EnforcementReason, disconnectReason: DisconnectReason, detail: string): void {
+    if (conn.client.closed) return;
+    conn.disconnectReason ??= disconnectReason;
+    this.enforcements.inc({ reason });
+    this.log.info({ reason, detail, tenantId: conn.tenantId, clientId: conn.clientId, certificateId: conn.certificateId }, 'device disconnected by the gateway');
+    conn.client.close();
+  }
+
+  // ---- authorization hooks ----
+
+  private authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
+    if (client === null) return null; // the broker's own messages ($SYS, presence events)
+    const conn = this.connections.get(client);
+    if (conn === undefined) return new Error('not authenticated');
+    const topic = packet.topic;
+    const problem = checkTopicLimits(topic, this.limits);
+    if (problem !== undefined) return this.deny(conn, 'topic_limit', problem);
+    if (topic.startsWith(RESERVED_PUBLISH_PREFIX)) return this.deny(conn, 'publish_reserved_topic', `${topic} is reserved`);
+    if (!this.enforcer.canPublish(conn.policy, topic, packet.retain)) {
+      return this.deny(conn, 'publish_denied', `${packet.retain ? 'iot:Publish/iot:RetainPublish' : 'iot:Publish'} denied on topic/${topic}`);
+    }
+    return null;
+  }
+
+  private authorizeSubscribe(client: Client, subscription: Subscription): Subscription | null | Error {
+    const conn = this.connections.get(client);
+    if (conn === undefined) return new Error('not authenticated');
+    const filter = subscription.topic;
+    const problem = checkTopicLimits(filter, this.limits);
+    if (problem !== undefined) return this.deny(conn, 'topic_limit', problem);
+    if (!conn.subscriptions.has(filter) && conn.subscriptions.size >= this.limits.maxSubscriptionsPerClient) {
+      return this.deny(conn, 'subscription_limit', `more than ${this.limits.maxSubscriptionsPerClient} subscriptions`);
+    }
+    if (!this.enforcer.canSubscribe(conn.policy, filter)) {
+      this.log.debug({ tenantId: conn.tenantId, clientId: conn.clientId, filter }, 'subscription refused by policy');
+      return null; // SUBACK 0x80 for this filter; the connection stays
+    }
+    conn.subscriptions.add(filter);
+    return subscription;
+  }
+
+  private authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const conn = this.connections.get(client);
+    if (conn === undefined) return null;
+    return this.enforcer.canReceive(conn.policy, packet.topic) ? packet : null;
+  }
+
+  private deny(conn: Connection, reason: EnforcementReason, detail: string): Error {
+    conn.disconnectReason ??= reason === 'publish_denied' || reason === 'publish_reserved_topic' ? 'AUTHORIZATION_FAILURE' : 'CLIENT_ERROR';
+    this.enforcements.inc({ reason });
+    this.log.info({ reason, detail, tenantId: conn.tenantId, clientId: conn.clientId }, 'device disconnected by the gateway');
+    return new Error(`${reason}: ${detail}`);
+  }
+
+  // ---- presence events ----
+
+  private onClientReady(client: Client): void {
+    const conn = this.connections.get(client);
+    if (conn === undefined) return;
+    this.o.events?.publish({
+      kind: 'presence',
+      tenantId: conn.tenantId,
+      eventType: 'connected',
+      clientId: conn.clientId,
+      timestamp: Date.now(),
+      principalIdentifier: conn.certificateId,
+      sessionIdentifier: conn.sessionIdentifier,
+      ipAddress: conn.identity.remoteAddress,
+    });
+  }
+
+  private onClientDisconnect(client: Client): void {
+    const conn = this.connections.get(client);
+    if (conn === undefined) return;
+    const clean = Reflect.get(client, '_disconnected') === true;
+    const reason: DisconnectReason = conn.disconnectReason ?? (clean ? 'CLIENT_INITIATED_DISCONNECT' : 'CONNECTION_LOST');
+    this.o.events?.publish({
+      kind: 'presence',
+      tenantId: conn.tenantId,
+      eventType: 'disconnected',
+      clientId: conn.clientId,
+      timestamp: Date.now(),
+      principalIdentifier: conn.certificateId,
+      sessionIdentifier: conn.sessionIdentifier,
+      ipAddress: conn.identity.remoteAddress,
+      disconnectReason: reason,
+      clientInitiatedDisconnect: reason === 'CLIENT_INITIATED_DISCONNECT',
+    });
+  }
+
+  /** Publishes a lifecycle event on its tenant's broker (delivery is then filtered by each subscriber's policy). */
+  private deliverEvent(event: LifecycleEvent): void {
+    if (this.closed) return;
+    const broker = this.brokers.get(event.tenantId);
+    if (broker === undefined) return;
+    void broker.then((b) => {
+      if (b.closed) return;
+      b.publish({ cmd: 'publish', topic: topicOfEvent(event), payload: Buffer.from(JSON.stringify(payloadOfEvent(event))), qos: 0, retain: false, dup: false }, (error) => {
+        if (error !== undefined && error !== null) this.log.warn({ err: error, tenantId: event.tenantId }, 'presence event not published');
+      });
+    }, () => undefined);
+  }
+}
+
+/** Convenience for the composition root: {@link DeviceGateway.create}. */
+export function createDeviceGateway(options: DeviceGatewayOptions): Promise<DeviceGateway> {
+  return DeviceGateway.create(options);
+}

@@ -1,0 +1,280 @@
+/**
+ * The device TLS listener (issue 4 §1–3): mutual TLS 1.2/1.3 with one trust store per tenant, chosen by SNI.
+ *
+ * - `SNICallback` maps the SNI host name to a tenant (`<tenant>.<domain>`; no SNI, `<domain>` or an unknown name
+ *   mean the default tenant) and answers with that tenant's SecureContext, whose `ca` holds the tenant's ACTIVE CA
+ *   certificates (and their ACTIVE ancestors, so that an owned intermediate chains to the installation root).
+ *   Never the public root store.
+ * - `rebuildTrust(tenant)` replaces a tenant's context at once (and `setSecureContext` for the default tenant,
+ *   which serves connections without SNI): trust changes apply to the next handshake without a restart.
+ * - Node verifies the client chain with OpenSSL but, with `rejectUnauthorized: false`, completes the handshake
+ *   anyway: `socket.authorized` is checked here. An unverified client certificate is refused unless it is
+ *   registered ACTIVE without a CA in the SNI tenant (multi-account registration), matched by exact SHA-256
+ *   fingerprint; OpenSSL has still checked that the client holds its key (CertificateVerify).
+ */
+import { createHash } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import * as registry from '../registry/index.ts';
+import type { Store } from '../store/index.ts';
+import type { GatewayLimits } from './gateway-limits.ts';
+
+/** Who is at the other end of a device TLS connection, as established by the handshake. */
+export interface PeerIdentity {
+  /** The tenant selected by SNI. */
+  readonly tenantId: string;
+  /** SHA-256 of the client certificate's DER, lower-case hex (the AWS certificateId). */
+  readonly certificateId: string;
+  /** True when OpenSSL verified the chain against the tenant's trust store; false for a fingerprint match. */
+  readonly chainVerified: boolean;
+  /** The client certificate as Node parsed it (subject, issuer, alternative names, serial, raw DER). */
+  readonly peerCertificate: tls.PeerCertificate;
+  /** The SNI host name sent by the client, if any. */
+  readonly servername: string | undefined;
+  readonly remoteAddress: string | undefined;
+}
+
+/** Why the TLS layer refused a connection (also a label of the refusal counter). */
+export type TlsRefusalReason = 'no_certificate' | 'tls_unverified' | 'too_many_connections_from_ip' | 'tls_handshake_failed';
+
+/** Options of {@link DeviceTlsListener}. */
+export interface DeviceTlsListenerOptions {
+  readonly store: Store;
+  readonly logger: Logger;
+  /** Server certificate followed by its issuing chain, PEM. */
+  readonly serverCertificateChainPem: string;
+  readonly serverKeyPem: string;
+  /** The installation root CA, trusted by the default tenant (device certificates issued by Gatehouse chain to it). */
+  readonly rootCaPem: string;
+  /** Tenant endpoints are `<tenant>.<domain>`; `<domain>` itself means the default tenant. */
+  readonly domain: string;
+  readonly limits: GatewayLimits;
+  /** Receives every connection that passed the TLS checks. */
+  readonly onConnection: (socket: tls.TLSSocket, identity: PeerIdentity) => void;
+  /** Told about every refusal at the TLS layer (metrics). */
+  readonly onRefusal: (reason: TlsRefusalReason) => void;
+}
+
+/** Returns the certificate id (SHA-256 of the DER, lower-case hex) of a DER certificate. */
+export function certificateIdOfDer(der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex');
+}
+
+/** The mutual-TLS listener of the device gateway, with per-tenant trust stores that reload live. */
+export class DeviceTlsListener {
+  private readonly o: DeviceTlsListenerOptions;
+  private readonly server: tls.Server;
+  /** Lower-case endpoint host name → tenant id. */
+  private endpoints = new Map<string, string>();
+  private readonly contexts = new Map<string, tls.SecureContext>();
+  private readonly building = new Map<string, Promise<tls.SecureContext>>();
+  /** Incremented by every rebuild request, so that a slow older build never replaces a newer one. */
+  private readonly generations = new Map<string, number>();
+  private readonly perIp = new Map<string, number>();
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(options: DeviceTlsListenerOptions, defaultContextOptions: tls.SecureContextOptions) {
+    this.o = options;
+    this.server = tls.createServer({
+      ...defaultContextOptions,
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
+      SNICallback: (servername, cb) => this.selectContext(servername, cb),
+    });
+    this.server.on('connection', (socket: Socket) => this.onTcpConnection(socket));
+    this.server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecureConnection(socket));
+    this.server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
+      this.o.logger.debug({ err: error, remoteAddress: socket.remoteAddress }, 'device TLS handshake failed');
+      this.o.onRefusal('tls_handshake_failed');
+    });
+  }
+
+  /** Loads tenants and the default tenant's trust store, and builds the (not yet listening) listener. */
+  static async create(options: DeviceTlsListenerOptions): Promise<DeviceTlsListener> {
+    const defaultOptions = await DeviceTlsListener.contextOptions(options, registry.DEFAULT_TENANT);
+    const listener = new DeviceTlsListener(options, defaultOptions);
+    listener.contexts.set(registry.DEFAULT_TENANT, tls.createSecureContext(defaultOptions));
+    await listener.reloadTenants();
+    return listener;
+  }
+
+  /** Binds `host:port` (0 = ephemeral) and returns the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (error) => this.o.logger.error({ err: error }, 'device TLS listener error'));
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stops accepting and destroys open sockets. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) {
+        resolve();
+        return;
+      }
+      this.server.close(() => resolve());
+      for (const socket of this.sockets) socket.destroy();
+    });
+  }
+
+  /** The tenant an SNI host name designates (default tenant for none or an unknown name). */
+  tenantOf(servername: string | false | null | undefined): string {
+    if (typeof servername !== 'string' || servername === '') return registry.DEFAULT_TENANT;
+    return this.endpoints.get(servername.toLowerCase()) ?? registry.DEFAULT_TENANT;
+  }
+
+  /** Re-reads the tenant endpoints (a tenant was created). */
+  async reloadTenants(): Promise<void> {
+    const tenants = await registry.listTenants(this.o.store.db);
+    const next = new Map<string, string>();
+    next.set(this.o.domain.toLowerCase(), registry.DEFAULT_TENANT);
+    for (const t of tenants) next.set(t.endpoint.toLowerCase(), t.tenantId);
+    this.endpoints = next;
+  }
+
+  /**
+   * Rebuilds the trust store of `tenantId` from the registry and installs it for the next handshakes (for the
+   * default tenant also as the server's own context, used when the client sends no SNI).
+   */
+  async rebuildTrust(tenantId: string): Promise<void> {
+    const generation = (this.generations.get(tenantId) ?? 0) + 1;
+    this.generations.set(tenantId, generation);
+    const options = await DeviceTlsListener.contextOptions(this.o, tenantId);
+    if (this.generations.get(tenantId) !== generation) return;
+    this.contexts.set(tenantId, tls.createSecureContext(options));
+    if (tenantId === registry.DEFAULT_TENANT) this.server.setSecureContext(options);
+    this.o.logger.info({ tenantId }, 'device TLS trust store reloaded');
+  }
+
+  private static async contextOptions(o: DeviceTlsListenerOptions, tenantId: string): Promise<tls.SecureContextOptions> {
+    const db = o.store.db;
+    const cas = await registry.listAllCas(db, tenantId);
+    const pems = new Map<string, string>();
+    const add = (pem: string): void => {
+      pems.set(pem.trim(), pem);
+    };
+    if (tenantId === registry.DEFAULT_TENANT) add(o.rootCaPem);
+    const seen = new Set<string>();
+    for (const ca of cas) {
+      if (ca.status !== 'ACTIVE') continue;
+      add(ca.certificatePem);
+      // Owned intermediates chain to CAs that may live in another tenant (the installation root): OpenSSL needs
+      // the whole path to a self-signed anchor. Bounded walk.
+      let parent = ca.parentCaCertificateId;
+      for (let depth = 0; parent !== null && depth < 8 && !seen.has(parent); depth++) {
+        seen.add(parent);
+        const rec = await registry.findCaAnyTenant(db, parent);
+        if (rec === undefined || rec.status !== 'ACTIVE') break;
+        add(rec.certificatePem);
+        parent = rec.parentCaCertificateId;
+      }
+    }
+    return {
+      cert: o.serverCertificateChainPem,
+      key: o.serverKeyPem,
+      // An empty array (no trusted CA) is still "given": Node then trusts nothing rather than the public roots.
+      ca: [...pems.values()],
+      minVersion: 'TLSv1.2',
+    };
+  }
+
+  private selectContext(servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void {
+    const tenantId = this.tenantOf(servername);
+    const ready = this.contexts.get(tenantId);
+    if (ready !== undefined) {
+      cb(null, ready);
+      return;
+    }
+    let pending = this.building.get(tenantId);
+    if (pending === undefined) {
+      pending = DeviceTlsListener.contextOptions(this.o, tenantId).then((options) => {
+        const ctx = tls.createSecureContext(options);
+        if (!this.contexts.has(tenantId)) this.contexts.set(tenantId, ctx);
+        return this.contexts.get(tenantId) ?? ctx;
+      });
+      pending.finally(() => this.building.delete(tenantId)).catch(() => undefined);
+      this.building.set(tenantId, pending);
+    }
+    pending.then(
+      (ctx) => cb(null, ctx),
+      (error: unknown) => {
+        this.o.logger.error({ err: error, tenantId }, 'cannot build the tenant trust store');
+        cb(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  }
+
+  private onTcpConnection(socket: Socket): void {
+    const ip = socket.remoteAddress ?? 'unknown';
+    const count = (this.perIp.get(ip) ?? 0) + 1;
+    if (count > this.o.limits.maxConnectionsPerIp) {
+      this.o.logger.warn({ remoteAddress: ip, limit: this.o.limits.maxConnectionsPerIp }, 'device connection refused: too many connections from this address');
+      this.o.onRefusal('too_many_connections_from_ip');
+      socket.destroy();
+      return;
+    }
+    this.perIp.set(ip, count);
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, left);
+    });
+  }
+
+  private onSecureConnection(socket: tls.TLSSocket): void {
+    socket.on('error', (error) => this.o.logger.debug({ err: error }, 'device socket error'));
+    const servername = typeof socket.servername === 'string' ? socket.servername : undefined;
+    const tenantId = this.tenantOf(servername);
+    const peer = socket.getPeerCertificate(false);
+    const raw = (peer as Partial<tls.PeerCertificate>).raw;
+    if (raw === undefined || raw.length === 0) {
+      this.refuse(socket, 'no_certificate', tenantId, undefined);
+      return;
+    }
+    const certificateId = certificateIdOfDer(raw);
+    const identity = (chainVerified: boolean): PeerIdentity => ({
+      tenantId,
+      certificateId,
+      chainVerified,
+      peerCertificate: peer,
+      servername,
+      remoteAddress: socket.remoteAddress,
+    });
+    if (socket.authorized) {
+      this.o.onConnection(socket, identity(true));
+      return;
+    }
+    // Not verified by OpenSSL: only an exact fingerprint match of a certificate registered ACTIVE without a CA.
+    // (Bytes the client sends meanwhile stay buffered in the socket: nothing reads it yet.)
+    registry.findCertificate(this.o.store.db, tenantId, certificateId).then(
+      (rec) => {
+        if (socket.destroyed) return;
+        if (rec !== undefined && rec.caCertificateId === null && rec.status === 'ACTIVE') {
+          this.o.onConnection(socket, identity(false));
+          return;
+        }
+        this.refuse(socket, 'tls_unverified', tenantId, certificateId, String(socket.authorizationError));
+      },
+      (error: unknown) => {
+        this.o.logger.error({ err: error }, 'certificate lookup failed during TLS admission');
+        this.refuse(socket, 'tls_unverified', tenantId, certificateId, 'lookup failed');
+      },
+    );
+  }
+
+  private refuse(socket: tls.TLSSocket, reason: TlsRefusalReason, tenantId: string, certificateId: string | undefined, detail?: string): void {
+    this.o.logger.info({ reason, tenantId, certificateId, detail, remoteAddress: socket.remoteAddress }, 'device connection refused at TLS');
+    this.o.onRefusal(reason);
+    socket.destroy();
+  }
+}

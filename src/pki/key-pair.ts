@@ -1,0 +1,39 @@
+import { generateKeyPairSync } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { keyGenerationParameters } from './key-algorithm.ts';
+import type { KeyAlgorithm } from './key-algorithm.ts';
+import { rememberSpki } from './public-key.ts';
+
+/**
+ * A key pair generated for a device or a listener (AWS CreateKeysAndCertificate, the single-thing development flow,
+ * EST serverkeygen). The private key is handed to its owner once and never stored by Gatehouse.
+ */
+export interface GeneratedKeyPair {
+  /** PKCS#8 PEM (`BEGIN PRIVATE KEY`). */
+  readonly privateKeyPem: string;
+  /** SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`). */
+  readonly publicKeyPem: string;
+  readonly publicKey: KeyObject;
+  /** SubjectPublicKeyInfo DER, ready for `CertificateIssuer.issue`. */
+  readonly spkiDer: Buffer;
+}
+
+/**
+ * Generates a key pair with `node:crypto`. Default EC P-256 (about 0.1 ms); synchronous, so RSA 3072 blocks for
+ * up to a second — keep RSA off hot paths.
+ */
+export function generateKeyPair(algorithm: KeyAlgorithm = 'EC_P256'): GeneratedKeyPair {
+  const parameters = keyGenerationParameters(algorithm);
+  const { privateKey, publicKey } =
+    parameters.type === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: parameters.namedCurve })
+      : generateKeyPairSync('rsa', { modulusLength: parameters.modulusLength, publicExponent: 0x10001 });
+  const spkiDer = publicKey.export({ type: 'spki', format: 'der' });
+  rememberSpki(publicKey, spkiDer);
+  return {
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    publicKey,
+    spkiDer,
+  };
+}

@@ -1,0 +1,133 @@
+import * as registry from '../registry/index.ts';
+import type { CaRecord, CaUpdate, CertificateRecord, CertificateStatus, RegistryContext } from '../registry/index.ts';
+import type { Store } from '../store/index.ts';
+import type { CertificateAuthorityService, CreateCaInput, RegisterCaInput } from './certificate-authority-service.ts';
+import { createKeysAndCertificate, issueFromCsr } from './manual.ts';
+import type { IssueFromCsrInput } from './manual.ts';
+import { registerCertificate, registerCertificateWithoutCa } from './mar.ts';
+import type { RegisterCertificateInput } from './mar.ts';
+
+/** Who wants to know when registry state that live connections depend on changes (the gateway, the event bus). */
+export interface ChangeListener {
+  /** A certificate's status or attachments changed: re-authorise or disconnect its live connections. */
+  certificateChanged?(tenantId: string, certificateId: string): void;
+  /** Policies, their versions or group attachments changed: recompile effective policies of the tenant. */
+  policiesChanged?(tenantId: string): void;
+  /** The set of trusted CAs of a tenant changed: rebuild its TLS trust store. */
+  trustChanged?(tenantId: string): void;
+  /** A tenant was created. */
+  tenantsChanged?(): void;
+}
+
+/**
+ * The provisioning surface that the API and CLI call: CA management, issuing and registration flows, certificate
+ * lifecycle. It keeps listeners (gateway) informed so that changes apply to live connections at once.
+ */
+export class ControlPlane {
+  private readonly listeners: ChangeListener[] = [];
+  private readonly store: Store;
+  readonly cas: CertificateAuthorityService;
+
+  constructor(store: Store, cas: CertificateAuthorityService) {
+    this.store = store;
+    this.cas = cas;
+  }
+
+  /** Adds a listener of registry changes. */
+  addListener(listener: ChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Tells listeners that a certificate changed. */
+  notifyCertificateChanged(tenantId: string, certificateId: string): void {
+    for (const l of this.listeners) l.certificateChanged?.(tenantId, certificateId);
+  }
+
+  /** Tells listeners that policies of a tenant changed. */
+  notifyPoliciesChanged(tenantId: string): void {
+    for (const l of this.listeners) l.policiesChanged?.(tenantId);
+  }
+
+  /** Tells listeners that the trusted CAs of a tenant changed. */
+  notifyTrustChanged(tenantId: string): void {
+    for (const l of this.listeners) l.trustChanged?.(tenantId);
+  }
+
+  /** Tells listeners that tenants were added. */
+  notifyTenantsChanged(): void {
+    for (const l of this.listeners) l.tenantsChanged?.();
+  }
+
+  /** POST /v1/cas. */
+  async createCa(ctx: RegistryContext, input: CreateCaInput): Promise<{ caCertificateId: string; caCertificatePem: string; certificateChainPem: string }> {
+    const ca = await this.cas.createCa(ctx, input);
+    const chain = await this.cas.chainOf(ca);
+    return { caCertificateId: ca.caCertificateId, caCertificatePem: ca.certificatePem, certificateChainPem: chain.join('') };
+  }
+
+  /** GET /v1/cas/registration-code. */
+  getRegistrationCode(ctx: RegistryContext): Promise<string> {
+    return this.cas.getRegistrationCode(ctx);
+  }
+
+  /** POST /v1/cas/register. */
+  async registerCa(ctx: RegistryContext, input: RegisterCaInput): Promise<{ caCertificateId: string; status: string; certificateMode: string }> {
+    const ca = await this.cas.registerCa(ctx, input);
+    return { caCertificateId: ca.caCertificateId, status: ca.status, certificateMode: ca.certificateMode };
+  }
+
+  /** PATCH /v1/cas/{id}. */
+  updateCa(ctx: RegistryContext, caCertificateId: string, update: CaUpdate): Promise<CaRecord> {
+    return this.cas.updateCa(ctx, caCertificateId, update);
+  }
+
+  /** POST /v1/cas/{id}/revoke. */
+  revokeCa(ctx: RegistryContext, caCertificateId: string, reason: string): Promise<CaRecord> {
+    return this.cas.revokeCa(ctx, caCertificateId, reason);
+  }
+
+  /** GET /v1/crl/{id}. */
+  getCrl(caCertificateId: string): Promise<{ der: Uint8Array; pem: string }> {
+    return this.cas.getCrl(caCertificateId);
+  }
+
+  /** POST /v1/certificates/from-csr. */
+  async issueFromCsr(ctx: RegistryContext, input: IssueFromCsrInput): Promise<{ certificateId: string; certificatePem: string; certificateChainPem: string }> {
+    const r = await issueFromCsr(this.store, this.cas, ctx, input);
+    return { certificateId: r.certificateId, certificatePem: r.certificatePem, certificateChainPem: r.certificateChainPem };
+  }
+
+  /** POST /v1/certificates/keys-and-certificate. */
+  async createKeysAndCertificate(ctx: RegistryContext, input: { setAsActive?: boolean; caCertificateId?: string; subjectCommonName?: string }): Promise<{ certificateId: string; certificatePem: string; certificateChainPem: string; keyPair: { PrivateKey: string; PublicKey: string } }> {
+    const r = await createKeysAndCertificate(this.store, this.cas, ctx, input);
+    return { certificateId: r.certificateId, certificatePem: r.certificatePem, certificateChainPem: r.certificateChainPem, keyPair: r.keyPair };
+  }
+
+  /** POST /v1/certificates/register. */
+  async registerCertificate(ctx: RegistryContext, input: RegisterCertificateInput): Promise<{ certificateId: string; status: CertificateStatus; caCertificateId: string | null }> {
+    const r = await registerCertificate(this.store, ctx, input);
+    return { certificateId: r.certificateId, status: r.status, caCertificateId: r.caCertificateId };
+  }
+
+  /** POST /v1/certificates/register-without-ca. */
+  async registerCertificateWithoutCa(ctx: RegistryContext, input: RegisterCertificateInput): Promise<{ certificateId: string; status: CertificateStatus }> {
+    const r = await registerCertificateWithoutCa(this.store, ctx, input);
+    return { certificateId: r.certificateId, status: r.status };
+  }
+
+  /** PATCH /v1/certificates/{id}: activation, deactivation, revocation take effect on live connections at once. */
+  async updateCertificateStatus(ctx: RegistryContext, certificateId: string, status: CertificateStatus): Promise<CertificateRecord> {
+    const rec = await this.store.transaction((trx) => registry.updateCertificateStatus(trx, ctx, certificateId, status, { rowLocks: this.store.supportsRowLocks }));
+    if (status === 'REVOKED' && rec.caCertificateId !== null) this.cas.invalidateCrl(rec.caCertificateId);
+    this.notifyCertificateChanged(ctx.tenantId, certificateId);
+    return rec;
+  }
+
+  /** POST /v1/certificates/{id}/revoke. */
+  async revokeCertificate(ctx: RegistryContext, certificateId: string, reason: string): Promise<CertificateRecord> {
+    const rec = await this.store.transaction((trx) => registry.updateCertificateStatus(trx, ctx, certificateId, 'REVOKED', { rowLocks: this.store.supportsRowLocks, reason }));
+    if (rec.caCertificateId !== null) this.cas.invalidateCrl(rec.caCertificateId);
+    this.notifyCertificateChanged(ctx.tenantId, certificateId);
+    return rec;
+  }
+}

@@ -1,0 +1,90 @@
+import * as pki from '../pki/index.ts';
+import type { ParsedCertificate } from '../pki/index.ts';
+import * as registry from '../registry/index.ts';
+import type { CertificateRecord, CertificateStatus, RegistryContext } from '../registry/index.ts';
+import type { Executor, Store } from '../store/index.ts';
+import { ProvisioningErrors } from './errors.ts';
+
+/** Input of registerCertificate (AWS RegisterCertificate). */
+export interface RegisterCertificateInput {
+  /** The device certificate, optionally followed by intermediates. */
+  readonly certificatePem: string;
+  readonly caCertificatePem?: string | undefined;
+  readonly status?: CertificateStatus | 'REGISTER_INACTIVE' | undefined;
+  readonly setAsActive?: boolean | undefined;
+  readonly createdBy?: string | undefined;
+}
+
+function initialStatus(input: { status?: CertificateStatus | 'REGISTER_INACTIVE' | undefined; setAsActive?: boolean | undefined }): CertificateStatus {
+  if (input.status !== undefined) return registry.parseCertificateStatus(input.status);
+  return input.setAsActive === true ? 'ACTIVE' : 'INACTIVE';
+}
+
+function parseDeviceCertificate(pem: string): { leaf: ParsedCertificate; intermediates: ParsedCertificate[] } {
+  const blocks = pki.splitPemChain(pem);
+  const [first, ...rest] = blocks;
+  const leaf = pki.parseCertificate(first ?? pem);
+  if (leaf.isCa) throw ProvisioningErrors.error('PROVISIONING_CERTIFICATE_IS_CA', 'a device certificate must not have basicConstraints CA:true');
+  return { leaf, intermediates: rest.map((b) => pki.parseCertificate(b)) };
+}
+
+/**
+ * Verifies that `leaf` chains to an ACTIVE CA registered in the tenant (signature, names, validity, basic
+ * constraints, path length, key usage, revocation of every CA on the path) and returns that CA's id.
+ */
+export async function findIssuingCa(db: Executor, tenantId: string, leaf: ParsedCertificate, intermediates: ParsedCertificate[], now = new Date()): Promise<string> {
+  const cas = await registry.listAllCas(db, tenantId);
+  const revokedIds = new Set(cas.filter((c) => c.status === 'REVOKED').map((c) => c.caCertificateId));
+  const active = cas.filter((c) => c.status === 'ACTIVE');
+  if (active.length === 0) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'this tenant has no ACTIVE CA to verify the certificate against');
+  const anchors = active.map((c) => pki.parseCertificate(c.certificatePem));
+  const { anchor } = pki.verifyCertificateChain({ leaf, intermediates, anchors, now, isRevoked: (c) => revokedIds.has(c.certificateId) });
+  return anchor.certificateId;
+}
+
+/** Registers a device certificate issued by a CA registered (and ACTIVE) in the tenant. */
+export async function registerCertificate(store: Store, ctx: RegistryContext, input: RegisterCertificateInput): Promise<CertificateRecord> {
+  const { leaf, intermediates } = parseDeviceCertificate(input.certificatePem);
+  if (input.caCertificatePem !== undefined) {
+    const ca = pki.parseCertificate(input.caCertificatePem);
+    const rec = await registry.getCa(store.db, ctx.tenantId, ca.certificateId).catch(() => undefined);
+    if (rec === undefined) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'caCertificatePem names a CA that is not registered in this tenant');
+    if (rec.status !== 'ACTIVE') throw ProvisioningErrors.error('PROVISIONING_CA_NOT_ACTIVE', `CA ${rec.caCertificateId} is ${rec.status}`);
+  }
+  const caId = await findIssuingCa(store.db, ctx.tenantId, leaf, intermediates);
+  return store.transaction((trx) =>
+    registry.insertCertificate(trx, ctx, {
+      certificateId: leaf.certificateId,
+      certificatePem: leaf.pem,
+      caCertificateId: caId,
+      status: initialStatus(input),
+      serialNumber: leaf.serialNumber,
+      subjectCommonName: leaf.subject.CN?.[0] ?? null,
+      notBefore: leaf.notBefore,
+      notAfter: leaf.notAfter,
+      createdBy: input.createdBy ?? 'register',
+    }, { rowLocks: store.supportsRowLocks }),
+  );
+}
+
+/**
+ * Registers a certificate without its CA (multi-account registration, MAR): pinned by fingerprint, so the same
+ * certificate may be registered in several tenants; devices then connect with SNI naming the tenant.
+ */
+export async function registerCertificateWithoutCa(store: Store, ctx: RegistryContext, input: RegisterCertificateInput): Promise<CertificateRecord> {
+  const { leaf } = parseDeviceCertificate(input.certificatePem);
+  pki.assertCertificateTimeValid(leaf, new Date());
+  return store.transaction((trx) =>
+    registry.insertCertificate(trx, ctx, {
+      certificateId: leaf.certificateId,
+      certificatePem: leaf.pem,
+      caCertificateId: null,
+      status: initialStatus(input),
+      serialNumber: leaf.serialNumber,
+      subjectCommonName: leaf.subject.CN?.[0] ?? null,
+      notBefore: leaf.notBefore,
+      notAfter: leaf.notAfter,
+      createdBy: input.createdBy ?? 'register-without-ca',
+    }, { rowLocks: store.supportsRowLocks }),
+  );
+}

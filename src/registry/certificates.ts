@@ -1,0 +1,280 @@
+import type { Executor } from '../store/index.ts';
+import type { RegistryContext } from './context.ts';
+import { nowIso } from './context.ts';
+import { appendAudit } from './audit-log.ts';
+import { RegistryErrors } from './errors.ts';
+import { assertCertificateId, assertValidName } from './names.ts';
+import type { Page, PageRequest } from './pagination.ts';
+import { decodePageToken, pageLimit, toPage } from './pagination.ts';
+import type { WriteOptions } from './things.ts';
+
+/** Certificate statuses (protocols.md; REGISTER_INACTIVE is accepted on input as INACTIVE). */
+export const CERTIFICATE_STATUSES = ['ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_TRANSFER', 'PENDING_ACTIVATION'] as const;
+/** One certificate status. */
+export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
+
+/** A device certificate record. */
+export interface CertificateRecord {
+  readonly certificateId: string;
+  readonly certificatePem: string;
+  readonly caCertificateId: string | null;
+  readonly status: CertificateStatus;
+  readonly serialNumber: string;
+  readonly subjectCommonName: string | null;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly createdBy: string;
+  readonly hidden: boolean;
+  readonly transferToTenant: string | null;
+  readonly revocationReason: string | null;
+  readonly revokedAt: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** What a flow knows of a certificate it registers (parsed by the pki beforehand). */
+export interface NewCertificateRecord {
+  readonly certificateId: string;
+  readonly certificatePem: string;
+  readonly caCertificateId: string | null;
+  readonly status: CertificateStatus;
+  readonly serialNumber: string;
+  readonly subjectCommonName: string | null;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly createdBy: string;
+  readonly hidden?: boolean;
+}
+
+/** Throws unless `value` is a status a caller may name. */
+export function parseCertificateStatus(value: unknown): CertificateStatus {
+  if (value === 'REGISTER_INACTIVE') return 'INACTIVE';
+  if (typeof value !== 'string' || !(CERTIFICATE_STATUSES as readonly string[]).includes(value)) {
+    throw RegistryErrors.error('REGISTRY_CERTIFICATE_STATUS_INVALID', `status must be one of ${CERTIFICATE_STATUSES.join(', ')}`);
+  }
+  return value as CertificateStatus;
+}
+
+type Row = {
+  certificate_id: string; certificate_pem: string; ca_certificate_id: string | null; status: string; serial_number: string; subject_cn: string | null;
+  not_before: string; not_after: string; created_by: string; hidden: number; transfer_to_tenant_id: string | null; revocation_reason: string | null;
+  revoked_at: string | null; created_at: string; updated_at: string;
+};
+
+function toRecord(r: Row): CertificateRecord {
+  return {
+    certificateId: r.certificate_id,
+    certificatePem: r.certificate_pem,
+    caCertificateId: r.ca_certificate_id,
+    status: r.status as CertificateStatus,
+    serialNumber: r.serial_number,
+    subjectCommonName: r.subject_cn,
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    createdBy: r.created_by,
+    hidden: r.hidden === 1,
+    transferToTenant: r.transfer_to_tenant_id,
+    revocationReason: r.revocation_reason,
+    revokedAt: r.revoked_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Inserts a certificate record; REGISTRY_CERTIFICATE_EXISTS when the tenant has it already. */
+export async function insertCertificate(db: Executor, ctx: RegistryContext, rec: NewCertificateRecord, opts: WriteOptions = {}): Promise<CertificateRecord> {
+  const existing = await db.selectFrom('certificates').select('certificate_id').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', rec.certificateId).executeTakeFirst();
+  if (existing !== undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_EXISTS', `certificate ${rec.certificateId} is already registered in this tenant`, { details: { certificateId: rec.certificateId } });
+  const now = nowIso();
+  const row = {
+    tenant_id: ctx.tenantId,
+    certificate_id: rec.certificateId,
+    certificate_pem: rec.certificatePem,
+    ca_certificate_id: rec.caCertificateId,
+    status: rec.status,
+    serial_number: rec.serialNumber,
+    subject_cn: rec.subjectCommonName,
+    not_before: rec.notBefore.toISOString(),
+    not_after: rec.notAfter.toISOString(),
+    created_by: rec.createdBy,
+    hidden: rec.hidden === true ? 1 : 0,
+    transfer_to_tenant_id: null,
+    previous_status: null,
+    revocation_reason: null,
+    revoked_at: null,
+    created_at: now,
+    updated_at: now,
+  };
+  await db.insertInto('certificates').values(row).execute();
+  if (rec.hidden !== true) await appendAudit(db, ctx, 'certificate.register', `cert/${rec.certificateId}`, { status: rec.status, createdBy: rec.createdBy, caCertificateId: rec.caCertificateId }, opts.rowLocks);
+  return toRecord(row);
+}
+
+/** Reads a certificate of the tenant, or throws REGISTRY_CERTIFICATE_NOT_FOUND. */
+export async function getCertificate(db: Executor, tenantId: string, certificateId: string): Promise<CertificateRecord> {
+  const c = await findCertificate(db, tenantId, certificateId);
+  if (c === undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_NOT_FOUND', `certificate ${certificateId} does not exist in this tenant`);
+  return c;
+}
+
+/** Reads a certificate of the tenant if registered. */
+export async function findCertificate(db: Executor, tenantId: string, certificateId: string): Promise<CertificateRecord | undefined> {
+  assertCertificateId(certificateId);
+  const r = await db.selectFrom('certificates').selectAll().where('tenant_id', '=', tenantId).where('certificate_id', '=', certificateId).executeTakeFirst();
+  return r === undefined ? undefined : toRecord(r);
+}
+
+/** Filters of listCertificates. */
+export interface ListCertificatesFilter extends PageRequest {
+  readonly status?: CertificateStatus | undefined;
+  readonly caCertificateId?: string | undefined;
+}
+
+/** Lists visible certificates by id. */
+export async function listCertificates(db: Executor, tenantId: string, filter: ListCertificatesFilter): Promise<Page<Omit<CertificateRecord, 'certificatePem'>>> {
+  const limit = pageLimit(filter);
+  const after = decodePageToken(filter.nextToken);
+  let q = db.selectFrom('certificates').selectAll().where('tenant_id', '=', tenantId).where('hidden', '=', 0);
+  if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+  if (filter.caCertificateId !== undefined) q = q.where('ca_certificate_id', '=', filter.caCertificateId);
+  if (after !== undefined) q = q.where('certificate_id', '>', after);
+  const rows = await q.orderBy('certificate_id').limit(limit + 1).execute();
+  return toPage(rows, limit, (r) => r.certificate_id, (r) => {
+    const { certificatePem: _pem, ...rest } = toRecord(r);
+    return rest;
+  });
+}
+
+/** Legal status changes through UpdateCertificate (AWS semantics; REVOKED is final, transfers have their own calls). */
+const TRANSITIONS: Readonly<Record<CertificateStatus, readonly CertificateStatus[]>> = {
+  ACTIVE: ['INACTIVE', 'REVOKED'],
+  INACTIVE: ['ACTIVE', 'REVOKED'],
+  PENDING_ACTIVATION: ['ACTIVE', 'INACTIVE', 'REVOKED'],
+  PENDING_TRANSFER: ['REVOKED'],
+  REVOKED: [],
+};
+
+/** Changes a certificate's status (UpdateCertificate); returns the updated record. */
+export async function updateCertificateStatus(db: Executor, ctx: RegistryContext, certificateId: string, status: CertificateStatus, opts: WriteOptions & { reason?: string | undefined } = {}): Promise<CertificateRecord> {
+  const current = await getCertificate(db, ctx.tenantId, certificateId);
+  if (current.status === status) return current;
+  if (!TRANSITIONS[current.status].includes(status)) {
+    throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSITION_INVALID', `certificate ${certificateId} cannot go from ${current.status} to ${status}`);
+  }
+  const now = nowIso();
+  await db
+    .updateTable('certificates')
+    .set(status === 'REVOKED' ? { status, revoked_at: now, revocation_reason: opts.reason ?? 'unspecified', updated_at: now } : { status, updated_at: now })
+    .where('tenant_id', '=', ctx.tenantId)
+    .where('certificate_id', '=', certificateId)
+    .execute();
+  await appendAudit(db, ctx, status === 'REVOKED' ? 'certificate.revoke' : 'certificate.update', `cert/${certificateId}`, { from: current.status, to: status, reason: opts.reason ?? null }, opts.rowLocks);
+  return getCertificate(db, ctx.tenantId, certificateId);
+}
+
+/** Deletes a certificate that is not ACTIVE and attached to nothing (or detaches everything when `force`). */
+export async function deleteCertificate(db: Executor, ctx: RegistryContext, certificateId: string, opts: WriteOptions & { force?: boolean } = {}): Promise<void> {
+  const current = await getCertificate(db, ctx.tenantId, certificateId);
+  const attachedThing = await db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).limit(1).executeTakeFirst();
+  const attachedPolicy = await db.selectFrom('policy_attachments').select('policy_name').where('tenant_id', '=', ctx.tenantId).where('target_type', '=', 'certificate').where('target_id', '=', certificateId).limit(1).executeTakeFirst();
+  if (opts.force !== true && (current.status === 'ACTIVE' || attachedThing !== undefined || attachedPolicy !== undefined)) {
+    throw RegistryErrors.error('REGISTRY_CERTIFICATE_IN_USE', `certificate ${certificateId} is ACTIVE or attached; deactivate and detach it first`);
+  }
+  await db.deleteFrom('thing_principals').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).execute();
+  await db.deleteFrom('policy_attachments').where('tenant_id', '=', ctx.tenantId).where('target_type', '=', 'certificate').where('target_id', '=', certificateId).execute();
+  await db.deleteFrom('certificates').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).execute();
+  if (!current.hidden) await appendAudit(db, ctx, 'certificate.delete', `cert/${certificateId}`, {}, opts.rowLocks);
+}
+
+/**
+ * Starts a transfer to another tenant (AWS TransferCertificate): the certificate must be INACTIVE and attached to
+ * nothing; it becomes PENDING_TRANSFER until the target accepts or rejects, or the source cancels.
+ */
+export async function transferCertificate(db: Executor, ctx: RegistryContext, certificateId: string, targetTenantId: string, opts: WriteOptions = {}): Promise<CertificateRecord> {
+  assertValidName('tenant', targetTenantId, 'targetTenant');
+  const current = await getCertificate(db, ctx.tenantId, certificateId);
+  const tenant = await db.selectFrom('tenants').select('tenant_id').where('tenant_id', '=', targetTenantId).executeTakeFirst();
+  if (tenant === undefined) throw RegistryErrors.error('REGISTRY_TENANT_NOT_FOUND', `tenant "${targetTenantId}" does not exist`);
+  if (targetTenantId === ctx.tenantId) throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', 'a certificate cannot be transferred to its own tenant');
+  if (current.status !== 'INACTIVE') throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', `certificate must be INACTIVE to transfer (it is ${current.status})`);
+  const attached = await db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).limit(1).executeTakeFirst();
+  const attachedPolicy = await db.selectFrom('policy_attachments').select('policy_name').where('tenant_id', '=', ctx.tenantId).where('target_type', '=', 'certificate').where('target_id', '=', certificateId).limit(1).executeTakeFirst();
+  if (attached !== undefined || attachedPolicy !== undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', 'detach the certificate from things and policies before transferring it');
+  const inTarget = await db.selectFrom('certificates').select('certificate_id').where('tenant_id', '=', targetTenantId).where('certificate_id', '=', certificateId).executeTakeFirst();
+  if (inTarget !== undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_EXISTS', 'the target tenant already has this certificate');
+  await db.updateTable('certificates').set({ status: 'PENDING_TRANSFER', previous_status: current.status, transfer_to_tenant_id: targetTenantId, updated_at: nowIso() }).where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).execute();
+  await appendAudit(db, ctx, 'certificate.transfer', `cert/${certificateId}`, { to: targetTenantId }, opts.rowLocks);
+  return getCertificate(db, ctx.tenantId, certificateId);
+}
+
+/** Certificates pending transfer into `tenantId` (with their source tenant). */
+export async function listIncomingTransfers(db: Executor, tenantId: string): Promise<{ certificateId: string; fromTenant: string }[]> {
+  const rows = await db.selectFrom('certificates').select(['certificate_id', 'tenant_id']).where('transfer_to_tenant_id', '=', tenantId).where('status', '=', 'PENDING_TRANSFER').execute();
+  return rows.map((r) => ({ certificateId: r.certificate_id, fromTenant: r.tenant_id }));
+}
+
+/** Accepts (moves the record into the caller's tenant), rejects or cancels a pending transfer. */
+export async function resolveTransfer(db: Executor, ctx: RegistryContext, certificateId: string, action: 'accept' | 'reject' | 'cancel', opts: WriteOptions & { setAsActive?: boolean } = {}): Promise<CertificateRecord> {
+  assertCertificateId(certificateId);
+  let q = db.selectFrom('certificates').selectAll().where('certificate_id', '=', certificateId).where('status', '=', 'PENDING_TRANSFER');
+  q = action === 'cancel' ? q.where('tenant_id', '=', ctx.tenantId) : q.where('transfer_to_tenant_id', '=', ctx.tenantId);
+  const row = await q.executeTakeFirst();
+  if (row === undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', `certificate ${certificateId} is not pending transfer ${action === 'cancel' ? 'from' : 'to'} this tenant`);
+  const now = nowIso();
+  if (action === 'accept') {
+    await db
+      .updateTable('certificates')
+      .set({ tenant_id: ctx.tenantId, status: opts.setAsActive === true ? 'ACTIVE' : 'INACTIVE', transfer_to_tenant_id: null, previous_status: null, updated_at: now })
+      .where('tenant_id', '=', row.tenant_id)
+      .where('certificate_id', '=', certificateId)
+      .execute();
+    await appendAudit(db, ctx, 'certificate.transfer.accept', `cert/${certificateId}`, { from: row.tenant_id }, opts.rowLocks);
+    return getCertificate(db, ctx.tenantId, certificateId);
+  }
+  await db.updateTable('certificates').set({ status: 'INACTIVE', transfer_to_tenant_id: null, previous_status: null, updated_at: now }).where('tenant_id', '=', row.tenant_id).where('certificate_id', '=', certificateId).execute();
+  await appendAudit(db, ctx, `certificate.transfer.${action}`, `cert/${certificateId}`, { source: row.tenant_id }, opts.rowLocks);
+  return getCertificate(db, row.tenant_id, certificateId);
+}
+
+/** Attaches a certificate (principal) to a thing (idempotent). */
+export async function attachThingPrincipal(db: Executor, ctx: RegistryContext, thingName: string, certificateId: string, opts: WriteOptions = {}): Promise<void> {
+  const thing = await db.selectFrom('things').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).executeTakeFirst();
+  if (thing === undefined) throw RegistryErrors.error('REGISTRY_THING_NOT_FOUND', `thing "${thingName}" does not exist`);
+  await getCertificate(db, ctx.tenantId, certificateId);
+  const exists = await db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).where('certificate_id', '=', certificateId).executeTakeFirst();
+  if (exists !== undefined) return;
+  await db.insertInto('thing_principals').values({ tenant_id: ctx.tenantId, thing_name: thingName, certificate_id: certificateId }).execute();
+  await appendAudit(db, ctx, 'thing.principal.attach', `thing/${thingName}`, { certificateId }, opts.rowLocks);
+}
+
+/** Detaches a certificate from a thing. */
+export async function detachThingPrincipal(db: Executor, ctx: RegistryContext, thingName: string, certificateId: string, opts: WriteOptions = {}): Promise<void> {
+  const res = await db.deleteFrom('thing_principals').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).where('certificate_id', '=', certificateId).executeTakeFirst();
+  if (res.numDeletedRows === 0n) throw RegistryErrors.error('REGISTRY_ATTACHMENT_NOT_FOUND', `certificate ${certificateId} is not attached to thing "${thingName}"`);
+  await appendAudit(db, ctx, 'thing.principal.detach', `thing/${thingName}`, { certificateId }, opts.rowLocks);
+}
+
+/** Certificates attached to a thing. */
+export async function listThingPrincipals(db: Executor, tenantId: string, thingName: string): Promise<string[]> {
+  const rows = await db.selectFrom('thing_principals').select('certificate_id').where('tenant_id', '=', tenantId).where('thing_name', '=', thingName).orderBy('certificate_id').execute();
+  return rows.map((r) => r.certificate_id);
+}
+
+/** Things a certificate is attached to. */
+export async function listPrincipalThings(db: Executor, tenantId: string, certificateId: string): Promise<string[]> {
+  const rows = await db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', tenantId).where('certificate_id', '=', certificateId).orderBy('thing_name').execute();
+  return rows.map((r) => r.thing_name);
+}
+
+/** Revoked certificates issued by a CA (for its CRL), across tenants since the CA's serial space is its own. */
+export async function listRevokedByCa(db: Executor, caCertificateId: string): Promise<{ serialNumber: string; revokedAt: string; reason: string | null }[]> {
+  const rows = await db.selectFrom('certificates').select(['serial_number', 'revoked_at', 'revocation_reason']).where('ca_certificate_id', '=', caCertificateId).where('status', '=', 'REVOKED').execute();
+  const seen = new Set<string>();
+  const out: { serialNumber: string; revokedAt: string; reason: string | null }[] = [];
+  for (const r of rows) {
+    if (seen.has(r.serial_number)) continue;
+    seen.add(r.serial_number);
+    out.push({ serialNumber: r.serial_number, revokedAt: r.revoked_at ?? nowIso(), reason: r.revocation_reason });
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIALECTS } from '../../test/support/dialects.ts';
+import type { Store } from '../store/index.ts';
+import * as registry from './index.ts';
+
+for (const dialect of DIALECTS) {
+  describe(`registry (${dialect.name})`, () => {
+    let store: Store;
+    let dispose: () => Promise<void>;
+    const ctx = { tenantId: 'default', actor: 'test' };
+
+    beforeAll(async () => {
+      const s = await dialect.create();
+      store = s.store;
+      dispose = s.dispose;
+      await registry.createTenant(store.db, 'default', 'localhost');
+      await registry.createTenant(store.db, 'other', 'localhost');
+    });
+    afterAll(async () => dispose());
+
+    it('writes nothing when a multi-row change fails half-way', async () => {
+      await store.transaction((trx) => registry.createThingGroup(trx, ctx, { thingGroupName: 'g1' }));
+      const before = await registry.listAudit(store.db, 'default', { limit: 100 });
+      await expect(store.transaction((trx) => registry.createThing(trx, ctx, { thingName: 't1', thingGroups: ['g1', 'missing'] }))).rejects.toMatchObject({ code: 'REGISTRY_THING_GROUP_NOT_FOUND' });
+      await expect(
+        store.transaction(async (trx) => {
+          await registry.createThing(trx, ctx, { thingName: 't2' });
+          await registry.createPolicy(trx, ctx, { policyName: 'p', policyDocument: '{"Version":"2012-10-17","Statement":[{"Effect":"Nope"}]}' });
+        }),
+      ).rejects.toMatchObject({ code: expect.stringMatching(/^POLICY_/) });
+      expect(await registry.findThing(store.db, 'default', 't1')).toBeUndefined();
+      expect(await registry.findThing(store.db, 'default', 't2')).toBeUndefined();
+      expect(await registry.listAudit(store.db, 'default', { limit: 100 })).toEqual(before);
+    });
+
+    it('keeps policy versions within the limit and computes effective policies through groups', async () => {
+      const doc = (n: number) => ({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Publish', Resource: `arn:aws:iot:*:*:topic/t${n}` }] });
+      await store.transaction((trx) => registry.createPolicy(trx, ctx, { policyName: 'direct', policyDocument: doc(0) }));
+      for (let i = 1; i < registry.MAX_POLICY_VERSIONS; i += 1) await store.transaction((trx) => registry.createPolicyVersion(trx, ctx, 'direct', { policyDocument: doc(i) }));
+      await expect(store.transaction((trx) => registry.createPolicyVersion(trx, ctx, 'direct', { policyDocument: doc(9) }))).rejects.toMatchObject({ code: 'REGISTRY_POLICY_VERSION_LIMIT' });
+      await store.transaction((trx) => registry.createPolicy(trx, ctx, { policyName: 'viagroup', policyDocument: doc(7) }));
+      const certificateId = 'a'.repeat(64);
+      await store.transaction(async (trx) => {
+        await registry.insertCertificate(trx, ctx, { certificateId, certificatePem: 'pem', caCertificateId: null, status: 'ACTIVE', serialNumber: '01', subjectCommonName: 'd', notBefore: new Date(), notAfter: new Date(Date.now() + 1e9), createdBy: 'test' });
+        await registry.createThing(trx, ctx, { thingName: 'member', thingGroups: ['g1'] });
+        await registry.attachThingPrincipal(trx, ctx, 'member', certificateId);
+        await registry.attachPolicy(trx, ctx, 'direct', { kind: 'certificate', certificateId });
+        await registry.attachPolicy(trx, ctx, 'viagroup', { kind: 'thinggroup', thingGroupName: 'g1' });
+      });
+      const eff = await registry.effectivePolicyDocuments(store.db, 'default', certificateId);
+      expect(eff.map((p) => p.policyName)).toEqual(['direct', 'viagroup']);
+      expect(await registry.effectivePolicyDocuments(store.db, 'other', certificateId)).toEqual([]);
+    });
+
+    it('enforces certificate status transitions and transfers between tenants', async () => {
+      const id = 'b'.repeat(64);
+      await store.transaction((trx) => registry.insertCertificate(trx, ctx, { certificateId: id, certificatePem: 'pem', caCertificateId: null, status: 'PENDING_ACTIVATION', serialNumber: '02', subjectCommonName: null, notBefore: new Date(), notAfter: new Date(Date.now() + 1e9), createdBy: 'test' }));
+      await store.transaction((trx) => registry.updateCertificateStatus(trx, ctx, id, 'INACTIVE'));
+      await store.transaction((trx) => registry.transferCertificate(trx, ctx, id, 'other'));
+      await expect(store.transaction((trx) => registry.updateCertificateStatus(trx, ctx, id, 'ACTIVE'))).rejects.toMatchObject({ code: 'REGISTRY_CERTIFICATE_TRANSITION_INVALID' });
+      await expect(store.transaction((trx) => registry.resolveTransfer(trx, ctx, id, 'accept'))).rejects.toMatchObject({ code: 'REGISTRY_CERTIFICATE_TRANSFER_INVALID' });
+      const accepted = await store.transaction((trx) => registry.resolveTransfer(trx, { tenantId: 'other', actor: 't' }, id, 'accept', { setAsActive: true }));
+      expect(accepted.status).toBe('ACTIVE');
+      expect(await registry.findCertificate(store.db, 'default', id)).toBeUndefined();
+      await store.transaction((trx) => registry.updateCertificateStatus(trx, { tenantId: 'other', actor: 't' }, id, 'REVOKED'));
+      await expect(store.transaction((trx) => registry.updateCertificateStatus(trx, { tenantId: 'other', actor: 't' }, id, 'ACTIVE'))).rejects.toMatchObject({ code: 'REGISTRY_CERTIFICATE_TRANSITION_INVALID' });
+    });
+
+    it('chains the audit log and detects deletion', async () => {
+      expect(await registry.verifyAuditLog(store.db)).toMatchObject({ ok: true });
+      const last = await store.db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow();
+      await store.db.deleteFrom('audit_log').where('seq', '=', 2).execute();
+      expect(await registry.verifyAuditLog(store.db)).toMatchObject({ ok: false, problem: { seq: 2, reason: 'missing_entry' } });
+      expect(last.seq).toBeGreaterThan(5);
+    });
+  });
+}

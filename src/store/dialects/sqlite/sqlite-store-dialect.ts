@@ -1,0 +1,40 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { SqliteDialect } from 'kysely';
+import type { Dialect } from 'kysely';
+import type { StoreDialect } from '../../store-dialect.ts';
+
+/** Options of the embedded SQLite store. */
+export interface SqliteStoreOptions {
+  /** Database file, or `:memory:`. */
+  readonly filename: string;
+}
+
+/**
+ * SQLite through better-sqlite3: WAL journal, NORMAL sync (durable at checkpoints, safe with WAL),
+ * foreign keys on, a busy timeout so a concurrent CLI reader never fails at once.
+ */
+export function createSqliteStoreDialect(options: SqliteStoreOptions): StoreDialect {
+  if (options.filename !== ':memory:') mkdirSync(path.dirname(options.filename), { recursive: true });
+  const database = new BetterSqlite3(options.filename);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('foreign_keys = ON');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('cache_size = -65536');
+  database.pragma('temp_store = MEMORY');
+  return {
+    name: 'sqlite',
+    supportsRowLocks: false,
+    createKyselyDialect(): Dialect {
+      return new SqliteDialect({ database });
+    },
+    prepare: () => Promise.resolve(),
+    isUniqueViolation(error: unknown): boolean {
+      const code = (error as { code?: unknown } | null)?.code;
+      return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+    },
+    dispose: () => Promise.resolve(),
+  };
+}

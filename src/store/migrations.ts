@@ -1,0 +1,191 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { sql } from 'kysely';
+
+/** Versioned migrations, applied in name order at start (architecture.md: `src/store`). */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_registry_and_pki': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('tenants')
+        .addColumn('tenant_id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('endpoint', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('token_id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('things')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('thing_name', 'text', (c) => c.notNull())
+        .addColumn('thing_id', 'text', (c) => c.notNull())
+        .addColumn('thing_type_name', 'text')
+        .addColumn('attributes', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('things_pk', ['tenant_id', 'thing_name'])
+        .execute();
+      await db.schema
+        .createTable('thing_types')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('thing_type_name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('searchable_attributes', 'text', (c) => c.notNull())
+        .addColumn('deprecated', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('thing_types_pk', ['tenant_id', 'thing_type_name'])
+        .execute();
+      await db.schema
+        .createTable('thing_groups')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('thing_group_name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('attributes', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('thing_groups_pk', ['tenant_id', 'thing_group_name'])
+        .execute();
+      await db.schema
+        .createTable('thing_group_members')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('thing_group_name', 'text', (c) => c.notNull())
+        .addColumn('thing_name', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('thing_group_members_pk', ['tenant_id', 'thing_group_name', 'thing_name'])
+        .execute();
+      await db.schema.createIndex('thing_group_members_thing').on('thing_group_members').columns(['tenant_id', 'thing_name']).execute();
+      await db.schema
+        .createTable('policies')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('policy_name', 'text', (c) => c.notNull())
+        .addColumn('default_version_id', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('policies_pk', ['tenant_id', 'policy_name'])
+        .execute();
+      await db.schema
+        .createTable('policy_versions')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('policy_name', 'text', (c) => c.notNull())
+        .addColumn('version_id', 'integer', (c) => c.notNull())
+        .addColumn('document', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('policy_versions_pk', ['tenant_id', 'policy_name', 'version_id'])
+        .execute();
+      await db.schema
+        .createTable('policy_attachments')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('policy_name', 'text', (c) => c.notNull())
+        .addColumn('target_type', 'text', (c) => c.notNull())
+        .addColumn('target_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('policy_attachments_pk', ['tenant_id', 'policy_name', 'target_type', 'target_id'])
+        .execute();
+      await db.schema.createIndex('policy_attachments_target').on('policy_attachments').columns(['tenant_id', 'target_type', 'target_id']).execute();
+      await db.schema
+        .createTable('thing_principals')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('thing_name', 'text', (c) => c.notNull())
+        .addColumn('certificate_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('thing_principals_pk', ['tenant_id', 'thing_name', 'certificate_id'])
+        .execute();
+      await db.schema.createIndex('thing_principals_cert').on('thing_principals').columns(['tenant_id', 'certificate_id']).execute();
+      await db.schema
+        .createTable('certificates')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('certificate_id', 'text', (c) => c.notNull())
+        .addColumn('certificate_pem', 'text', (c) => c.notNull())
+        .addColumn('ca_certificate_id', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('serial_number', 'text', (c) => c.notNull())
+        .addColumn('subject_cn', 'text')
+        .addColumn('not_before', 'text', (c) => c.notNull())
+        .addColumn('not_after', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('hidden', 'integer', (c) => c.notNull())
+        .addColumn('transfer_to_tenant_id', 'text')
+        .addColumn('previous_status', 'text')
+        .addColumn('revocation_reason', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('certificates_pk', ['tenant_id', 'certificate_id'])
+        .execute();
+      await db.schema.createIndex('certificates_ca').on('certificates').columns(['tenant_id', 'ca_certificate_id', 'status']).execute();
+      await db.schema.createIndex('certificates_by_id').on('certificates').columns(['certificate_id']).execute();
+      await db.schema
+        .createTable('ca_certificates')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('ca_certificate_id', 'text', (c) => c.notNull())
+        .addColumn('certificate_pem', 'text', (c) => c.notNull())
+        .addColumn('subject_cn', 'text')
+        .addColumn('serial_number', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('certificate_mode', 'text', (c) => c.notNull())
+        .addColumn('owned', 'integer', (c) => c.notNull())
+        .addColumn('key_ref', 'text')
+        .addColumn('key_store', 'text')
+        .addColumn('parent_ca_certificate_id', 'text')
+        .addColumn('auto_registration', 'integer', (c) => c.notNull())
+        .addColumn('registration_template', 'text')
+        .addColumn('first_connect', 'text', (c) => c.notNull())
+        .addColumn('crl_number', 'integer', (c) => c.notNull())
+        .addColumn('not_before', 'text', (c) => c.notNull())
+        .addColumn('not_after', 'text', (c) => c.notNull())
+        .addColumn('revocation_reason', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ca_certificates_pk', ['tenant_id', 'ca_certificate_id'])
+        .execute();
+      await db.schema
+        .createTable('key_blobs')
+        .addColumn('key_ref', 'text', (c) => c.primaryKey())
+        .addColumn('blob', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('registration_codes')
+        .addColumn('tenant_id', 'text', (c) => c.primaryKey())
+        .addColumn('registration_code', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', 'integer', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_tenant').on('audit_log').columns(['tenant_id', 'seq']).execute();
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await sql`insert into audit_head (id, seq, hash) values (1, 0, ${'0'.repeat(64)})`.execute(db);
+      await db.schema
+        .createTable('system_settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+/** Supplies the built-in migrations to Kysely's Migrator. */
+export const migrationProvider: MigrationProvider = {
+  getMigrations: () => Promise.resolve(MIGRATIONS),
+};

@@ -1,0 +1,191 @@
+/**
+ * The SQL schema as Kysely types. Every business row carries `tenant_id`. Timestamps are ISO-8601 UTC text and
+ * booleans are 0/1 integers in both dialects, so queries and results are identical on SQLite and PostgreSQL.
+ */
+
+export interface TenantsTable {
+  tenant_id: string;
+  name: string;
+  endpoint: string;
+  created_at: string;
+}
+
+export interface ApiTokensTable {
+  token_id: string;
+  tenant_id: string;
+  name: string;
+  role: string;
+  /** SHA-256 (hex) of the token; the token itself is never stored. */
+  token_hash: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface ThingsTable {
+  tenant_id: string;
+  thing_name: string;
+  thing_id: string;
+  thing_type_name: string | null;
+  attributes: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ThingTypesTable {
+  tenant_id: string;
+  thing_type_name: string;
+  description: string | null;
+  searchable_attributes: string;
+  deprecated: number;
+  created_at: string;
+}
+
+export interface ThingGroupsTable {
+  tenant_id: string;
+  thing_group_name: string;
+  description: string | null;
+  attributes: string;
+  created_at: string;
+}
+
+export interface ThingGroupMembersTable {
+  tenant_id: string;
+  thing_group_name: string;
+  thing_name: string;
+}
+
+export interface PoliciesTable {
+  tenant_id: string;
+  policy_name: string;
+  default_version_id: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PolicyVersionsTable {
+  tenant_id: string;
+  policy_name: string;
+  version_id: number;
+  document: string;
+  created_at: string;
+}
+
+export interface PolicyAttachmentsTable {
+  tenant_id: string;
+  policy_name: string;
+  /** `certificate` or `thinggroup`. */
+  target_type: string;
+  target_id: string;
+}
+
+export interface ThingPrincipalsTable {
+  tenant_id: string;
+  thing_name: string;
+  certificate_id: string;
+}
+
+export interface CertificatesTable {
+  tenant_id: string;
+  certificate_id: string;
+  certificate_pem: string;
+  ca_certificate_id: string | null;
+  status: string;
+  serial_number: string;
+  subject_cn: string | null;
+  not_before: string;
+  not_after: string;
+  /** Which flow created the record (api, csr, keys, register, jitp, jitr, fleet, bulk, …). */
+  created_by: string;
+  /** Claim certificates and transient provisioning claims are not listed among certificates. */
+  hidden: number;
+  transfer_to_tenant_id: string | null;
+  previous_status: string | null;
+  revocation_reason: string | null;
+  revoked_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CaCertificatesTable {
+  tenant_id: string;
+  ca_certificate_id: string;
+  certificate_pem: string;
+  subject_cn: string | null;
+  serial_number: string;
+  status: string;
+  /** DEFAULT or SNI_ONLY. */
+  certificate_mode: string;
+  /** 1 when Gatehouse holds the key (owned CA), 0 for a registered (BYO) CA. */
+  owned: number;
+  key_ref: string | null;
+  key_store: string | null;
+  parent_ca_certificate_id: string | null;
+  auto_registration: number;
+  registration_template: string | null;
+  first_connect: string;
+  crl_number: number;
+  not_before: string;
+  not_after: string;
+  revocation_reason: string | null;
+  revoked_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KeyBlobsTable {
+  key_ref: string;
+  /** AES-256-GCM ciphertext (base64) of the PKCS#8 key; never clear text. */
+  blob: string;
+  created_at: string;
+}
+
+export interface RegistrationCodesTable {
+  tenant_id: string;
+  registration_code: string;
+  created_at: string;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  tenant_id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+export interface SystemSettingsTable {
+  key: string;
+  value: string;
+}
+
+/** The whole database as Kysely sees it. */
+export interface Database {
+  tenants: TenantsTable;
+  api_tokens: ApiTokensTable;
+  things: ThingsTable;
+  thing_types: ThingTypesTable;
+  thing_groups: ThingGroupsTable;
+  thing_group_members: ThingGroupMembersTable;
+  policies: PoliciesTable;
+  policy_versions: PolicyVersionsTable;
+  policy_attachments: PolicyAttachmentsTable;
+  thing_principals: ThingPrincipalsTable;
+  certificates: CertificatesTable;
+  ca_certificates: CaCertificatesTable;
+  key_blobs: KeyBlobsTable;
+  registration_codes: RegistrationCodesTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
+  system_settings: SystemSettingsTable;
+}

@@ -1,0 +1,56 @@
+import { Kysely, Migrator } from 'kysely';
+import type { Transaction } from 'kysely';
+import { defineErrors } from '../errors/index.ts';
+import { migrationProvider } from './migrations.ts';
+import type { Database } from './schema.ts';
+import type { DialectName, StoreDialect } from './store-dialect.ts';
+
+/** Error codes of the store. */
+export const StoreErrors = defineErrors({
+  STORE_MIGRATION_FAILED: { kind: 'internal', description: 'A database migration failed; the database is left at the previous version.' },
+  STORE_UNAVAILABLE: { kind: 'unavailable', description: 'The database cannot be reached.' },
+});
+
+/** Something that runs queries: the root Kysely instance or a transaction. */
+export type Executor = Kysely<Database>;
+
+/** The SQL store: one Kysely instance over SQLite or PostgreSQL, transactions, migrations. */
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly dialect: DialectName;
+  readonly supportsRowLocks: boolean;
+  /** Runs `fn` in one transaction: every multi-row change goes through here, so a failure writes nothing. */
+  transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /** Applies pending migrations; returns the names applied. */
+  migrate(): Promise<string[]>;
+  isUniqueViolation(error: unknown): boolean;
+  close(): Promise<void>;
+}
+
+/** Builds a store over a dialect. Call `migrate()` before use. */
+export function createStore(dialect: StoreDialect): Store {
+  const db = new Kysely<Database>({ dialect: dialect.createKyselyDialect() });
+  let closed = false;
+  return {
+    db,
+    dialect: dialect.name,
+    supportsRowLocks: dialect.supportsRowLocks,
+    transaction: (fn) => db.transaction().execute(fn),
+    async migrate(): Promise<string[]> {
+      await dialect.prepare();
+      const migrator = new Migrator({ db, provider: migrationProvider });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error !== undefined) {
+        throw StoreErrors.error('STORE_MIGRATION_FAILED', `database migration failed: ${(error as Error).message}`, { cause: error });
+      }
+      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    },
+    isUniqueViolation: (error) => dialect.isUniqueViolation(error),
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+      await dialect.dispose();
+    },
+  };
+}

@@ -1,0 +1,210 @@
+import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIALECTS } from '../support/dialects.ts';
+import { BIN, REPO, startServer } from '../support/server-process.ts';
+
+const execFileAsync = promisify(execFile);
+
+for (const dialect of DIALECTS) {
+  describe(`foundation end to end (${dialect.name})`, () => {
+    let server: Awaited<ReturnType<typeof startServer>>;
+
+    beforeAll(async () => {
+      server = await startServer({ dialect });
+    });
+    afterAll(async () => {
+      await server.destroy();
+    });
+
+    it('initialises the data directory on first start', () => {
+      expect(server.output()).toContain('admin API token (shown once');
+      expect(server.output()).toContain(server.token);
+      expect(statSync(path.join(server.dataDir, 'admin-token')).mode & 0o777).toBe(0o600);
+      expect(statSync(path.join(server.dataDir, 'kek')).mode & 0o777).toBe(0o600);
+      expect(readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8')).toContain('BEGIN CERTIFICATE');
+    });
+
+    it('never logs the token or a private key', () => {
+      const logLines = server.output().split('\n').filter((l) => l.startsWith('{'));
+      expect(logLines.length).toBeGreaterThan(0);
+      for (const l of logLines) {
+        expect(l).not.toContain(server.token);
+        expect(l).not.toContain('PRIVATE KEY');
+      }
+    });
+
+    it('serves healthz, metrics and the OpenAPI document', async () => {
+      expect((await fetch(`${server.apiUrl}/healthz`)).status).toBe(200);
+      const metrics = await (await fetch(`${server.apiUrl}/metrics`)).text();
+      expect(metrics).toContain('gatehouse_http_requests_total');
+      const doc = (await (await fetch(`${server.apiUrl}/v1/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+      expect(doc.openapi).toBe('3.1.0');
+      for (const p of ['/v1/things', '/v1/things/{thingName}', '/v1/policies/{policyName}/attach', '/v1/tokens', '/v1/cas', '/v1/certificates/from-csr']) expect(doc.paths).toHaveProperty([p]);
+    });
+
+    it('manages things, types, groups, policies and attachments', async () => {
+      expect((await server.api('POST', '/v1/thing-types', { thingTypeName: 'sensor' })).status).toBe(201);
+      expect((await server.api('POST', '/v1/thing-groups', { thingGroupName: 'floor1' })).status).toBe(201);
+      const created = await server.api('POST', '/v1/things', { thingName: 'dev-1', attributes: { serial: 'A1' }, thingTypeName: 'sensor', thingGroups: ['floor1'] });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ thingName: 'dev-1', attributes: { serial: 'A1' }, thingTypeName: 'sensor', thingGroups: ['floor1'], version: 1 });
+      // creating the same thing again is idempotent; a different one is a conflict
+      expect((await server.api('POST', '/v1/things', { thingName: 'dev-1', attributes: { serial: 'A1' }, thingTypeName: 'sensor' })).status).toBe(201);
+      const conflict = await server.api('POST', '/v1/things', { thingName: 'dev-1', attributes: { serial: 'B2' } });
+      expect(conflict.status).toBe(409);
+      expect(conflict.body.code).toBe('REGISTRY_THING_EXISTS');
+      for (let i = 2; i <= 5; i += 1) await server.api('POST', '/v1/things', { thingName: `dev-${i}` });
+      const page1 = await server.api('GET', '/v1/things?maxResults=2&namePrefix=dev-');
+      expect(page1.body.things.map((t: { thingName: string }) => t.thingName)).toEqual(['dev-1', 'dev-2']);
+      const page2 = await server.api('GET', `/v1/things?maxResults=2&namePrefix=dev-&nextToken=${page1.body.nextToken}`);
+      expect(page2.body.things.map((t: { thingName: string }) => t.thingName)).toEqual(['dev-3', 'dev-4']);
+      expect((await server.api('GET', '/v1/things?thingGroupName=floor1')).body.things).toHaveLength(1);
+      const updated = await server.api('PATCH', '/v1/things/dev-1', { attributes: { fw: '1.2', serial: null }, expectedVersion: 1 });
+      expect(updated.body).toMatchObject({ attributes: { fw: '1.2' }, version: 2 });
+      expect((await server.api('PATCH', '/v1/things/dev-1', { attributes: { fw: '1.3' }, expectedVersion: 1 })).body.code).toBe('REGISTRY_THING_VERSION_CONFLICT');
+
+      const doc = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: 'arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}' }] };
+      const pol = await server.api('POST', '/v1/policies', { policyName: 'connect-only', policyDocument: doc });
+      expect(pol.status).toBe(201);
+      expect(pol.body.defaultVersionId).toBe(1);
+      const v2 = await server.api('POST', '/v1/policies/connect-only/versions', { policyDocument: JSON.stringify(doc), setAsDefault: true });
+      expect(v2.body).toMatchObject({ versionId: 2, isDefaultVersion: true });
+      expect((await server.api('POST', '/v1/policies/connect-only/attach', { target: 'thinggroup/floor1' })).status).toBe(204);
+      expect((await server.api('GET', '/v1/policies/connect-only')).body.targets).toEqual(['thinggroup/floor1']);
+      const del = await server.api('DELETE', '/v1/policies/connect-only');
+      expect(del.body.code).toBe('REGISTRY_POLICY_ATTACHED');
+      const badDoc = await server.api('POST', '/v1/policies', { policyName: 'bad', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Maybe', Action: 'iot:Connect', Resource: '*' }] } });
+      expect(badDoc.status).toBe(400);
+      expect(badDoc.body.code).toMatch(/^POLICY_/);
+      expect((await server.api('POST', '/v1/policies/connect-only/detach', { target: 'thinggroup/floor1' })).status).toBe(204);
+    });
+
+    it('rejects bad input with 4xx and stable codes, never 500', async () => {
+      const malformed = await server.api('POST', '/v1/things', undefined, { rawBody: '{"thingName": ' });
+      expect(malformed.status).toBe(400);
+      expect(malformed.body.code).toBe('API_MALFORMED_JSON');
+      expect(malformed.headers.get('content-type')).toContain('application/problem+json');
+      const unknown = await server.api('POST', '/v1/things', { thingName: 'x', colour: 'red' });
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.code).toBe('API_VALIDATION_FAILED');
+      const wrongType = await server.api('POST', '/v1/things', { thingName: 42 });
+      expect(wrongType.body.code).toBe('API_VALIDATION_FAILED');
+      const badName = await server.api('POST', '/v1/things', { thingName: 'no spaces/allowed' });
+      expect(badName.status).toBe(400);
+      const big = await server.api('POST', '/v1/things', undefined, { rawBody: JSON.stringify({ thingName: 'x', attributes: { a: 'y'.repeat(2 * 1024 * 1024) } }) });
+      expect(big.status).toBe(413);
+      expect(big.body.code).toBe('API_BODY_TOO_LARGE');
+      const badAttr = await server.api('POST', '/v1/things', { thingName: 'x', attributes: { 'bad key!': 'v' } });
+      expect(badAttr.status).toBe(400);
+      expect(badAttr.body.code).toBe('REGISTRY_ATTRIBUTES_INVALID');
+      const noRoute = await server.api('GET', '/v1/nothing-here');
+      expect(noRoute.body.code).toBe('API_ROUTE_NOT_FOUND');
+      const noAuth = await fetch(`${server.apiUrl}/v1/things`);
+      expect(noAuth.status).toBe(401);
+      const badToken = await server.api('GET', '/v1/things', undefined, { token: 'gh_not-a-real-token-at-all' });
+      expect(badToken.body.code).toBe('API_UNAUTHENTICATED');
+    });
+
+    it('enforces roles and tenant isolation for every resource', async () => {
+      const operator = await server.api('POST', '/v1/tokens', { role: 'operator', name: 'ops' });
+      expect(operator.status).toBe(201);
+      expect(operator.body.token).toMatch(/^gh_/);
+      const installer = await server.api('POST', '/v1/tokens', { role: 'installer', name: 'inst' });
+      expect((await server.api('GET', '/v1/things', undefined, { token: installer.body.token })).body.code).toBe('API_FORBIDDEN');
+      expect((await server.api('POST', '/v1/tokens', { role: 'admin', name: 'x' }, { token: operator.body.token })).status).toBe(403);
+
+      expect((await server.api('POST', '/v1/tenants', { name: 'acme' })).status).toBe(201);
+      const acmeAdmin = await server.api('POST', '/v1/tokens', { role: 'admin', name: 'acme-admin', tenant: 'acme' });
+      const t = acmeAdmin.body.token as string;
+      // tenant B cannot read or change anything of tenant A
+      for (const p of ['/v1/things/dev-1', '/v1/thing-types/sensor', '/v1/thing-groups/floor1', '/v1/policies/connect-only']) {
+        expect((await server.api('GET', p, undefined, { token: t })).status).toBe(404);
+      }
+      expect((await server.api('DELETE', '/v1/things/dev-2', undefined, { token: t })).status).toBe(404);
+      expect((await server.api('PATCH', '/v1/things/dev-2', { attributes: { x: 'y' } }, { token: t })).status).toBe(404);
+      expect((await server.api('POST', '/v1/policies/connect-only/attach', { target: 'thinggroup/floor1' }, { token: t })).status).toBe(404);
+      expect((await server.api('GET', '/v1/things', undefined, { token: t })).body.things).toEqual([]);
+      expect((await server.api('GET', '/v1/audit', undefined, { token: t })).body.entries.every((e: { tenantId: string }) => e.tenantId === 'acme')).toBe(true);
+      expect((await server.api('GET', '/v1/things', undefined, { token: t, tenant: 'default' })).body.code).toBe('API_TENANT_OVERRIDE_FORBIDDEN');
+      // same names live independently in each tenant
+      expect((await server.api('POST', '/v1/things', { thingName: 'dev-1' }, { token: t })).status).toBe(201);
+      // a default-tenant admin may act on another tenant
+      const viaHeader = await server.api('GET', '/v1/things/dev-1', undefined, { tenant: 'acme' });
+      expect(viaHeader.body.attributes).toEqual({});
+      expect((await server.api('GET', '/v1/things', undefined, { tenant: 'nope' })).body.code).toBe('REGISTRY_TENANT_NOT_FOUND');
+    });
+
+    it('refuses a second process on the same data directory', async () => {
+      const r = await execFileAsync(process.execPath, [BIN, 'serve'], { env: { ...server.env }, cwd: REPO, timeout: 30_000 }).catch((e: { code: number; stderr: string }) => e);
+      expect((r as { code: number }).code).toBe(1);
+      expect((r as { stderr: string }).stderr).toContain('APP_DATA_DIR_LOCKED');
+    });
+
+    it('drives the registry from the CLI with --json', async () => {
+      const c = await server.cli(['--json', 'thing', 'create', 'cli-thing', '-a', 'room=12']);
+      expect(c.code).toBe(0);
+      expect(JSON.parse(c.stdout)).toMatchObject({ thingName: 'cli-thing', attributes: { room: '12' } });
+      const list = await server.cli(['--json', 'thing', 'list', '--prefix', 'cli-']);
+      expect(JSON.parse(list.stdout).things.map((x: { thingName: string }) => x.thingName)).toEqual(['cli-thing']);
+      const missing = await server.cli(['thing', 'get', 'nope']);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('REGISTRY_THING_NOT_FOUND');
+      const help = await server.cli(['thing', 'create', '--help']);
+      expect(help.stdout).toContain('--with-certificate');
+      const v = await server.cli(['--json', 'audit', 'verify']);
+      expect(JSON.parse(v.stdout)).toMatchObject({ ok: true });
+    });
+
+    it('keeps all state across a restart, stops cleanly on SIGTERM, and audit verify detects tampering', async () => {
+      expect(await server.stop('SIGTERM')).toBe(0);
+      const again = await startServer({ dialect, dataDir: server.dataDir, databaseUrl: server.databaseUrl, keepDatabase: true });
+      try {
+        expect(again.token).toBe(server.token);
+        expect(again.output()).not.toContain('shown once');
+        expect((await again.api('GET', '/v1/things/dev-1')).body.attributes).toEqual({ fw: '1.2' });
+        expect((await again.api('GET', '/v1/tenants')).body.tenants.map((x: { name: string }) => x.name)).toEqual(['acme', 'default']);
+      } finally {
+        await again.stop();
+      }
+      const offline = (args: string[]) =>
+        execFileAsync(process.execPath, [BIN, '--json', 'audit', 'verify', '--offline', ...args], { env: server.env, cwd: REPO }).then(
+          (r) => ({ code: 0, out: r.stdout }),
+          (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+        );
+      expect((await offline([])).code).toBe(0);
+      // edit one entry behind Gatehouse's back
+      const tamper = "update audit_log set actor = 'someone-else' where seq = 3";
+      if (dialect.name === 'sqlite') {
+        const db = new BetterSqlite3(path.join(server.dataDir, 'gatehouse.db'));
+        db.exec(tamper);
+        db.close();
+      } else {
+        const client = new pg.Client({ connectionString: server.databaseUrl });
+        await client.connect();
+        await client.query(tamper);
+        await client.end();
+      }
+      const broken = await offline([]);
+      expect(broken.code).toBe(1);
+      expect(JSON.parse(broken.out)).toMatchObject({ ok: false, problem: { seq: 3, reason: 'hash_mismatch' } });
+    });
+  });
+}
+
+describe('configuration errors', () => {
+  it('fails at start with a clear message for a bad setting', async () => {
+    const proc = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, GATEHOUSE_API_PORT: 'eighty', GATEHOUSE_DATA_DIR: '/tmp/gh-never' }, cwd: REPO });
+    let err = '';
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise((r) => proc.on('exit', r));
+    expect(code).toBe(1);
+    expect(err).toContain('CONFIG_INVALID');
+    expect(err).toContain('GATEHOUSE_API_PORT');
+  });
+});

@@ -1,0 +1,22 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DOMAINS, renderErrorsDoc } from '../scripts/error-catalog.ts';
+
+describe('docs/errors.md', () => {
+  it('lists exactly the codes the code defines', () => {
+    const doc = readFileSync(path.resolve(import.meta.dirname, '../docs/errors.md'), 'utf8');
+    expect(doc).toBe(renderErrorsDoc());
+  });
+  it('has unique, prefixed, UPPER_SNAKE codes', () => {
+    const seen = new Set<string>();
+    for (const d of DOMAINS) {
+      for (const code of Object.keys(d.registry.specs)) {
+        expect(code).toMatch(/^[A-Z]+_[A-Z0-9_]+$/);
+        expect(seen.has(code)).toBe(false);
+        seen.add(code);
+      }
+    }
+    expect(seen.size).toBeGreaterThan(50);
+  });
+});
