@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { buildApiServer } from '../api/index.ts';
 import type { GatehouseConfig } from '../config/index.ts';
+import { InProcessEventBus } from '../events/index.ts';
+import { DeviceGateway } from '../gateway/index.ts';
 import * as pki from '../pki/index.ts';
 import { CertificateAuthorityService, ControlPlane, bootstrapInstallation } from '../provisioning/index.ts';
 import type { InstallationMaterial } from '../provisioning/index.ts';
@@ -90,6 +92,27 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
     const address = api.server.address();
     if (typeof address === 'object' && address !== null) ports.api = address.port;
     const apiUrl = `http://${urlHost(config.host)}:${ports.api}`;
+
+    // ---- device gateway (issue 4): MQTT over mutual TLS; owned by the gateway engineer ----
+    const events = new InProcessEventBus({ onHandlerError: (error) => logger.warn({ err: error }, 'event handler failed') });
+    const gateway = await DeviceGateway.create({
+      store,
+      logger: logger.child({ module: 'gateway' }),
+      metrics,
+      serverCertificateChainPem: material.serverCertificateChainPem,
+      serverKeyPem: material.serverKeyPem,
+      rootCaPem: material.rootCaPem,
+      domain: config.domain,
+      events,
+    });
+    cleanups.push(() => gateway.close());
+    controlPlane.addListener(gateway);
+    try {
+      ports.mqtt = await gateway.listen({ host: config.host, port: config.mqttPort });
+    } catch (cause) {
+      throw AppErrors.error('APP_LISTEN_FAILED', `cannot listen on ${config.host}:${config.mqttPort}: ${(cause as Error).message}`, { cause });
+    }
+    // ---- end device gateway ----
     const serverFile = path.join(config.dataDir, DATA_FILES.server);
     writeFileSync(serverFile, JSON.stringify({ pid: process.pid, apiUrl, ports }, null, 2));
     cleanups.push(() => unlinkSync(serverFile));

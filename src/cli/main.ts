@@ -7,6 +7,7 @@ import type { CliEnvironment } from './cli-context.ts';
 import { adminCommands } from './commands/admin-commands.ts';
 import { pkiCommands } from './commands/pki-commands.ts';
 import { registryCommands } from './commands/registry-commands.ts';
+import { templateCommands } from './commands/template-commands.ts';
 
 function serveCommand(c: CliContext): Command {
   const cmd = new Command('serve').description('start Gatehouse: REST API + console, device MQTT over mutual TLS, device HTTPS');
@@ -55,7 +56,7 @@ export function buildProgram(io: CliEnvironment): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError();
   program.addCommand(serveCommand(c));
-  for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...adminCommands(c)]) program.addCommand(cmd);
+  for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...templateCommands(c), ...adminCommands(c)]) program.addCommand(cmd);
   return program;
 }
 

@@ -141,32 +141,35 @@ export function createCertificateIssuer(options: CertificateIssuerOptions): Cert
   crlExtensionFor(options.crlDistributionPointUrl); // validate the default URL now
 
   function validityOf(request: IssueCertificateRequest, now: Date): { notBefore: Date; notAfter: Date } {
-    let notBefore: Date;
-    let notAfter: Date;
-    if ('validityDays' in request) {
-      const days = request.validityDays;
-      if (typeof days !== 'number' || !Number.isFinite(days) || days <= 0 || days > MAX_VALIDITY_DAYS) {
+    // Read loosely: requests may come from untyped input (templates, JSON) with absent keys set to undefined.
+    const { validityDays, notBefore: requestedNotBefore, notAfter: requestedNotAfter } = request as {
+      validityDays?: unknown;
+      notBefore?: unknown;
+      notAfter?: unknown;
+    };
+    let notBefore: unknown;
+    let notAfter: unknown;
+    if (validityDays !== undefined) {
+      if (typeof validityDays !== 'number' || !Number.isFinite(validityDays) || validityDays <= 0 || validityDays > MAX_VALIDITY_DAYS) {
         throw PkiErrors.error('PKI_VALIDITY_INVALID', `validityDays must be a positive number of at most ${MAX_VALIDITY_DAYS}`);
       }
-      const start = request.notBefore ?? now;
-      notBefore = request.notBefore ?? new Date(now.getTime() - backdateMs);
-      notAfter = new Date(start.getTime() + days * DAY_MS);
+      const start = requestedNotBefore instanceof Date ? requestedNotBefore : now;
+      notBefore = requestedNotBefore ?? new Date(now.getTime() - backdateMs);
+      notAfter = new Date(start.getTime() + validityDays * DAY_MS);
     } else {
-      notBefore = request.notBefore;
-      notAfter = request.notAfter;
+      notBefore = requestedNotBefore;
+      notAfter = requestedNotAfter;
     }
     if (!(notBefore instanceof Date) || !(notAfter instanceof Date) || Number.isNaN(notBefore.getTime() + notAfter.getTime())) {
       throw PkiErrors.error('PKI_VALIDITY_INVALID', 'notBefore and notAfter must be valid dates');
     }
     // A certificate cannot outlive, nor predate, its issuer (RFC 5280 §6.1.3 checks every certificate of the path).
-    if (notAfter.getTime() > caCertificate.notAfter.getTime()) notAfter = caCertificate.notAfter;
-    if (notBefore.getTime() < caCertificate.notBefore.getTime()) notBefore = caCertificate.notBefore;
-    notBefore = truncateToSeconds(notBefore);
-    notAfter = truncateToSeconds(notAfter);
-    if (notAfter.getTime() <= notBefore.getTime()) {
+    const start = truncateToSeconds(notBefore < caCertificate.notBefore ? caCertificate.notBefore : notBefore);
+    const end = truncateToSeconds(notAfter > caCertificate.notAfter ? caCertificate.notAfter : notAfter);
+    if (end.getTime() <= start.getTime()) {
       throw PkiErrors.error('PKI_VALIDITY_INVALID', 'notAfter must be after notBefore (within the CA validity)');
     }
-    return { notBefore, notAfter };
+    return { notBefore: start, notAfter: end };
   }
 
   function issue(request: IssueCertificateRequest): IssuedCertificate {

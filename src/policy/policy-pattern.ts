@@ -35,8 +35,11 @@ import type { PolicyVariable } from './policy-variables.ts';
 
 /** Result of matching one pattern: it matches, it does not, or a variable in it cannot be resolved. */
 export type MatchResult = typeof MATCH | typeof NO_MATCH | typeof UNRESOLVED;
+/** The pattern matches the input. */
 export const MATCH = 1;
+/** The pattern does not match the input. */
 export const NO_MATCH = 0;
+/** A variable of the pattern has no usable value: the statement holding it does not apply. */
 export const UNRESOLVED = -1;
 
 /** Upper bound on the value combinations tried for a pattern with several `.List` variables. */
@@ -219,7 +222,7 @@ function globMatch(pattern: CompiledPattern, input: string, context: PolicyConte
     if (token !== undefined) {
       if (token.type === STAR) {
         // A trailing star matches whatever is left (every variable before it has been resolved already).
-        if (ti === tokens.length - 1 && false) return MATCH;
+        if (ti === tokens.length - 1) return MATCH;
         starTi = ti++;
         starPos = pos;
         const next = tokens[ti];

@@ -35,5 +35,9 @@ export const RegistryErrors = defineErrors({
   REGISTRY_CA_IN_USE: { kind: 'conflict', description: 'Certificates issued by the CA are still registered.' },
   REGISTRY_TOKEN_NOT_FOUND: { kind: 'not_found', description: 'No API token has that id.' },
   REGISTRY_ROLE_INVALID: { kind: 'invalid', description: 'Unknown API token role.' },
+  REGISTRY_TEMPLATE_NOT_FOUND: { kind: 'not_found', description: 'No provisioning template has that name in this tenant.' },
+  REGISTRY_TEMPLATE_EXISTS: { kind: 'conflict', description: 'A provisioning template with that name already exists.' },
+  REGISTRY_TEMPLATE_VERSION_NOT_FOUND: { kind: 'not_found', description: 'The provisioning template has no such version.' },
+  REGISTRY_TEMPLATE_VERSION_LIMIT: { kind: 'conflict', description: 'The template already has the maximum of 5 versions; delete one first.' },
   REGISTRY_PAGINATION_TOKEN_INVALID: { kind: 'invalid', description: 'The nextToken is not one this server issued.' },
 });

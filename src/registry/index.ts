@@ -28,3 +28,8 @@ export {
   type CaRecord, type NewCaRecord, type CaStatus, type CaMode, type FirstConnectMode, type CaUpdate,
 } from './ca-certificates.ts';
 export { createKeyBlobRepository, getSystemSetting, setSystemSetting } from './key-blobs.ts';
+export {
+  MAX_TEMPLATE_VERSIONS, validateTemplateBody, createProvisioningTemplate, findProvisioningTemplate, getProvisioningTemplate, updateProvisioningTemplate,
+  createProvisioningTemplateVersion, listProvisioningTemplateVersions, deleteProvisioningTemplate, listProvisioningTemplates,
+  type ProvisioningTemplateRecord, type PreProvisioningHook,
+} from './provisioning-templates.ts';

@@ -183,6 +183,67 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_provisioning_templates': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('provisioning_templates')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('template_name', 'text', (c) => c.notNull())
+        .addColumn('template_type', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('default_version_id', 'integer', (c) => c.notNull())
+        .addColumn('pre_provisioning_hook', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('provisioning_templates_pk', ['tenant_id', 'template_name'])
+        .execute();
+      await db.schema
+        .createTable('provisioning_template_versions')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('template_name', 'text', (c) => c.notNull())
+        .addColumn('version_id', 'integer', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('provisioning_template_versions_pk', ['tenant_id', 'template_name', 'version_id'])
+        .execute();
+    },
+  },
+  '0003_bulk_tasks': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('bulk_tasks')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('task_id', 'text', (c) => c.primaryKey())
+        .addColumn('template_name', 'text', (c) => c.notNull())
+        .addColumn('input_format', 'text', (c) => c.notNull())
+        .addColumn('input_path', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('total_lines', 'integer')
+        .addColumn('processed_lines', 'integer', (c) => c.notNull())
+        .addColumn('succeeded', 'integer', (c) => c.notNull())
+        .addColumn('already_present', 'integer', (c) => c.notNull())
+        .addColumn('failed', 'integer', (c) => c.notNull())
+        .addColumn('options', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('bulk_tasks_tenant').on('bulk_tasks').columns(['tenant_id', 'created_at']).execute();
+      await db.schema
+        .createTable('bulk_task_results')
+        .addColumn('task_id', 'text', (c) => c.notNull())
+        .addColumn('line_no', 'integer', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('thing_name', 'text')
+        .addColumn('certificate_id', 'text')
+        .addColumn('certificate_pem', 'text')
+        .addColumn('error_code', 'text')
+        .addColumn('error_message', 'text')
+        .addPrimaryKeyConstraint('bulk_task_results_pk', ['task_id', 'line_no'])
+        .execute();
+    },
+  },
 };
 
 /** Supplies the built-in migrations to Kysely's Migrator. */

@@ -169,6 +169,62 @@ export interface SystemSettingsTable {
   value: string;
 }
 
+export interface ProvisioningTemplatesTable {
+  tenant_id: string;
+  template_name: string;
+  /** FLEET_PROVISIONING or JITP. */
+  template_type: string;
+  description: string | null;
+  enabled: number;
+  default_version_id: number;
+  /** JSON `{ type: 'webhook', url, secret?, timeoutMs? } | { type: 'allow-list', parameter }` or null. */
+  pre_provisioning_hook: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ProvisioningTemplateVersionsTable {
+  tenant_id: string;
+  template_name: string;
+  version_id: number;
+  body: string;
+  created_at: string;
+}
+
+export interface BulkTasksTable {
+  tenant_id: string;
+  task_id: string;
+  template_name: string;
+  /** jsonl | csv | microchip | espressif | pem-dir */
+  input_format: string;
+  /** Where the uploaded/streamed input is kept for resume (under the data directory). */
+  input_path: string;
+  /** RUNNING | STOPPING | STOPPED | COMPLETED | FAILED */
+  status: string;
+  total_lines: number | null;
+  /** Checkpoint: every line up to here has a result row. */
+  processed_lines: number;
+  succeeded: number;
+  already_present: number;
+  failed: number;
+  options: string;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface BulkTaskResultsTable {
+  task_id: string;
+  line_no: number;
+  /** created | present | failed */
+  outcome: string;
+  thing_name: string | null;
+  certificate_id: string | null;
+  certificate_pem: string | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
 /** The whole database as Kysely sees it. */
 export interface Database {
   tenants: TenantsTable;
@@ -188,4 +244,8 @@ export interface Database {
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
   system_settings: SystemSettingsTable;
+  provisioning_templates: ProvisioningTemplatesTable;
+  provisioning_template_versions: ProvisioningTemplateVersionsTable;
+  bulk_tasks: BulkTasksTable;
+  bulk_task_results: BulkTaskResultsTable;
 }

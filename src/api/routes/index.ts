@@ -3,6 +3,7 @@ import type { ApiDependencies } from '../context.ts';
 import { registerAdminRoutes } from './admin.ts';
 import { registerPkiRoutes } from './pki.ts';
 import { registerPolicyRoutes } from './policies.ts';
+import { registerTemplateRoutes } from './templates.ts';
 import { registerThingRoutes } from './things.ts';
 
 /** Registers every `/v1` operation. */
@@ -10,5 +11,6 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDependencies): voi
   registerThingRoutes(app, deps);
   registerPolicyRoutes(app, deps);
   registerPkiRoutes(app, deps);
+  registerTemplateRoutes(app, deps);
   registerAdminRoutes(app, deps);
 }

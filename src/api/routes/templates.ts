@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import * as registry from '../../registry/index.ts';
+import { evaluateTemplate, parseTemplate } from '../../templates/index.ts';
+import type { ProvisioningTemplateType } from '../../templates/index.ts';
+import type { ApiDependencies } from '../context.ts';
+import { S, bodyOf, ctxOf, paramsOf, queryOf } from '../route-helpers.ts';
+
+const nameSchema = { type: 'string', minLength: 1, maxLength: 36, pattern: '^[0-9A-Za-z_-]+$' } as const;
+const params = { type: 'object', required: ['templateName'], properties: { templateName: nameSchema } } as const;
+const bodySchema = { anyOf: [{ type: 'object' }, { type: 'string', minLength: 2, maxLength: 65536 }] } as const;
+const hookSchema = {
+  anyOf: [
+    { type: 'null' },
+    { type: 'object', required: ['type', 'url'], additionalProperties: false, properties: { type: { const: 'webhook' }, url: { type: 'string', pattern: '^https?://', maxLength: 2048 }, secret: { type: 'string', minLength: 16, maxLength: 256 }, timeoutMs: { type: 'integer', minimum: 100, maximum: 30000 } } },
+    { type: 'object', required: ['type', 'parameter', 'values'], additionalProperties: false, properties: { type: { const: 'allow-list' }, parameter: { type: 'string', minLength: 1, maxLength: 2048 }, values: { type: 'array', maxItems: 100000, items: { type: 'string', maxLength: 4096 } } } },
+  ],
+} as const;
+
+type Hook = registry.PreProvisioningHook;
+
+/** Hides the webhook secret in responses. */
+function publicTemplate(t: registry.ProvisioningTemplateRecord): Record<string, unknown> {
+  const hook = t.preProvisioningHook;
+  return {
+    ...t,
+    preProvisioningHook: hook === null ? null : hook.type === 'webhook' ? { type: 'webhook', url: hook.url, timeoutMs: hook.timeoutMs, hasSecret: hook.secret !== undefined } : { type: 'allow-list', parameter: hook.parameter, valueCount: hook.values.length },
+  };
+}
+
+/** Webhook hooks always get a signing secret (generated when not given; returned once on create). */
+function withSecret(hook: Hook | undefined | null): { hook: Hook | undefined | null; secret?: string } {
+  if (hook === undefined || hook === null || hook.type !== 'webhook' || hook.secret !== undefined) return { hook };
+  const secret = randomBytes(24).toString('base64url');
+  return { hook: { ...hook, secret }, secret };
+}
+
+/** Provisioning templates (AWS CreateProvisioningTemplate & co), validation and dry runs. */
+export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependencies): void {
+  const { store } = deps;
+  const w = { rowLocks: store.supportsRowLocks };
+
+  app.post('/v1/provisioning-templates', {
+    schema: {
+      tags: ['templates'],
+      body: {
+        type: 'object', required: ['templateName', 'templateBody'], additionalProperties: false,
+        properties: { templateName: nameSchema, templateBody: bodySchema, enabled: { type: 'boolean' }, type: { type: 'string', enum: ['FLEET_PROVISIONING', 'JITP'] }, description: { type: 'string', maxLength: 500 }, preProvisioningHook: hookSchema },
+      },
+    },
+  }, async (request, reply) => {
+    const b = bodyOf<{ templateName: string; templateBody: unknown; enabled?: boolean; type?: ProvisioningTemplateType; description?: string; preProvisioningHook?: Hook | null }>(request);
+    const { hook, secret } = withSecret(b.preProvisioningHook);
+    const t = await store.transaction((trx) => registry.createProvisioningTemplate(trx, ctxOf(request), { ...b, preProvisioningHook: hook ?? undefined }, w));
+    return reply.status(201).send({ ...publicTemplate(t), ...(secret === undefined ? {} : { hookSecret: secret }) });
+  });
+
+  app.post('/v1/provisioning-templates/validate', {
+    schema: { tags: ['templates'], body: { type: 'object', required: ['templateBody'], additionalProperties: false, properties: { templateBody: bodySchema, type: { type: 'string', enum: ['FLEET_PROVISIONING', 'JITP'] } } } },
+  }, async (request) => {
+    const b = bodyOf<{ templateBody: unknown; type?: ProvisioningTemplateType }>(request);
+    const t = parseTemplate(typeof b.templateBody === 'string' ? b.templateBody : JSON.stringify(b.templateBody), { type: b.type ?? 'FLEET_PROVISIONING' });
+    return { valid: true, type: t.type, parameters: Object.keys(t.parameters) };
+  });
+
+  app.get('/v1/provisioning-templates', { schema: { tags: ['templates'], querystring: { type: 'object', additionalProperties: false, properties: { ...S.paging } } } }, async (request) => {
+    const page = await registry.listProvisioningTemplates(store.db, ctxOf(request).tenantId, queryOf<registry.PageRequest>(request));
+    return { templates: page.items, nextToken: page.nextToken };
+  });
+
+  app.get('/v1/provisioning-templates/:templateName', { schema: { tags: ['templates'], params } }, async (request) => {
+    return publicTemplate(await registry.getProvisioningTemplate(store.db, ctxOf(request).tenantId, paramsOf<{ templateName: string }>(request).templateName));
+  });
+
+  app.patch('/v1/provisioning-templates/:templateName', {
+    schema: { tags: ['templates'], params, body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { enabled: { type: 'boolean' }, description: { type: 'string', maxLength: 500 }, defaultVersionId: { type: 'integer', minimum: 1 }, preProvisioningHook: hookSchema } } },
+  }, async (request) => {
+    const b = bodyOf<{ enabled?: boolean; description?: string; defaultVersionId?: number; preProvisioningHook?: Hook | null }>(request);
+    const { hook, secret } = withSecret(b.preProvisioningHook);
+    const t = await store.transaction((trx) => registry.updateProvisioningTemplate(trx, ctxOf(request), paramsOf<{ templateName: string }>(request).templateName, { ...b, preProvisioningHook: hook }, w));
+    return { ...publicTemplate(t), ...(secret === undefined ? {} : { hookSecret: secret }) };
+  });
+
+  app.delete('/v1/provisioning-templates/:templateName', { schema: { tags: ['templates'], params } }, async (request, reply) => {
+    await store.transaction((trx) => registry.deleteProvisioningTemplate(trx, ctxOf(request), paramsOf<{ templateName: string }>(request).templateName, w));
+    return reply.status(204).send();
+  });
+
+  app.post('/v1/provisioning-templates/:templateName/versions', {
+    schema: { tags: ['templates'], params, body: { type: 'object', required: ['templateBody'], additionalProperties: false, properties: { templateBody: bodySchema, setAsDefault: { type: 'boolean' } } } },
+  }, async (request, reply) => {
+    const { templateName } = paramsOf<{ templateName: string }>(request);
+    return reply.status(201).send(await store.transaction((trx) => registry.createProvisioningTemplateVersion(trx, ctxOf(request), templateName, bodyOf<{ templateBody: unknown; setAsDefault?: boolean }>(request), w)));
+  });
+
+  app.get('/v1/provisioning-templates/:templateName/versions', { schema: { tags: ['templates'], params } }, async (request) => ({
+    versions: await registry.listProvisioningTemplateVersions(store.db, ctxOf(request).tenantId, paramsOf<{ templateName: string }>(request).templateName),
+  }));
+
+  app.post('/v1/provisioning-templates/:templateName/dry-run', {
+    schema: {
+      tags: ['templates'], params,
+      body: { type: 'object', additionalProperties: false, properties: { parameters: { type: 'object', maxProperties: 100, additionalProperties: { type: 'string', maxLength: 4096 } }, certificateId: S.certificateId } },
+    },
+  }, async (request) => {
+    const { templateName } = paramsOf<{ templateName: string }>(request);
+    const b = bodyOf<{ parameters?: Record<string, string>; certificateId?: string }>(request);
+    const rec = await registry.getProvisioningTemplate(store.db, ctxOf(request).tenantId, templateName);
+    const template = parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName });
+    const certificateId = b.certificateId ?? '0'.repeat(64);
+    return { plan: evaluateTemplate(template, { parameters: b.parameters ?? {}, certificateId }) };
+  });
+}

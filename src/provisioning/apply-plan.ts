@@ -1,0 +1,93 @@
+import * as registry from '../registry/index.ts';
+import type { RegistryContext } from '../registry/index.ts';
+import type { ResourcePlan } from '../templates/index.ts';
+import type { Executor } from '../store/index.ts';
+import { ProvisioningErrors } from './errors.ts';
+
+/** What applying a plan did. */
+export interface AppliedPlan {
+  readonly thingName: string | undefined;
+  readonly certificateId: string | undefined;
+  readonly policyNames: string[];
+  /** True when the thing already existed. */
+  readonly thingExisted: boolean;
+}
+
+/** Options of applyPlan. */
+export interface ApplyPlanOptions {
+  /** The certificate the plan's certificate resource designates, already registered in the tenant by the caller. */
+  readonly certificateId?: string | undefined;
+  readonly rowLocks?: boolean | undefined;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join('\u0000') === [...b].sort().join('\u0000');
+}
+
+/**
+ * Applies a template's resource plan inside the caller's transaction, in the AWS order: certificate, thing,
+ * policies, policy attachments, thing principal, certificate status. `OverrideSettings` decide what happens
+ * to an existing thing: DO_NOTHING keeps it, REPLACE overwrites, MERGE adds (groups, attributes), FAIL refuses.
+ */
+export async function applyPlan(db: Executor, ctx: RegistryContext, plan: ResourcePlan, options: ApplyPlanOptions = {}): Promise<AppliedPlan> {
+  const w = { rowLocks: options.rowLocks === true };
+  const certificateId = plan.certificate === undefined ? undefined : plan.certificate.source.kind === 'id' ? plan.certificate.source.certificateId : options.certificateId;
+  if (plan.certificate !== undefined && certificateId === undefined) {
+    throw ProvisioningErrors.error('PROVISIONING_PLAN_INVALID', 'the plan names a certificate to register or issue, but none was supplied');
+  }
+  if (certificateId !== undefined) await registry.getCertificate(db, ctx.tenantId, certificateId);
+
+  let thingExisted = false;
+  const t = plan.thing;
+  if (t !== undefined) {
+    const existing = await registry.findThing(db, ctx.tenantId, t.thingName);
+    thingExisted = existing !== undefined;
+    if (existing === undefined) {
+      await registry.createThing(db, ctx, { thingName: t.thingName, attributes: { ...t.attributes }, thingTypeName: t.thingTypeName, thingGroups: t.thingGroups }, w);
+    } else {
+      const o = t.override;
+      const attrsDiffer = JSON.stringify(Object.entries(existing.attributes).sort()) !== JSON.stringify(Object.entries(t.attributes).sort());
+      const typeDiffers = (t.thingTypeName ?? null) !== existing.thingTypeName;
+      const groupsDiffer = !sameSet(existing.thingGroups, t.thingGroups);
+      const conflicts = [
+        o.attributes === 'FAIL' && attrsDiffer ? 'attributes' : undefined,
+        o.thingTypeName === 'FAIL' && typeDiffers ? 'thingTypeName' : undefined,
+        o.thingGroups === 'FAIL' && groupsDiffer ? 'thingGroups' : undefined,
+      ].filter((x): x is string => x !== undefined);
+      if (conflicts.length > 0) {
+        throw ProvisioningErrors.error('PROVISIONING_OVERRIDE_CONFLICT', `thing "${t.thingName}" exists with different ${conflicts.join(', ')} and the template says FAIL`, { details: { thingName: t.thingName, fields: conflicts } });
+      }
+      if ((o.attributes === 'REPLACE' && attrsDiffer) || (o.attributes === 'MERGE' && Object.entries(t.attributes).some(([k, v]) => existing.attributes[k] !== v)) || (o.thingTypeName === 'REPLACE' && typeDiffers)) {
+        await registry.updateThing(db, ctx, t.thingName, {
+          ...(o.attributes === 'REPLACE' ? { attributes: { ...t.attributes }, replaceAttributes: true } : o.attributes === 'MERGE' ? { attributes: { ...t.attributes } } : {}),
+          ...(o.thingTypeName === 'REPLACE' ? { thingTypeName: t.thingTypeName ?? null } : {}),
+        }, w);
+      }
+      if (o.thingGroups === 'REPLACE' || o.thingGroups === 'MERGE') {
+        for (const g of t.thingGroups) if (!existing.thingGroups.includes(g)) await registry.addThingToGroup(db, ctx, g, t.thingName, w);
+        if (o.thingGroups === 'REPLACE') for (const g of existing.thingGroups) if (!t.thingGroups.includes(g)) await registry.removeThingFromGroup(db, ctx, g, t.thingName, w);
+      }
+    }
+  }
+
+  const policyNames: string[] = [];
+  for (const p of plan.policies) {
+    if (p.policy.kind === 'name') {
+      await registry.getPolicy(db, ctx.tenantId, p.policy.policyName);
+      policyNames.push(p.policy.policyName);
+    } else {
+      const existing = await registry.findPolicy(db, ctx.tenantId, p.policy.suggestedName);
+      if (existing === undefined) await registry.createPolicy(db, ctx, { policyName: p.policy.suggestedName, policyDocument: p.policy.document }, w);
+      policyNames.push(p.policy.suggestedName);
+    }
+  }
+  if (certificateId !== undefined) {
+    for (const name of policyNames) await registry.attachPolicy(db, ctx, name, { kind: 'certificate', certificateId }, w);
+    if (t !== undefined) await registry.attachThingPrincipal(db, ctx, t.thingName, certificateId, w);
+    if (plan.certificate !== undefined) {
+      const cert = await registry.getCertificate(db, ctx.tenantId, certificateId);
+      if (cert.status !== plan.certificate.status) await registry.updateCertificateStatus(db, ctx, certificateId, plan.certificate.status, w);
+    }
+  }
+  return { thingName: t?.thingName, certificateId, policyNames, thingExisted };
+}

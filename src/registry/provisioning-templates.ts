@@ -1,0 +1,163 @@
+import { parseTemplate } from '../templates/index.ts';
+import type { ProvisioningTemplate, ProvisioningTemplateType } from '../templates/index.ts';
+import type { Executor } from '../store/index.ts';
+import type { RegistryContext } from './context.ts';
+import { nowIso } from './context.ts';
+import { appendAudit } from './audit-log.ts';
+import { RegistryErrors } from './errors.ts';
+import { assertValidName } from './names.ts';
+import type { Page, PageRequest } from './pagination.ts';
+import { decodePageToken, pageLimit, toPage } from './pagination.ts';
+import type { WriteOptions } from './things.ts';
+
+/** A pre-provisioning hook of a fleet template (protocols.md): a signed webhook, or the built-in allow list. */
+export type PreProvisioningHook =
+  | { readonly type: 'webhook'; readonly url: string; readonly secret?: string | undefined; readonly timeoutMs?: number | undefined }
+  | { readonly type: 'allow-list'; readonly parameter: string; readonly values: readonly string[] };
+
+/** A stored provisioning template (AWS DescribeProvisioningTemplate). */
+export interface ProvisioningTemplateRecord {
+  readonly templateName: string;
+  readonly type: ProvisioningTemplateType;
+  readonly description: string | null;
+  readonly enabled: boolean;
+  readonly defaultVersionId: number;
+  /** The default version's body, as stored text. */
+  readonly templateBody: string;
+  readonly preProvisioningHook: PreProvisioningHook | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** AWS's limit of versions per template. */
+export const MAX_TEMPLATE_VERSIONS = 5;
+
+/** Parses and validates a body for storage (errors carry the JSON path). */
+export function validateTemplateBody(name: string, type: ProvisioningTemplateType, body: unknown): { text: string; template: ProvisioningTemplate } {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const template = parseTemplate(text, { type, name });
+  return { text, template };
+}
+
+function toRecord(r: { template_name: string; template_type: string; description: string | null; enabled: number; default_version_id: number; body: string; pre_provisioning_hook: string | null; created_at: string; updated_at: string }): ProvisioningTemplateRecord {
+  return {
+    templateName: r.template_name,
+    type: r.template_type as ProvisioningTemplateType,
+    description: r.description,
+    enabled: r.enabled === 1,
+    defaultVersionId: r.default_version_id,
+    templateBody: r.body,
+    preProvisioningHook: r.pre_provisioning_hook === null ? null : (JSON.parse(r.pre_provisioning_hook) as PreProvisioningHook),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Creates a template (version 1). */
+export async function createProvisioningTemplate(
+  db: Executor,
+  ctx: RegistryContext,
+  input: { templateName: string; templateBody: unknown; type?: ProvisioningTemplateType | undefined; enabled?: boolean | undefined; description?: string | undefined; preProvisioningHook?: PreProvisioningHook | undefined },
+  opts: WriteOptions = {},
+): Promise<ProvisioningTemplateRecord> {
+  const name = assertValidName('template', input.templateName, 'templateName');
+  const type = input.type ?? 'FLEET_PROVISIONING';
+  const { text } = validateTemplateBody(name, type, input.templateBody);
+  const exists = await db.selectFrom('provisioning_templates').select('template_name').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).executeTakeFirst();
+  if (exists !== undefined) throw RegistryErrors.error('REGISTRY_TEMPLATE_EXISTS', `template "${name}" already exists`);
+  const now = nowIso();
+  await db
+    .insertInto('provisioning_templates')
+    .values({ tenant_id: ctx.tenantId, template_name: name, template_type: type, description: input.description ?? null, enabled: input.enabled === false ? 0 : 1, default_version_id: 1, pre_provisioning_hook: input.preProvisioningHook === undefined ? null : JSON.stringify(input.preProvisioningHook), created_at: now, updated_at: now })
+    .execute();
+  await db.insertInto('provisioning_template_versions').values({ tenant_id: ctx.tenantId, template_name: name, version_id: 1, body: text, created_at: now }).execute();
+  await appendAudit(db, ctx, 'template.create', `provisioningtemplate/${name}`, { type }, opts.rowLocks);
+  return getProvisioningTemplate(db, ctx.tenantId, name);
+}
+
+/** Reads a template with its default version body, or undefined. */
+export async function findProvisioningTemplate(db: Executor, tenantId: string, name: string): Promise<ProvisioningTemplateRecord | undefined> {
+  const r = await db
+    .selectFrom('provisioning_templates as t')
+    .innerJoin('provisioning_template_versions as v', (j) => j.onRef('v.tenant_id', '=', 't.tenant_id').onRef('v.template_name', '=', 't.template_name').onRef('v.version_id', '=', 't.default_version_id'))
+    .select(['t.template_name', 't.template_type', 't.description', 't.enabled', 't.default_version_id', 'v.body', 't.pre_provisioning_hook', 't.created_at', 't.updated_at'])
+    .where('t.tenant_id', '=', tenantId)
+    .where('t.template_name', '=', name)
+    .executeTakeFirst();
+  return r === undefined ? undefined : toRecord(r);
+}
+
+/** Reads a template or throws REGISTRY_TEMPLATE_NOT_FOUND. */
+export async function getProvisioningTemplate(db: Executor, tenantId: string, name: string): Promise<ProvisioningTemplateRecord> {
+  const t = await findProvisioningTemplate(db, tenantId, name);
+  if (t === undefined) throw RegistryErrors.error('REGISTRY_TEMPLATE_NOT_FOUND', `provisioning template "${name}" does not exist`);
+  return t;
+}
+
+/** Updates enabled / description / hook / default version (AWS UpdateProvisioningTemplate). */
+export async function updateProvisioningTemplate(
+  db: Executor,
+  ctx: RegistryContext,
+  name: string,
+  update: { enabled?: boolean | undefined; description?: string | undefined; defaultVersionId?: number | undefined; preProvisioningHook?: PreProvisioningHook | null | undefined },
+  opts: WriteOptions = {},
+): Promise<ProvisioningTemplateRecord> {
+  const current = await getProvisioningTemplate(db, ctx.tenantId, name);
+  if (update.defaultVersionId !== undefined) {
+    const v = await db.selectFrom('provisioning_template_versions').select('version_id').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).where('version_id', '=', update.defaultVersionId).executeTakeFirst();
+    if (v === undefined) throw RegistryErrors.error('REGISTRY_TEMPLATE_VERSION_NOT_FOUND', `template "${name}" has no version ${update.defaultVersionId}`);
+  }
+  await db
+    .updateTable('provisioning_templates')
+    .set({
+      enabled: (update.enabled ?? current.enabled) ? 1 : 0,
+      description: update.description ?? current.description,
+      default_version_id: update.defaultVersionId ?? current.defaultVersionId,
+      pre_provisioning_hook: update.preProvisioningHook === undefined ? (current.preProvisioningHook === null ? null : JSON.stringify(current.preProvisioningHook)) : update.preProvisioningHook === null ? null : JSON.stringify(update.preProvisioningHook),
+      updated_at: nowIso(),
+    })
+    .where('tenant_id', '=', ctx.tenantId)
+    .where('template_name', '=', name)
+    .execute();
+  await appendAudit(db, ctx, 'template.update', `provisioningtemplate/${name}`, { enabled: update.enabled, defaultVersionId: update.defaultVersionId, hook: update.preProvisioningHook === undefined ? undefined : update.preProvisioningHook?.type ?? null }, opts.rowLocks);
+  return getProvisioningTemplate(db, ctx.tenantId, name);
+}
+
+/** Adds a version (AWS CreateProvisioningTemplateVersion). */
+export async function createProvisioningTemplateVersion(db: Executor, ctx: RegistryContext, name: string, input: { templateBody: unknown; setAsDefault?: boolean | undefined }, opts: WriteOptions = {}): Promise<{ versionId: number; isDefaultVersion: boolean }> {
+  const current = await getProvisioningTemplate(db, ctx.tenantId, name);
+  const { text } = validateTemplateBody(name, current.type, input.templateBody);
+  const versions = await db.selectFrom('provisioning_template_versions').select('version_id').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).execute();
+  if (versions.length >= MAX_TEMPLATE_VERSIONS) throw RegistryErrors.error('REGISTRY_TEMPLATE_VERSION_LIMIT', `template "${name}" already has ${MAX_TEMPLATE_VERSIONS} versions`);
+  const versionId = Math.max(...versions.map((v) => v.version_id)) + 1;
+  const now = nowIso();
+  await db.insertInto('provisioning_template_versions').values({ tenant_id: ctx.tenantId, template_name: name, version_id: versionId, body: text, created_at: now }).execute();
+  if (input.setAsDefault === true) await db.updateTable('provisioning_templates').set({ default_version_id: versionId, updated_at: now }).where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).execute();
+  await appendAudit(db, ctx, 'template.version.create', `provisioningtemplate/${name}`, { versionId }, opts.rowLocks);
+  return { versionId, isDefaultVersion: input.setAsDefault === true };
+}
+
+/** Lists a template's versions. */
+export async function listProvisioningTemplateVersions(db: Executor, tenantId: string, name: string): Promise<{ versionId: number; isDefaultVersion: boolean; createdAt: string }[]> {
+  const t = await getProvisioningTemplate(db, tenantId, name);
+  const rows = await db.selectFrom('provisioning_template_versions').select(['version_id', 'created_at']).where('tenant_id', '=', tenantId).where('template_name', '=', name).orderBy('version_id').execute();
+  return rows.map((r) => ({ versionId: r.version_id, isDefaultVersion: r.version_id === t.defaultVersionId, createdAt: r.created_at }));
+}
+
+/** Deletes a template and its versions. */
+export async function deleteProvisioningTemplate(db: Executor, ctx: RegistryContext, name: string, opts: WriteOptions = {}): Promise<void> {
+  await getProvisioningTemplate(db, ctx.tenantId, name);
+  await db.deleteFrom('provisioning_template_versions').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).execute();
+  await db.deleteFrom('provisioning_templates').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).execute();
+  await appendAudit(db, ctx, 'template.delete', `provisioningtemplate/${name}`, {}, opts.rowLocks);
+}
+
+/** Lists templates. */
+export async function listProvisioningTemplates(db: Executor, tenantId: string, filter: PageRequest): Promise<Page<{ templateName: string; type: string; enabled: boolean; defaultVersionId: number; description: string | null }>> {
+  const limit = pageLimit(filter);
+  const after = decodePageToken(filter.nextToken);
+  let q = db.selectFrom('provisioning_templates').selectAll().where('tenant_id', '=', tenantId);
+  if (after !== undefined) q = q.where('template_name', '>', after);
+  const rows = await q.orderBy('template_name').limit(limit + 1).execute();
+  return toPage(rows, limit, (r) => r.template_name, (r) => ({ templateName: r.template_name, type: r.template_type, enabled: r.enabled === 1, defaultVersionId: r.default_version_id, description: r.description }));
+}

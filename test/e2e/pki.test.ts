@@ -1,0 +1,247 @@
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIALECTS } from '../support/dialects.ts';
+import { OpensslWorkspace } from '../support/openssl.ts';
+import { startServer } from '../support/server-process.ts';
+import { makeCertificate } from '../support/x509-fixtures.ts';
+
+const DAY = 86_400_000;
+
+for (const dialect of DIALECTS) {
+  describe(`PKI end to end (${dialect.name})`, () => {
+    let server: Awaited<ReturnType<typeof startServer>>;
+    const ws = new OpensslWorkspace();
+    let rootPem: string;
+
+    beforeAll(async () => {
+      server = await startServer({ dialect });
+      rootPem = readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8');
+      ws.write('root.pem', rootPem);
+    });
+    afterAll(async () => server.destroy());
+
+    it('issues from a CSR made by openssl; openssl verifies the chain; the key never left', async () => {
+      ws.key('dev1');
+      const csr = ws.csr('dev1', '/CN=dev1/O=Acme');
+      const r = await server.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: csr, setAsActive: true });
+      expect(r.status).toBe(201);
+      expect(r.body.certificateId).toMatch(/^[0-9a-f]{64}$/);
+      const cert = new X509Certificate(r.body.certificatePem);
+      expect(r.body.certificateId).toBe(cert.fingerprint256.replace(/:/g, '').toLowerCase());
+      expect(cert.subject).toContain('CN=dev1');
+      ws.write('dev1.pem', r.body.certificatePem);
+      ws.write('dev1.chain.pem', r.body.certificateChainPem);
+      expect(ws.ok(['verify', '-CAfile', 'root.pem', '-untrusted', 'dev1.chain.pem', '-purpose', 'sslclient', 'dev1.pem']).ok).toBe(true);
+      // the certificate is for the CSR's key
+      const certPub = ws.run(['x509', '-in', 'dev1.pem', '-noout', '-pubkey']);
+      const keyPub = ws.run(['pkey', '-in', 'dev1.key', '-pubout']);
+      expect(certPub).toBe(keyPub);
+      const text = ws.run(['x509', '-in', 'dev1.pem', '-noout', '-text']);
+      expect(text).toContain('TLS Web Client Authentication');
+      expect(text).toContain('Digital Signature');
+      expect(text).toContain('/v1/crl/');
+      const rec = await server.api('GET', `/v1/certificates/${r.body.certificateId}`);
+      expect(rec.body).toMatchObject({ status: 'ACTIVE', certificateId: r.body.certificateId });
+    });
+
+    it('rejects bad CSRs, each with its own code, and records nothing', async () => {
+      const before = (await server.api('GET', '/v1/certificates')).body.certificates.length;
+      const garbage = await server.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: 'not a csr' });
+      expect(garbage.status).toBe(400);
+      expect(garbage.body.code).toMatch(/^PKI_(PEM|CSR)_MALFORMED$/);
+      const csr = ws.csr('dev1', '/CN=tamper-me-please');
+      const tampered = csr.replace(/-----BEGIN CERTIFICATE REQUEST-----\n([\s\S]*?)\n-----END/, (_m, b64: string) => {
+        const der = Buffer.from(b64.replace(/\n/g, ''), 'base64');
+        const i = der.indexOf(Buffer.from('tamper-me-please'));
+        der[i] = 'T'.charCodeAt(0);
+        return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END`;
+      });
+      const bad = await server.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: tampered });
+      expect(bad.body.code).toBe('PKI_CSR_SIGNATURE_INVALID');
+      ws.key('weak', 'rsa:1024');
+      const weak = await server.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: ws.csr('weak', '/CN=weak') });
+      expect(weak.body.code).toBe('PKI_KEY_TOO_WEAK');
+      const truncated = await server.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: csr.slice(0, csr.length / 2) });
+      expect(truncated.status).toBe(400);
+      expect((await server.api('GET', '/v1/certificates')).body.certificates.length).toBe(before);
+    });
+
+    it('creates keys and certificate once, without ever returning a CA key', async () => {
+      const r = await server.api('POST', '/v1/certificates/keys-and-certificate', { setAsActive: true });
+      expect(r.status).toBe(201);
+      expect(r.body.keyPair.PrivateKey).toContain('BEGIN PRIVATE KEY');
+      ws.write('k.key', r.body.keyPair.PrivateKey);
+      ws.write('k.pem', r.body.certificatePem);
+      expect(ws.run(['x509', '-in', 'k.pem', '-noout', '-pubkey'])).toBe(ws.run(['pkey', '-in', 'k.key', '-pubout']));
+      const again = await server.api('GET', `/v1/certificates/${r.body.certificateId}`);
+      expect(JSON.stringify(again.body)).not.toContain('PRIVATE KEY');
+      const cas = await server.api('GET', '/v1/cas');
+      for (const ca of cas.body.certificates) {
+        const one = await server.api('GET', `/v1/cas/${ca.caCertificateId}`);
+        expect(JSON.stringify(one.body)).not.toMatch(/PRIVATE KEY|keyRef/);
+      }
+      expect(server.output()).not.toContain('PRIVATE KEY');
+    });
+
+    it('creates owned intermediates (EC P-256, P-384, RSA) that issue verifiable certificates', async () => {
+      for (const keyAlgorithm of ['EC_P256', 'EC_P384', 'RSA_2048'] as const) {
+        const ca = await server.api('POST', '/v1/cas', { commonName: `Batch ${keyAlgorithm}`, keyAlgorithm, pathLength: 0 });
+        expect(ca.status).toBe(201);
+        ws.write(`int-${keyAlgorithm}.pem`, ca.body.caCertificatePem);
+        expect(ws.ok(['verify', '-CAfile', 'root.pem', `int-${keyAlgorithm}.pem`]).ok).toBe(true);
+        ws.key(`d-${keyAlgorithm}`);
+        const issued = await server.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: ws.csr(`d-${keyAlgorithm}`, '/CN=batch-device'), caCertificateId: ca.body.caCertificateId });
+        expect(issued.status).toBe(201);
+        ws.write(`d-${keyAlgorithm}.pem`, issued.body.certificatePem);
+        ws.write(`d-${keyAlgorithm}.chain.pem`, issued.body.certificateChainPem);
+        expect(ws.ok(['verify', '-CAfile', 'root.pem', '-untrusted', `d-${keyAlgorithm}.chain.pem`, `d-${keyAlgorithm}.pem`]).ok).toBe(true);
+      }
+      const cli = await server.cli(['--json', 'ca', 'create', 'CLI Batch', '--algorithm', 'EC_P384']);
+      expect(cli.code).toBe(0);
+      expect(JSON.parse(cli.stdout).caCertificatePem).toContain('BEGIN CERTIFICATE');
+    });
+
+    it('registers a BYO CA by proof of possession and rejects every bad registration with its own code', async () => {
+      const code = (await server.api('GET', '/v1/cas/registration-code')).body.registrationCode as string;
+      expect(code).toMatch(/^[0-9a-f]{64}$/);
+      const caPem = ws.selfSignedCa('byo', '/CN=Acme Device CA/O=Acme');
+      ws.key('verif');
+      ws.csr('verif', `/CN=${code}`);
+      const verifPem = ws.sign('verif', 'byo', { ext: 'basicConstraints=CA:FALSE' });
+      ws.key('wrongcn');
+      ws.csr('wrongcn', '/CN=not-the-code');
+      const wrongCn = ws.sign('wrongcn', 'byo', { ext: 'basicConstraints=CA:FALSE' });
+      ws.selfSignedCa('other', '/CN=Other CA');
+      ws.key('verif2');
+      ws.csr('verif2', `/CN=${code}`);
+      const otherKey = ws.sign('verif2', 'other', { ext: 'basicConstraints=CA:FALSE' });
+
+      expect((await server.api('POST', '/v1/cas/register', { caCertificatePem: caPem })).body.code).toBe('PKI_VERIFICATION_CERTIFICATE_REQUIRED');
+      expect((await server.api('POST', '/v1/cas/register', { caCertificatePem: caPem, verificationCertificatePem: wrongCn })).body.code).toBe('PKI_REGISTRATION_CODE_MISMATCH');
+      expect((await server.api('POST', '/v1/cas/register', { caCertificatePem: caPem, verificationCertificatePem: otherKey })).body.code).toBe('PKI_PROOF_OF_POSSESSION_FAILED');
+      const notCa = ws.selfSignedCa('notca', '/CN=Not a CA', { ca: false });
+      expect((await server.api('POST', '/v1/cas/register', { caCertificatePem: notCa, certificateMode: 'SNI_ONLY' })).body.code).toBe('PKI_NOT_A_CA');
+      const expired = await makeCertificate({ subject: 'CN=Expired CA', ca: true, notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) });
+      expect((await server.api('POST', '/v1/cas/register', { caCertificatePem: expired.pem, certificateMode: 'SNI_ONLY' })).body.code).toBe('PKI_CERTIFICATE_EXPIRED');
+      const future = await makeCertificate({ subject: 'CN=Future CA', ca: true, notBefore: new Date(Date.now() + DAY), notAfter: new Date(Date.now() + 10 * DAY) });
+      expect((await server.api('POST', '/v1/cas/register', { caCertificatePem: future.pem, certificateMode: 'SNI_ONLY' })).body.code).toBe('PKI_CERTIFICATE_NOT_YET_VALID');
+      expect((await server.api('POST', '/v1/cas/register', { caCertificatePem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', certificateMode: 'SNI_ONLY' })).status).toBe(400);
+
+      const ok = await server.api('POST', '/v1/cas/register', { caCertificatePem: caPem, verificationCertificatePem: verifPem, allowAutoRegistration: true });
+      expect(ok.status).toBe(201);
+      expect(ok.body).toMatchObject({ status: 'ACTIVE', certificateMode: 'DEFAULT' });
+      expect((await server.api('POST', '/v1/cas/register', { caCertificatePem: caPem, verificationCertificatePem: verifPem })).body.code).toBe('REGISTRY_CA_EXISTS');
+      const desc = await server.api('GET', `/v1/cas/${ok.body.caCertificateId}`);
+      expect(desc.body).toMatchObject({ owned: false, autoRegistration: true, status: 'ACTIVE' });
+    });
+
+    it('registers device certificates with their CA, and without a CA in several tenants', async () => {
+      ws.key('byodev');
+      ws.csr('byodev', '/CN=byo-device-1');
+      const devPem = ws.sign('byodev', 'byo');
+      const reg = await server.api('POST', '/v1/certificates/register', { certificatePem: devPem, status: 'ACTIVE' });
+      expect(reg.status).toBe(201);
+      expect((await server.api('POST', '/v1/certificates/register', { certificatePem: devPem })).body.code).toBe('REGISTRY_CERTIFICATE_EXISTS');
+      // signed by a CA nobody registered
+      ws.key('stray');
+      ws.csr('stray', '/CN=stray');
+      const stray = ws.sign('stray', 'other');
+      expect((await server.api('POST', '/v1/certificates/register', { certificatePem: stray })).body.code).toMatch(/^(PKI_CHAIN_UNTRUSTED|PROVISIONING_CA_UNKNOWN_ISSUER)$/);
+      // an expired device certificate under the registered CA
+      const caKey = ws.read('byo.key');
+      const { createPrivateKey } = await import('node:crypto');
+      const issuerKey = await crypto.subtle.importKey('pkcs8', createPrivateKey(caKey).export({ type: 'pkcs8', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+      const expiredDev = await makeCertificate({ subject: 'CN=old-device', issuer: { subject: 'CN=Acme Device CA, O=Acme', privateKey: issuerKey }, ca: false, notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) });
+      expect((await server.api('POST', '/v1/certificates/register', { certificatePem: expiredDev.pem })).body.code).toMatch(/^PKI_(CERTIFICATE_EXPIRED|CHAIN_UNTRUSTED)$/);
+      // a CA certificate is not a device certificate
+      expect((await server.api('POST', '/v1/certificates/register', { certificatePem: ws.read('byo.pem') })).body.code).toBe('PROVISIONING_CERTIFICATE_IS_CA');
+
+      // MAR: the stray certificate (no CA anywhere) pinned in two tenants
+      await server.api('POST', '/v1/tenants', { name: 'tenant-b' });
+      const mar1 = await server.api('POST', '/v1/certificates/register-without-ca', { certificatePem: stray, status: 'ACTIVE' });
+      const mar2 = await server.api('POST', '/v1/certificates/register-without-ca', { certificatePem: stray, status: 'ACTIVE' }, { tenant: 'tenant-b' });
+      expect(mar1.status).toBe(201);
+      expect(mar2.status).toBe(201);
+      expect(mar1.body.certificateId).toBe(mar2.body.certificateId);
+      // tenant-b cannot see tenant default's other certificates
+      expect((await server.api('GET', `/v1/certificates/${reg.body.certificateId}`, undefined, { tenant: 'tenant-b' })).status).toBe(404);
+      // an inactive CA vouches for nothing
+      const caId = (await server.api('GET', '/v1/cas?status=ACTIVE')).body.certificates.find((c: { subjectCommonName: string }) => c.subjectCommonName === 'Acme Device CA').caCertificateId as string;
+      await server.api('PATCH', `/v1/cas/${caId}`, { status: 'INACTIVE' });
+      ws.key('byodev2');
+      ws.csr('byodev2', '/CN=byo-device-2');
+      const dev2 = ws.sign('byodev2', 'byo');
+      const refused = await server.api('POST', '/v1/certificates/register', { certificatePem: dev2 });
+      expect(refused.status).toBe(400);
+      expect(refused.body.code).toBe('PKI_CHAIN_UNTRUSTED');
+      await server.api('PATCH', `/v1/cas/${caId}`, { status: 'ACTIVE' });
+      expect((await server.api('POST', '/v1/certificates/register', { certificatePem: dev2 })).status).toBe(201);
+    });
+
+    it('revokes: the CRL is served with the X509 CRL header and openssl -crl_check agrees', async () => {
+      ws.key('good');
+      const good = await server.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: ws.csr('good', '/CN=good'), setAsActive: true });
+      ws.key('bad');
+      const bad = await server.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: ws.csr('bad', '/CN=bad'), setAsActive: true });
+      const revoked = await server.api('POST', `/v1/certificates/${bad.body.certificateId}/revoke`, { reason: 'keyCompromise' });
+      expect(revoked.body).toMatchObject({ status: 'REVOKED', revocationReason: 'keyCompromise' });
+      expect((await server.api('PATCH', `/v1/certificates/${bad.body.certificateId}`, { status: 'ACTIVE' })).body.code).toBe('REGISTRY_CERTIFICATE_TRANSITION_INVALID');
+      ws.write('good.pem', good.body.certificatePem);
+      ws.write('bad.pem', bad.body.certificatePem);
+      ws.write('chain.pem', good.body.certificateChainPem);
+      const crlUrl = /URI:(\S+)/.exec(ws.run(['x509', '-in', 'good.pem', '-noout', '-ext', 'crlDistributionPoints']))?.[1] ?? '';
+      const crlPath = new URL(crlUrl).pathname;
+      const pem = await (await fetch(`${server.apiUrl}${crlPath.replace(/\.crl$/, '.pem')}`)).text();
+      expect(pem).toContain('-----BEGIN X509 CRL-----');
+      const der = Buffer.from(await (await fetch(`${server.apiUrl}${crlPath}`)).arrayBuffer());
+      writeFileSync(ws.file('issuing.crl.der'), der);
+      expect(ws.run(['crl', '-inform', 'DER', '-in', 'issuing.crl.der', '-noout', '-text'])).toContain('Certificate Revocation List');
+      ws.write('issuing.crl.pem', pem);
+      expect(ws.ok(['crl', '-in', 'issuing.crl.pem', '-noout']).ok).toBe(true);
+      expect(der.length).toBeGreaterThan(50);
+      // the issuing CA is the first certificate after the leaf in the chain; the root's CRL comes from the intermediate's CDP
+      const chainPems = good.body.certificateChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) as string[];
+      ws.write('int.pem', chainPems[1] ?? '');
+      const rootCrlUrl = /URI:(\S+)/.exec(ws.run(['x509', '-in', 'int.pem', '-noout', '-ext', 'crlDistributionPoints']))?.[1] ?? '';
+      ws.write('root.crl.pem', await (await fetch(`${server.apiUrl}${new URL(rootCrlUrl).pathname.replace(/\.crl$/, '.pem')}`)).text());
+      ws.write('crls.pem', ws.read('issuing.crl.pem') + ws.read('root.crl.pem'));
+      const verify = (f: string) => ws.ok(['verify', '-crl_check_all', '-CRLfile', 'crls.pem', '-CAfile', 'root.pem', '-untrusted', 'chain.pem', f]);
+      expect(verify('good.pem').ok).toBe(true);
+      const r = verify('bad.pem');
+      expect(r.ok).toBe(false);
+      expect(r.out).toContain('revoked');
+    }, 60_000);
+
+    it('transfers a certificate between tenants (transfer, reject, accept, cancel)', async () => {
+      const c = await server.api('POST', '/v1/certificates/keys-and-certificate', {});
+      const id = c.body.certificateId as string;
+      expect((await server.api('POST', `/v1/certificates/${id}/transfer`, { targetTenant: 'tenant-b' })).body.status).toBe('PENDING_TRANSFER');
+      expect((await server.api('GET', '/v1/certificates/incoming-transfers', undefined, { tenant: 'tenant-b' })).body.transfers).toEqual([{ certificateId: id, fromTenant: 'default' }]);
+      expect((await server.api('POST', `/v1/certificates/${id}/reject-transfer`, {}, { tenant: 'tenant-b' })).body.status).toBe('INACTIVE');
+      await server.api('POST', `/v1/certificates/${id}/transfer`, { targetTenant: 'tenant-b' });
+      expect((await server.api('POST', `/v1/certificates/${id}/cancel-transfer`, {})).body.status).toBe('INACTIVE');
+      await server.api('POST', `/v1/certificates/${id}/transfer`, { targetTenant: 'tenant-b' });
+      expect((await server.api('POST', `/v1/certificates/${id}/accept-transfer`, { setAsActive: true }, { tenant: 'tenant-b' })).body.status).toBe('ACTIVE');
+      expect((await server.api('GET', `/v1/certificates/${id}`)).status).toBe(404);
+      expect((await server.api('GET', `/v1/certificates/${id}`, undefined, { tenant: 'tenant-b' })).body.status).toBe('ACTIVE');
+    });
+
+    it('writes a device bundle from the CLI with the key made locally', async () => {
+      await server.api('POST', '/v1/policies', { policyName: 'bundle-p', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } });
+      const out = path.join(ws.dir, 'bundle');
+      const r = await server.cli(['--json', 'thing', 'create', 'bundled-1', '--with-certificate', '--policy', 'bundle-p', '--out', out]);
+      expect(r.code).toBe(0);
+      const res = JSON.parse(r.stdout) as { certificateId: string; connect: string };
+      expect(res.connect).toContain('mosquitto_pub');
+      for (const f of ['certificate.pem', 'private.key', 'root-ca.pem', 'endpoint.txt']) expect(statSync(path.join(out, f)).isFile()).toBe(true);
+      expect(statSync(path.join(out, 'private.key')).mode & 0o777).toBe(0o600);
+      expect(ws.ok(['verify', '-CAfile', path.join(out, 'root-ca.pem'), '-untrusted', 'chain.pem', path.join(out, 'certificate.pem')]).ok).toBe(true);
+      const thing = await server.api('GET', '/v1/things/bundled-1');
+      expect(thing.body.principals).toEqual([res.certificateId]);
+      const cert = await server.api('GET', `/v1/certificates/${res.certificateId}`);
+      expect(cert.body).toMatchObject({ status: 'ACTIVE', policies: ['bundle-p'], things: ['bundled-1'] });
+    });
+  });
+}
