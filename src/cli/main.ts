@@ -5,6 +5,8 @@ import type { GatehouseConfig } from '../config/index.ts';
 import { CliContext } from './cli-context.ts';
 import type { CliEnvironment } from './cli-context.ts';
 import { adminCommands } from './commands/admin-commands.ts';
+import { deviceCommands } from './commands/device-commands.ts';
+import { bulkCommands } from './commands/bulk-commands.ts';
 import { pkiCommands } from './commands/pki-commands.ts';
 import { registryCommands } from './commands/registry-commands.ts';
 import { templateCommands } from './commands/template-commands.ts';
@@ -56,7 +58,7 @@ export function buildProgram(io: CliEnvironment): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError();
   program.addCommand(serveCommand(c));
-  for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...templateCommands(c), ...adminCommands(c)]) program.addCommand(cmd);
+  for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...templateCommands(c), ...adminCommands(c), ...bulkCommands(c)]) program.addCommand(cmd);
   return program;
 }
 

@@ -8,6 +8,7 @@
  * no longer ACTIVE, has its connections closed).
  */
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import { Aedes } from 'aedes';
@@ -26,7 +27,7 @@ import type { PeerIdentity } from './device-tls.ts';
 import { DEFAULT_GATEWAY_LIMITS, PacketSizeGuard, checkTopicLimits } from './gateway-limits.ts';
 import type { GatewayLimits } from './gateway-limits.ts';
 import { PolicyEnforcer } from './policy-enforcer.ts';
-import type { ConnectionPolicy } from './policy-enforcer.ts';
+import type { ConnectionPolicy, PrincipalPolicies } from './policy-enforcer.ts';
 
 /** Options of {@link DeviceGateway.create}. */
 export interface DeviceGatewayOptions {
@@ -73,7 +74,13 @@ interface Connection {
   disconnectReason: DisconnectReason | undefined;
 }
 
-const RESERVED_PUBLISH_PREFIX = '$aws/events/';
+/**
+ * Topics devices may never publish on, whatever their policy: lifecycle events are the gateway's, and aedes acts on
+ * `$SYS/<broker>/new/clients` messages (it closes the named client), so a device must not be able to forge them.
+ */
+const RESERVED_PUBLISH_PREFIXES = ['$aws/events/', '$SYS/'] as const;
+/** Filters devices may never subscribe to: the broker's internal `$SYS` tree (client ids of the tenant). */
+const RESERVED_SUBSCRIBE_PREFIX = '$SYS';
 
 function connKey(tenantId: string, certificateId: string): string {
   return `${tenantId}\u0000${certificateId}`;
@@ -99,8 +106,13 @@ export class DeviceGateway implements ChangeListener {
   private readonly byCertificate = new Map<string, Set<Connection>>();
   /** Live connections by tenant. */
   private readonly byTenant = new Map<string, Set<Connection>>();
-  /** Bumped on every certificateChanged, so that an authentication racing a change is redone. */
-  private readonly certificateVersions = new Map<string, number>();
+  /** Live connection per tenant + client id (to name the reason when a second connection takes over). */
+  private readonly byClientId = new Map<string, Connection>();
+  /**
+   * Certificates with a live connection or an authentication in progress: `version` is bumped by every
+   * certificateChanged, so that an authentication racing a change is redone. Entries go with their last holder.
+   */
+  private readonly watches = new Map<string, { version: number; holders: number }>();
   private readonly refusals: Counter<'reason'>;
   private readonly enforcements: Counter<'reason'>;
   private readonly unsubscribeEvents: (() => void) | undefined;
@@ -184,7 +196,8 @@ export class DeviceGateway implements ChangeListener {
   /** A certificate's status or attachments changed: re-check it and its live connections now. */
   certificateChanged(tenantId: string, certificateId: string): void {
     const key = connKey(tenantId, certificateId);
-    this.certificateVersions.set(key, (this.certificateVersions.get(key) ?? 0) + 1);
+    const watch = this.watches.get(key);
+    if (watch !== undefined) watch.version++;
     const live = this.byCertificate.get(key);
     if (live === undefined || live.size === 0) return;
     void this.recheckCertificate(tenantId, certificateId, [...live]);
@@ -291,7 +304,10 @@ export class DeviceGateway implements ChangeListener {
       if (c !== undefined) c.disconnectReason ??= 'CLIENT_ERROR';
       this.log.debug({ err: error, clientId: client.id, tenantId }, 'device client error');
     });
-    broker.on('connectionError', (client, error) => this.log.debug({ err: error, tenantId }, 'device connection error before CONNECT'));
+    broker.on('connectionError', (_client, error) => this.log.debug({ err: error, tenantId }, 'device connection error before CONNECT'));
+    // aedes reports background failures (will clean-up) as 'error' events: never let one crash the process.
+    const emitter: EventEmitter = broker;
+    emitter.on('error', (error: unknown) => this.log.error({ err: error, tenantId }, 'device broker error'));
     broker.on('unsubscribe', (topics, client) => {
       const c = this.connections.get(client);
       if (c !== undefined) for (const t of topics) c.subscriptions.delete(t);
@@ -305,52 +321,75 @@ export class DeviceGateway implements ChangeListener {
     if (identity === undefined) return this.refuse('tls_unverified', 'no TLS identity for this connection', client, undefined);
     const clientId = client.id;
     const key = connKey(identity.tenantId, identity.certificateId);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const version = this.certificateVersions.get(key) ?? 0;
-      const auth = await this.authenticator.authenticate(identity, clientId);
-      if (!auth.ok) return this.refuse(auth.reason, auth.detail, client, identity);
-      let principal;
-      try {
-        principal = await this.enforcer.loadPrincipal(identity.tenantId, identity.certificateId);
-      } catch (error) {
-        return this.refuse('internal_error', error instanceof Error ? error.message : String(error), client, identity);
+    const watch = this.watch(key);
+    let kept = false;
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const version = watch.version;
+        const result = await this.authenticateOnce(client, identity, clientId);
+        if (result instanceof Error) return result;
+        // A status or attachment change arrived while we were reading: read again.
+        if (watch.version !== version) continue;
+        if (client.closed || client.conn.destroyed) return refusalError('internal_error', 'connection closed during authentication');
+        const conn: Connection = {
+          client,
+          tenantId: identity.tenantId,
+          certificateId: identity.certificateId,
+          clientId,
+          identity,
+          sessionIdentifier: randomUUID(),
+          policy: result,
+          subscriptions: new Set(),
+          disconnectReason: undefined,
+        };
+        // aedes closes a previous connection with the same client id when this one registers.
+        const previous = this.byClientId.get(connKey(conn.tenantId, clientId));
+        if (previous !== undefined && previous.client !== client) previous.disconnectReason ??= 'DUPLICATE_CLIENTID';
+        this.connections.set(client, conn);
+        this.index(conn);
+        kept = true;
+        client.conn.once('close', () => this.unindex(conn));
+        return null;
       }
-      const policy = this.enforcer.connectionPolicy(identity.tenantId, clientId, principal, identity.peerCertificate);
-      if (!this.enforcer.canConnect(policy)) return this.refuse('connect_denied', `iot:Connect denied on client/${clientId}`, client, identity);
-      // A status or attachment change that arrived while we were reading: read again.
-      if ((this.certificateVersions.get(key) ?? 0) !== version) continue;
-      if (client.closed || client.conn.destroyed) return refusalError('internal_error', 'connection closed during authentication');
-      const conn: Connection = {
-        client,
-        tenantId: identity.tenantId,
-        certificateId: identity.certificateId,
-        clientId,
-        identity,
-        sessionIdentifier: randomUUID(),
-        policy,
-        subscriptions: new Set(),
-        disconnectReason: undefined,
-      };
-      this.connections.set(client, conn);
-      this.index(conn);
-      client.conn.once('close', () => this.unindex(conn));
-      // aedes closes a previous connection with the same client id when this one registers.
-      const previous = this.findLiveByClientId(identity.tenantId, clientId, client);
-      if (previous !== undefined) previous.disconnectReason ??= 'DUPLICATE_CLIENTID';
-      return null;
+      return this.refuse('internal_error', 'certificate kept changing during authentication', client, identity);
+    } finally {
+      if (!kept) this.unwatch(key);
     }
-    return this.refuse('internal_error', 'certificate kept changing during authentication', client, identity);
+  }
+
+  /** One pass of the checks: the connection's policy state, or the (counted) refusal. */
+  private async authenticateOnce(client: Client, identity: PeerIdentity, clientId: string): Promise<ConnectionPolicy | AuthenticateError> {
+    const auth = await this.authenticator.authenticate(identity, clientId);
+    if (!auth.ok) return this.refuse(auth.reason, auth.detail, client, identity);
+    let principal: PrincipalPolicies;
+    try {
+      principal = await this.enforcer.loadPrincipal(identity.tenantId, identity.certificateId);
+    } catch (error) {
+      return this.refuse('internal_error', error instanceof Error ? error.message : String(error), client, identity);
+    }
+    const policy = this.enforcer.connectionPolicy(identity.tenantId, clientId, principal, identity.peerCertificate);
+    if (!this.enforcer.canConnect(policy)) return this.refuse('connect_denied', `iot:Connect denied on client/${clientId}`, client, identity);
+    return policy;
+  }
+
+  private watch(key: string): { version: number; holders: number } {
+    let w = this.watches.get(key);
+    if (w === undefined) this.watches.set(key, (w = { version: 0, holders: 0 }));
+    w.holders++;
+    return w;
+  }
+
+  private unwatch(key: string): void {
+    const w = this.watches.get(key);
+    if (w === undefined) return;
+    w.holders--;
+    if (w.holders <= 0) this.watches.delete(key);
   }
 
   private refuse(reason: RefusalReason, detail: string, client: Client, identity: PeerIdentity | undefined): AuthenticateError {
     this.refusals.inc({ reason });
     this.log.info({ reason, detail, clientId: client.id, tenantId: identity?.tenantId, certificateId: identity?.certificateId }, 'device connection refused');
     return refusalError(reason, detail);
-  }
-
-  private findLiveByClientId(tenantId: string, clientId: string, except: Client): Connection | undefined {
-    for (const c of this.byTenant.get(tenantId) ?? []) if (c.clientId === clientId && c.client !== except) return c;
-    return undefined;
   }
 
   private index(conn: Connection): void {
@@ -361,16 +400,17 @@ export class DeviceGateway implements ChangeListener {
     let tenant = this.byTenant.get(conn.tenantId);
     if (tenant === undefined) this.byTenant.set(conn.tenantId, (tenant = new Set()));
     tenant.add(conn);
+    this.byClientId.set(connKey(conn.tenantId, conn.clientId), conn);
   }
 
   private unindex(conn: Connection): void {
     const key = connKey(conn.tenantId, conn.certificateId);
     const set = this.byCertificate.get(key);
     set?.delete(conn);
-    if (set?.size === 0) {
-      this.byCertificate.delete(key);
-      this.certificateVersions.delete(key);
-    }
+    if (set?.size === 0) this.byCertificate.delete(key);
+    this.unwatch(key);
+    const idKey = connKey(conn.tenantId, conn.clientId);
+    if (this.byClientId.get(idKey) === conn) this.byClientId.delete(idKey);
     const tenant = this.byTenant.get(conn.tenantId);
     tenant?.delete(conn);
     if (tenant?.size === 0) this.byTenant.delete(conn.tenantId);
@@ -415,7 +455,7 @@ export class DeviceGateway implements ChangeListener {
     const topic = packet.topic;
     const problem = checkTopicLimits(topic, this.limits);
     if (problem !== undefined) return this.deny(conn, 'topic_limit', problem);
-    if (topic.startsWith(RESERVED_PUBLISH_PREFIX)) return this.deny(conn, 'publish_reserved_topic', `${topic} is reserved`);
+    if (RESERVED_PUBLISH_PREFIXES.some((p) => topic.startsWith(p))) return this.deny(conn, 'publish_reserved_topic', `${topic} is reserved`);
     if (!this.enforcer.canPublish(conn.policy, topic, packet.retain)) {
       return this.deny(conn, 'publish_denied', `${packet.retain ? 'iot:Publish/iot:RetainPublish' : 'iot:Publish'} denied on topic/${topic}`);
     }
@@ -431,7 +471,7 @@ export class DeviceGateway implements ChangeListener {
     if (!conn.subscriptions.has(filter) && conn.subscriptions.size >= this.limits.maxSubscriptionsPerClient) {
       return this.deny(conn, 'subscription_limit', `more than ${this.limits.maxSubscriptionsPerClient} subscriptions`);
     }
-    if (!this.enforcer.canSubscribe(conn.policy, filter)) {
+    if (filter.startsWith(RESERVED_SUBSCRIBE_PREFIX) || !this.enforcer.canSubscribe(conn.policy, filter)) {
       this.log.debug({ tenantId: conn.tenantId, clientId: conn.clientId, filter }, 'subscription refused by policy');
       return null; // SUBACK 0x80 for this filter; the connection stays
     }

@@ -215,7 +215,7 @@ export class DeviceTlsListener {
   private onTcpConnection(socket: Socket): void {
     const ip = socket.remoteAddress ?? 'unknown';
     const count = (this.perIp.get(ip) ?? 0) + 1;
-    if (count > this.o.limits.maxConnectionsPerIp) {
+    if (this.o.limits.maxConnectionsPerIp > 0 && count > this.o.limits.maxConnectionsPerIp) {
       this.o.logger.warn({ remoteAddress: ip, limit: this.o.limits.maxConnectionsPerIp }, 'device connection refused: too many connections from this address');
       this.o.onRefusal('too_many_connections_from_ip');
       socket.destroy();

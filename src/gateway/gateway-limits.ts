@@ -13,7 +13,10 @@ export interface GatewayLimits {
   readonly maxTopicLevels: number;
   /** Most subscriptions one connection may hold. AWS: 50. */
   readonly maxSubscriptionsPerClient: number;
-  /** Most concurrent connections (TLS included, before MQTT CONNECT) from one IP address. */
+  /**
+   * Most concurrent connections (counted from TCP accept, before TLS and CONNECT) from one IP address; 0 = no
+   * limit. Raise it (or set 0) behind a TCP load balancer that does not preserve client addresses.
+   */
   readonly maxConnectionsPerIp: number;
   /** Most inbound QoS 2 messages awaiting PUBREL per client (aedes `maxInflightInbound`). */
   readonly maxInflightInbound: number;

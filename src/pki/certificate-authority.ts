@@ -213,10 +213,10 @@ export interface ServerCertificate {
  * subjectAltName DNS `localhost`, `*.localhost`, the configured names, IP `127.0.0.1`, `::1` and the configured
  * addresses.
  */
-export async function createServerCertificate(options: CreateServerCertificateOptions): Promise<ServerCertificate> {
+export function createServerCertificate(options: CreateServerCertificateOptions): ServerCertificate {
   const dnsNames = [...new Set(['localhost', '*.localhost', ...(options.dnsNames ?? [])])];
   const ipAddresses = [...new Set(['127.0.0.1', '::1', ...(options.ipAddresses ?? [])])];
-  const keyPair = await generateKeyPair(options.keyAlgorithm ?? 'EC_P256');
+  const keyPair = generateKeyPair(options.keyAlgorithm ?? 'EC_P256');
   const certificate = options.issuer.issue({
     publicKey: keyPair.spkiDer,
     subject: { CN: [options.commonName ?? options.dnsNames?.[0] ?? 'localhost'] },

@@ -124,7 +124,6 @@ export function assertHttpUrl(url: string): void {
   } catch {
     parsed = undefined;
   }
-  // eslint-disable-next-line no-control-regex
   if (parsed === undefined || !/^https?:$/.test(parsed.protocol) || !/^[\x21-\x7e]+$/.test(url)) {
     throw PkiErrors.error('PKI_URL_INVALID', 'the URL must be an absolute ASCII http(s) URL');
   }

@@ -202,7 +202,7 @@ describe('createCertificateIssuer: issuing', () => {
       validityDays: undefined,
       notBefore: new Date(now.getTime() + 10_000),
       notAfter: new Date(now.getTime() + 3_600_000),
-    } as unknown as IssueCertificateRequest);
+    });
     expect(explicit.notBefore.getTime()).toBe(Math.floor((now.getTime() + 10_000) / 1000) * 1000);
     expect(explicit.notAfter.getTime()).toBe(Math.floor((now.getTime() + 3_600_000) / 1000) * 1000);
   });

@@ -118,7 +118,6 @@ export function readName(bytes: Buffer, name: Tlv): DistinguishedName {
 }
 
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
-// eslint-disable-next-line no-control-regex
 const ASCII = /^[\x20-\x7e]*$/;
 const MAX_VALUE_LENGTH = 256;
 

@@ -2,6 +2,7 @@ import * as registry from '../registry/index.ts';
 import type { CaRecord, CaUpdate, CertificateRecord, CertificateStatus, RegistryContext } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
 import type { CertificateAuthorityService, CreateCaInput, RegisterCaInput } from './certificate-authority-service.ts';
+import { FleetProvisioning } from './fleet-claim.ts';
 import { createKeysAndCertificate, issueFromCsr } from './manual.ts';
 import type { IssueFromCsrInput } from './manual.ts';
 import { registerCertificate, registerCertificateWithoutCa } from './mar.ts';
@@ -27,10 +28,13 @@ export class ControlPlane {
   private readonly listeners: ChangeListener[] = [];
   private readonly store: Store;
   readonly cas: CertificateAuthorityService;
+  /** Fleet provisioning by claim and by trusted user. */
+  readonly fleet: FleetProvisioning;
 
   constructor(store: Store, cas: CertificateAuthorityService) {
     this.store = store;
     this.cas = cas;
+    this.fleet = new FleetProvisioning(store, cas);
   }
 
   /** Adds a listener of registry changes. */

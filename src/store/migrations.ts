@@ -244,6 +244,41 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0004_bulk_task_results_keys': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('bulk_task_results').addColumn('private_key_pem', 'text').execute();
+      await db.schema.createIndex('bulk_task_results_thing').on('bulk_task_results').columns(['task_id', 'thing_name']).execute();
+    },
+  },
+  '0005_fleet_provisioning': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('claim_certificates')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('certificate_id', 'text', (c) => c.notNull())
+        .addColumn('template_name', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('batch', 'text')
+        .addColumn('max_devices', 'integer')
+        .addColumn('devices_provisioned', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('claim_certificates_pk', ['tenant_id', 'certificate_id'])
+        .execute();
+      await db.schema
+        .createTable('ownership_tokens')
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('certificate_id', 'text', (c) => c.notNull())
+        .addColumn('claim_certificate_id', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('used_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('ownership_tokens_expiry').on('ownership_tokens').columns(['used_at', 'expires_at']).execute();
+    },
+  },
 };
 
 /** Supplies the built-in migrations to Kysely's Migrator. */

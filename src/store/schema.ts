@@ -223,6 +223,33 @@ export interface BulkTaskResultsTable {
   certificate_pem: string | null;
   error_code: string | null;
   error_message: string | null;
+  /** Development only: the private key Gatehouse generated for a line that brought no CSR or certificate. */
+  private_key_pem: string | null;
+}
+
+export interface ClaimCertificatesTable {
+  tenant_id: string;
+  certificate_id: string;
+  template_name: string;
+  /** batch (long-lived manufacturing claim) | trusted-user (5-minute claim) */
+  kind: string;
+  batch: string | null;
+  max_devices: number | null;
+  devices_provisioned: number;
+  expires_at: string;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+export interface OwnershipTokensTable {
+  /** SHA-256 of the opaque token handed to the device. */
+  token_hash: string;
+  tenant_id: string;
+  certificate_id: string;
+  claim_certificate_id: string;
+  expires_at: string;
+  used_at: string | null;
+  created_at: string;
 }
 
 /** The whole database as Kysely sees it. */
@@ -248,4 +275,6 @@ export interface Database {
   provisioning_template_versions: ProvisioningTemplateVersionsTable;
   bulk_tasks: BulkTasksTable;
   bulk_task_results: BulkTaskResultsTable;
+  claim_certificates: ClaimCertificatesTable;
+  ownership_tokens: OwnershipTokensTable;
 }

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { iot, mqtt as awsMqtt } from 'aws-iot-device-sdk-v2';
 import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,7 @@ const DEVICE_POLICY = {
     { Effect: 'Allow', Action: ['iot:Publish', 'iot:Receive'], Resource: [`${ARN}:topic/dev/\${iot:ClientId}/*`, `${ARN}:topic/a/*`] },
     { Effect: 'Allow', Action: 'iot:Subscribe', Resource: [`${ARN}:topicfilter/dev/\${iot:ClientId}/*`, `${ARN}:topicfilter/dev/\${iot:ClientId}`, `${ARN}:topicfilter/a/#`] },
     { Effect: 'Deny', Action: 'iot:Receive', Resource: `${ARN}:topic/a/restricted/*` },
+    { Effect: 'Allow', Action: 'iot:RetainPublish', Resource: `${ARN}:topic/dev/\${iot:ClientId}/retained` },
     {
       Effect: 'Allow',
       Action: 'iot:Subscribe',
@@ -420,6 +422,119 @@ for (const dialect of DIALECTS) {
       const ok = await connected(server, dev, 'big-2');
       await ok.publishAsync('dev/big-2/x', 'small', { qos: 1 });
       await ok.endAsync();
+    });
+
+    it('serves the aws-iot-device-sdk-v2 MQTT 3.1.1 client (connect, subscribe, publish)', async () => {
+      const dev = await issue();
+      const certFile = path.join(work, 'sdk.pem');
+      const keyFile = path.join(work, 'sdk.key');
+      writeFileSync(certFile, dev.certificatePem);
+      writeFileSync(keyFile, dev.keyPem);
+      const config = iot.AwsIotMqttConnectionConfigBuilder.new_mtls_builder_from_path(certFile, keyFile)
+        .with_certificate_authority_from_path(undefined, path.join(server.dataDir, 'root-ca.pem'))
+        .with_endpoint('localhost')
+        .with_port(server.ports.mqtt)
+        .with_client_id('sdk-1')
+        .with_clean_session(true)
+        .with_ping_timeout_ms(3_000)
+        .build();
+      const connection = new awsMqtt.MqttClient().new_connection(config);
+      try {
+        await connection.connect();
+        const got: string[] = [];
+        await connection.subscribe('dev/sdk-1/echo', awsMqtt.QoS.AtLeastOnce, (_topic, payload) => {
+          got.push(Buffer.from(payload).toString());
+        });
+        await connection.publish('dev/sdk-1/echo', 'from-sdk', awsMqtt.QoS.AtLeastOnce);
+        await waitFor(() => (got.length > 0 ? true : undefined), 3_000, 'sdk message');
+        expect(got).toEqual(['from-sdk']);
+      } finally {
+        await connection.disconnect().catch(() => undefined);
+      }
+    });
+
+    it('requires iot:RetainPublish for retained messages, and delivers retained messages through iot:Receive', async () => {
+      const dev = await issue();
+      const c = await connected(server, dev, 'retainer');
+      await c.publishAsync('dev/retainer/retained', 'kept', { qos: 1, retain: true });
+      await c.endAsync();
+      const again = await connected(server, dev, 'retainer');
+      const got = collect(again);
+      await again.subscribeAsync('dev/retainer/#', { qos: 1 });
+      await waitFor(() => (got.length > 0 ? true : undefined), 3_000, 'retained message');
+      expect(got[0]).toEqual({ topic: 'dev/retainer/retained', payload: 'kept' });
+      // Publish is allowed on a/open/r but RetainPublish is not: the client is disconnected.
+      const closing = closedWithin(again, 3_000);
+      again.publish('a/open/r', 'x', { qos: 1, retain: true });
+      await closing;
+      again.end(true);
+    });
+
+    it('filters a persistent session\'s offline queue through iot:Receive', async () => {
+      const dev = await issue();
+      const first = await connected(server, dev, 'persist-1', { clean: false });
+      await first.subscribeAsync('a/#', { qos: 1 });
+      await first.endAsync();
+      const pub = await connected(server, await issue(), 'persist-pub');
+      await pub.publishAsync('a/restricted/offline', 'secret', { qos: 1 });
+      await pub.publishAsync('a/open/offline', 'public', { qos: 1 });
+      await pub.endAsync();
+      const ca = readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8');
+      const got: string[] = [];
+      const back = mqtt.connect(`mqtts://127.0.0.1:${server.ports.mqtt}`, { key: dev.keyPem, cert: dev.certificatePem, ca, clientId: 'persist-1', clean: false, protocolVersion: 4, reconnectPeriod: 0 });
+      back.on('message', (topic) => got.push(topic));
+      back.on('error', () => undefined);
+      await waitFor(() => (got.includes('a/open/offline') ? true : undefined), 3_000, 'offline message');
+      await sleep(200);
+      expect(got).toEqual(['a/open/offline']);
+      await back.endAsync();
+    });
+
+    it('never lets a device publish on reserved topics or subscribe to $SYS, whatever its policy', async () => {
+      await server.api('POST', '/v1/policies', { policyName: 'wide', policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:*', Resource: '*' }] }) });
+      const dev = await issue({ policy: 'wide' });
+      const victim = await connected(server, await issue({ policy: 'wide' }), 'victim');
+      const c = await connected(server, dev, 'wide-1');
+      expect(await granted(c, '$SYS/#')).toBe(128);
+      expect(await granted(c, 'anything/#')).toBe(1);
+      const closing = closedWithin(c, 3_000);
+      // aedes closes the client named in a $SYS/<other broker>/new/clients message: a device must not forge it.
+      c.publish('$SYS/forged-broker/new/clients', 'victim', { qos: 1 });
+      await closing;
+      c.end(true);
+      await sleep(200);
+      expect(victim.connected).toBe(true);
+      const d2 = await connected(server, dev, 'wide-2');
+      const closing2 = closedWithin(d2, 3_000);
+      d2.publish('$aws/events/presence/connected/fake', '{}', { qos: 1 });
+      await closing2;
+      d2.end(true);
+      await victim.endAsync();
+    });
+
+    it('enforces the subscription and topic limits by disconnecting, and stays healthy', async () => {
+      const dev = await issue();
+      const c = await connected(server, dev, 'limits-1');
+      const filters = Array.from({ length: 50 }, (_, i) => `dev/limits-1/${i}`);
+      const r = await c.subscribeAsync(filters, { qos: 0 });
+      expect(r.map((g) => g.qos)).toEqual(filters.map(() => 0));
+      const closing = closedWithin(c, 3_000);
+      c.subscribe('dev/limits-1/one-too-many', { qos: 0 }, () => undefined);
+      await closing;
+      c.end(true);
+
+      const t = await connected(server, dev, 'limits-2');
+      const closingT = closedWithin(t, 3_000);
+      t.publish(`dev/limits-2/${'x'.repeat(300)}`, 'long', { qos: 1 });
+      await closingT;
+      t.end(true);
+
+      const ok = await connected(server, dev, 'limits-3');
+      expect(await granted(ok, 'dev/limits-3/fine')).toBe(1);
+      await ok.endAsync();
+      const text = await (await fetch(`${server.apiUrl}/metrics`)).text();
+      expect(text).toMatch(/gatehouse_mqtt_enforcement_disconnects_total\{reason="subscription_limit"\} [1-9]/);
+      expect(text).toMatch(/gatehouse_mqtt_enforcement_disconnects_total\{reason="topic_limit"\} [1-9]/);
     });
 
     it('accepts mosquitto_pub with a Gatehouse bundle', async () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDependencies } from '../context.ts';
 import { registerAdminRoutes } from './admin.ts';
+import { registerBulkRoutes } from './bulk.ts';
 import { registerPkiRoutes } from './pki.ts';
 import { registerPolicyRoutes } from './policies.ts';
 import { registerTemplateRoutes } from './templates.ts';
@@ -13,4 +14,5 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDependencies): voi
   registerPkiRoutes(app, deps);
   registerTemplateRoutes(app, deps);
   registerAdminRoutes(app, deps);
+  registerBulkRoutes(app, deps);
 }

@@ -110,4 +110,25 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
     const certificateId = b.certificateId ?? '0'.repeat(64);
     return { plan: evaluateTemplate(template, { parameters: b.parameters ?? {}, certificateId }) };
   });
+
+  app.post('/v1/provisioning-templates/:templateName/claim-certificates', {
+    config: { roles: ['admin', 'operator', 'manufacturer'] },
+    schema: { tags: ['templates'], params, body: { type: 'object', required: ['batch'], additionalProperties: false, properties: { batch: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[\\w.:-]+$' }, maxDevices: { type: 'integer', minimum: 1 }, validityDays: { type: 'integer', minimum: 1, maximum: 3650 } } } },
+  }, async (request, reply) => {
+    const { templateName } = paramsOf<{ templateName: string }>(request);
+    return reply.status(201).send(await deps.controlPlane.fleet.createClaimCertificate(ctxOf(request), templateName, bodyOf<{ batch: string; maxDevices?: number; validityDays?: number }>(request)));
+  });
+  app.get('/v1/provisioning-templates/:templateName/claim-certificates', { config: { roles: ['admin', 'operator', 'manufacturer'] }, schema: { tags: ['templates'], params } }, async (request) => ({
+    claims: await deps.controlPlane.fleet.listClaims(ctxOf(request).tenantId, paramsOf<{ templateName: string }>(request).templateName),
+  }));
+  app.post('/v1/claim-certificates/:certificateId/revoke', { config: { roles: ['admin', 'operator', 'manufacturer'] }, schema: { tags: ['templates'], params: { type: 'object', required: ['certificateId'], properties: { certificateId: S.certificateId } } } }, async (request, reply) => {
+    const { certificateId } = paramsOf<{ certificateId: string }>(request);
+    await deps.controlPlane.fleet.revokeClaim(ctxOf(request), certificateId);
+    deps.controlPlane.notifyCertificateChanged(ctxOf(request).tenantId, certificateId);
+    return reply.status(204).send();
+  });
+  app.post('/v1/provisioning-templates/:templateName/provisioning-claim', { config: { roles: ['admin', 'operator', 'installer'] }, schema: { tags: ['templates'], params } }, async (request, reply) => {
+    const { templateName } = paramsOf<{ templateName: string }>(request);
+    return reply.status(201).send(await deps.controlPlane.fleet.createProvisioningClaim(ctxOf(request), templateName));
+  });
 }

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import type { CliContext } from '../cli-context.ts';
 import { collect, parseKeyValues } from '../output.ts';
@@ -66,5 +67,55 @@ export function templateCommands(c: CliContext): Command[] {
     .action((n: string, o: { parameters: string[]; certificateId?: string }, cmd: Command) =>
       c.run(async () => c.print(cmd, (await c.client(cmd).call<{ plan: unknown }>('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/dry-run`, { parameters: parseKeyValues(o.parameters), ...(o.certificateId === undefined ? {} : { certificateId: o.certificateId }) })).plan)),
     );
-  return [t];
+
+  const claim = new Command('claim').description('fleet-provisioning claims: batch claim certificates and trusted-user claims');
+  const writeCreds = (dir: string, r: { certificatePem: string; keyPair: { PrivateKey: string } }, rootCaPem: string | undefined): void => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'claim.pem'), r.certificatePem);
+    writeFileSync(path.join(dir, 'claim.key'), r.keyPair.PrivateKey, { mode: 0o600 });
+    chmodSync(path.join(dir, 'claim.key'), 0o600);
+    if (rootCaPem !== undefined) writeFileSync(path.join(dir, 'root-ca.pem'), rootCaPem);
+  };
+  claim.command('create')
+    .description('issue the claim certificate of a manufacturing batch (least-privilege policy: that template only)')
+    .requiredOption('--template <name>', 'fleet provisioning template')
+    .requiredOption('--batch <id>', 'manufacturing batch id')
+    .option('--max-devices <n>', 'maximum devices this claim may provision')
+    .option('--validity-days <n>', 'claim certificate validity')
+    .option('--out <dir>', 'write claim.pem, claim.key (0600) and root-ca.pem here')
+    .action((o: { template: string; batch: string; maxDevices?: string; validityDays?: string; out?: string }, cmd: Command) =>
+      c.run(async () => {
+        const api = c.client(cmd);
+        const r = await api.call<{ certificateId: string; certificatePem: string; keyPair: { PrivateKey: string; PublicKey: string } }>('POST', `/v1/provisioning-templates/${encodeURIComponent(o.template)}/claim-certificates`, {
+          batch: o.batch, ...(o.maxDevices === undefined ? {} : { maxDevices: Number(o.maxDevices) }), ...(o.validityDays === undefined ? {} : { validityDays: Number(o.validityDays) }),
+        });
+        if (o.out !== undefined) {
+          const ep = await api.call<{ rootCaPem: string }>('GET', '/v1/endpoint');
+          writeCreds(o.out, r, ep.rootCaPem);
+          c.print(cmd, { certificateId: r.certificateId, out: o.out });
+        } else {
+          c.print(cmd, r);
+        }
+      }),
+    );
+  claim.command('trusted-user')
+    .description('a 5-minute provisioning claim for an installer to hand to a device (installer role)')
+    .requiredOption('--template <name>', 'fleet provisioning template')
+    .option('--out <dir>', 'write claim.pem, claim.key (0600) and root-ca.pem here')
+    .action((o: { template: string; out?: string }, cmd: Command) =>
+      c.run(async () => {
+        const api = c.client(cmd);
+        const r = await api.call<{ certificateId: string; certificatePem: string; keyPair: { PrivateKey: string; PublicKey: string }; expiration: string }>('POST', `/v1/provisioning-templates/${encodeURIComponent(o.template)}/provisioning-claim`);
+        if (o.out !== undefined) {
+          const ep = await api.call<{ rootCaPem: string }>('GET', '/v1/endpoint');
+          writeCreds(o.out, r, ep.rootCaPem);
+          c.print(cmd, { certificateId: r.certificateId, expiration: r.expiration, out: o.out });
+        } else {
+          c.print(cmd, r);
+        }
+      }),
+    );
+  claim.command('list').description('claims of a template').requiredOption('--template <name>').action((o: { template: string }, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ claims: unknown[] }>('GET', `/v1/provisioning-templates/${encodeURIComponent(o.template)}/claim-certificates`)).claims)));
+  claim.command('revoke <certificateId>').description('revoke a claim: it can no longer connect or provision').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/claim-certificates/${id}/revoke`))));
+  return [t, claim];
 }

@@ -1,0 +1,238 @@
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import type { WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { loadClientConfig } from '../../config/index.ts';
+import { convertEspressifManifest, convertMicrochipManifest, convertPemDirectory, generateDeviceLines, manifestEntryToBulkLine } from '../../provisioning/index.ts';
+import type { BulkTaskView, GeneratedMaterial, ManifestEntry } from '../../provisioning/index.ts';
+import type { CliContext } from '../cli-context.ts';
+import { ApiCallError } from '../client.ts';
+import { collect } from '../output.ts';
+
+/** Base URL and headers of the configured server, for the streaming calls the JSON client does not make. */
+function connection(c: CliContext, cmd: Command): { baseUrl: string; headers: Record<string, string> } {
+  const client = c.client(cmd);
+  const config = loadClientConfig(c.io.env, c.io.cwd);
+  let token = config.token;
+  const tokenFile = path.join(config.dataDir, 'admin-token');
+  if (token === undefined && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
+  const headers: Record<string, string> = {};
+  if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+  const tenant = c.globals(cmd).tenant;
+  if (tenant !== undefined) headers['gatehouse-tenant'] = tenant;
+  return { baseUrl: client.baseUrl, headers };
+}
+
+async function failure(res: Response): Promise<ApiCallError> {
+  const text = await res.text();
+  try {
+    const p = JSON.parse(text) as { code?: string; detail?: string };
+    return new ApiCallError(p.code ?? `HTTP_${res.status}`, res.status, p.detail ?? text);
+  } catch {
+    return new ApiCallError(`HTTP_${res.status}`, res.status, text);
+  }
+}
+
+/** Uploads a file as the body of POST /v1/bulk-tasks, streaming (the file is never read whole). */
+async function uploadTask(c: CliContext, cmd: Command, file: string, templateName: string, format: 'jsonl' | 'csv'): Promise<BulkTaskView> {
+  const { baseUrl, headers } = connection(c, cmd);
+  const init: RequestInit & { duplex: 'half' } = {
+    method: 'POST',
+    headers: { ...headers, 'content-type': format === 'csv' ? 'text/csv' : 'application/x-ndjson', 'content-length': String(statSync(file).size) },
+    body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+    duplex: 'half',
+  };
+  const res = await fetch(`${baseUrl}/v1/bulk-tasks?templateName=${encodeURIComponent(templateName)}&format=${format}`, init);
+  if (!res.ok) throw await failure(res);
+  return (await res.json()) as BulkTaskView;
+}
+
+function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/**
+ * Follows a task until it leaves RUNNING (issue 7 §3): a live bar (done / total, rate, ETA, errors) on a TTY,
+ * periodic plain lines otherwise. Both come from GET /v1/bulk-tasks/{id}, the numbers the API reports.
+ */
+async function followTask(c: CliContext, cmd: Command, taskId: string, intervalMs: number): Promise<BulkTaskView> {
+  const client = c.client(cmd);
+  const tty = process.stdout.isTTY;
+  const bar = tty ? new cliProgress.SingleBar({ format: 'bulk {bar} {percentage}% | {value}/{total} | {rate}/s | ETA {etaText} | errors {failed}', hideCursor: true, stream: process.stdout }, cliProgress.Presets.shades_classic) : undefined;
+  let started = false;
+  let lastPrint = 0;
+  for (;;) {
+    const t = await client.call<BulkTaskView>('GET', `/v1/bulk-tasks/${taskId}`);
+    const eta = t.rate > 0 ? (t.total - t.processed) / t.rate : Number.NaN;
+    const payload = { rate: t.rate.toFixed(0), etaText: formatEta(eta), failed: t.failed };
+    if (bar !== undefined) {
+      if (!started) bar.start(t.total, t.processed, payload);
+      else bar.update(t.processed, payload);
+      started = true;
+    } else if (Date.now() - lastPrint >= Math.max(intervalMs, 1000) || t.status !== 'RUNNING') {
+      lastPrint = Date.now();
+      const pct = t.total > 0 ? ((100 * t.processed) / t.total).toFixed(1) : '0.0';
+      c.io.stdout(`${t.status.toLowerCase()} ${t.processed}/${t.total} (${pct}%) ${t.rate.toFixed(0)}/s ETA ${formatEta(eta)} errors ${t.failed}\n`);
+    }
+    if (t.status !== 'RUNNING' && t.status !== 'STOPPING') {
+      bar?.stop();
+      return t;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Streams GET /v1/bulk-tasks/{id}/{kind} to a file or stdout. */
+async function download(c: CliContext, cmd: Command, taskId: string, kind: 'results' | 'errors', out: string | undefined): Promise<void> {
+  const { baseUrl, headers } = connection(c, cmd);
+  const res = await fetch(`${baseUrl}/v1/bulk-tasks/${encodeURIComponent(taskId)}/${kind}`, { headers });
+  if (!res.ok || res.body === null) throw await failure(res);
+  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  if (out === undefined) {
+    for await (const chunk of body) c.io.stdout(Buffer.from(chunk as Uint8Array).toString('utf8'));
+    return;
+  }
+  const file = createWriteStream(out);
+  for await (const chunk of body) if (!file.write(chunk)) await once(file, 'drain');
+  await new Promise<void>((resolve, reject) => file.end((e?: Error | null) => (e ? reject(e) : resolve())));
+}
+
+async function writeLine(file: WriteStream, line: string): Promise<void> {
+  if (!file.write(`${line}\n`)) await once(file, 'drain');
+}
+
+async function closeFile(file: WriteStream): Promise<void> {
+  await new Promise<void>((resolve, reject) => file.end((e?: Error | null) => (e ? reject(e) : resolve())));
+}
+
+interface StartOptions { template: string; file: string; format: string; wait?: boolean; interval: string }
+
+async function startAndMaybeFollow(c: CliContext, cmd: Command, o: StartOptions): Promise<void> {
+  if (o.format !== 'jsonl' && o.format !== 'csv') throw new Error('--format must be jsonl or csv');
+  const task = await uploadTask(c, cmd, o.file, o.template, o.format);
+  if (o.wait !== true) {
+    c.print(cmd, task);
+    return;
+  }
+  if (c.globals(cmd).json !== true) c.io.stdout(`task ${task.taskId}: ${task.total} devices\n`);
+  c.print(cmd, await followTask(c, cmd, task.taskId, Number(o.interval)));
+}
+
+/** `gatehouse bulk …` and `gatehouse manifest import` (issue 7). */
+export function bulkCommands(c: CliContext): Command[] {
+  const b = new Command('bulk').description('bulk registration: start a task from JSON lines or CSV, follow it, stop, resume, download results and errors');
+  b.command('start')
+    .description('upload a device file (streamed) and start a bulk registration task')
+    .requiredOption('--template <name>', 'provisioning template applied to every line')
+    .requiredOption('--file <file>', 'JSON lines (one device per line) or CSV with a header')
+    .addOption(new Option('--format <format>', 'input format').choices(['jsonl', 'csv']).default('jsonl'))
+    .option('--wait', 'follow the task with a progress bar until it ends')
+    .option('--interval <ms>', 'polling interval while waiting', '500')
+    .action((o: StartOptions, cmd: Command) => c.run(() => startAndMaybeFollow(c, cmd, o)));
+  b.command('list').description('list bulk tasks, newest first').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ tasks: unknown[] }>('GET', '/v1/bulk-tasks')).tasks)));
+  b.command('describe <taskId>').description('progress and counters of a task').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/bulk-tasks/${encodeURIComponent(id)}`))));
+  b.command('stop <taskId>').description('stop a task after the batch in flight').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/bulk-tasks/${encodeURIComponent(id)}/stop`))));
+  b.command('resume <taskId>')
+    .description('resume a stopped, failed or interrupted task from its checkpoint')
+    .option('--wait', 'follow the task until it ends')
+    .option('--interval <ms>', 'polling interval while waiting', '500')
+    .action((id: string, o: { wait?: boolean; interval: string }, cmd: Command) =>
+      c.run(async () => {
+        const t = await c.client(cmd).call<BulkTaskView>('POST', `/v1/bulk-tasks/${encodeURIComponent(id)}/resume`);
+        c.print(cmd, o.wait === true ? await followTask(c, cmd, t.taskId, Number(o.interval)) : t);
+      }),
+    );
+  for (const kind of ['results', 'errors'] as const) {
+    b.command(`${kind} <taskId>`)
+      .description(kind === 'results' ? 'download every line\'s result as JSON lines' : 'download failed lines (line, code, message) as JSON lines')
+      .option('--out <file>', 'write to a file instead of stdout')
+      .action((id: string, o: { out?: string }, cmd: Command) => c.run(() => download(c, cmd, id, kind, o.out)));
+  }
+  b.command('generate')
+    .description('generate N devices locally (keys + CSRs, or certificates signed by your CA) as bulk JSON lines')
+    .requiredOption('--count <n>', 'number of devices')
+    .requiredOption('--out <file>', 'JSON lines file to write')
+    .option('--ca <caCertificateId>', 'the registered CA the certificates are for (informational)')
+    .option('--ca-cert <file>', 'CA certificate (PEM) that signs the device certificates')
+    .option('--ca-key <file>', 'CA private key (PEM)')
+    .option('--csr', 'write CSRs (the default without --ca-cert)')
+    .option('--no-keys', 'write only thing names (Gatehouse generates the keys; development only)')
+    .option('--keys-out <file>', 'also write each device\'s private key (JSON lines: ThingName, PrivateKey)')
+    .option('--prefix <prefix>', 'thing name prefix', 'device-')
+    .action((o: { count: string; out: string; caCert?: string; caKey?: string; keys: boolean; keysOut?: string; prefix: string }, cmd: Command) =>
+      c.run(async () => {
+        const count = Number(o.count);
+        if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
+        if ((o.caCert === undefined) !== (o.caKey === undefined)) throw new Error('--ca-cert and --ca-key go together');
+        const material: GeneratedMaterial = !o.keys
+          ? { kind: 'none' }
+          : o.caCert !== undefined && o.caKey !== undefined
+            ? { kind: 'certificate', caCertificatePem: readFileSync(o.caCert, 'utf8'), caKeyPem: readFileSync(o.caKey, 'utf8') }
+            : { kind: 'csr' };
+        const started = Date.now();
+        const out = createWriteStream(o.out);
+        const keys = o.keysOut === undefined ? undefined : createWriteStream(o.keysOut, { mode: 0o600 });
+        for (const d of generateDeviceLines({ count, material, prefix: o.prefix })) {
+          await writeLine(out, d.line);
+          if (keys !== undefined && d.privateKeyPem !== undefined) await writeLine(keys, JSON.stringify({ ThingName: d.thingName, PrivateKey: d.privateKeyPem }));
+        }
+        await closeFile(out);
+        if (keys !== undefined) await closeFile(keys);
+        const secs = (Date.now() - started) / 1000;
+        c.print(cmd, { file: o.out, count, material: material.kind, seconds: Math.round(secs * 10) / 10 });
+      }),
+    );
+
+  const m = new Command('manifest').description('supply-chain manifests of pre-provisioned secure elements');
+  m.command('import <path>')
+    .description('verify and convert a manufacturer manifest into a bulk task (refused entries are reported per line)')
+    .addOption(new Option('--vendor <vendor>', 'manifest format').choices(['microchip', 'espressif', 'pem-dir']).makeOptionMandatory())
+    .requiredOption('--template <name>', 'provisioning template (parameters ThingName and CertificatePem)')
+    .option('--verifier <file>', 'Microchip manifest signer certificate (repeatable)', collect, [])
+    .addOption(new Option('--thing-name <source>', 'Microchip: thing name from the certificate CN or the uniqueId').choices(['cn', 'uniqueId']).default('cn'))
+    .option('--report <file>', 'also write the refused entries (JSON lines) here')
+    .option('--wait', 'follow the task until it ends')
+    .option('--interval <ms>', 'polling interval while waiting', '500')
+    .action((p: string, o: { vendor: string; template: string; verifier: string[]; thingName: 'cn' | 'uniqueId'; report?: string; wait?: boolean; interval: string }, cmd: Command) =>
+      c.run(async () => {
+        const dir = mkdtempSync(path.join(tmpdir(), 'gh-manifest-'));
+        const file = path.join(dir, 'devices.jsonl');
+        try {
+          const out = createWriteStream(file);
+          const report = o.report === undefined ? undefined : createWriteStream(o.report);
+          let devices = 0;
+          let refused = 0;
+          const take = async (e: ManifestEntry): Promise<void> => {
+            await writeLine(out, manifestEntryToBulkLine(e));
+            if (e.kind === 'device') devices += 1;
+            else {
+              refused += 1;
+              if (report !== undefined) await writeLine(report, JSON.stringify({ entry: e.index, uniqueId: e.uniqueId, code: e.code, message: e.message }));
+            }
+          };
+          if (o.vendor === 'microchip') {
+            if (o.verifier.length === 0) throw new Error('--verifier <signer.crt> is required for Microchip manifests');
+            const verifiers = o.verifier.map((f) => readFileSync(f, 'utf8'));
+            for (const e of convertMicrochipManifest(readFileSync(p, 'utf8'), { verifiers, thingName: o.thingName })) await take(e);
+          } else if (o.vendor === 'espressif') {
+            for await (const e of convertEspressifManifest(createReadStream(p))) await take(e);
+          } else {
+            for (const e of convertPemDirectory(p)) await take(e);
+          }
+          await closeFile(out);
+          if (report !== undefined) await closeFile(report);
+          if (c.globals(cmd).json !== true) c.io.stdout(`manifest: ${devices} devices, ${refused} refused entries\n`);
+          await startAndMaybeFollow(c, cmd, { template: o.template, file, format: 'jsonl', ...(o.wait === true ? { wait: true } : {}), interval: o.interval });
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }),
+    );
+  return [b, m];
+}

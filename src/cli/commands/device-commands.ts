@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { connectDevice, parseEndpoint, provisionByClaim, readCredentialFiles } from '../../device/index.ts';
+import type { CliContext } from '../cli-context.ts';
+import { collect, parseKeyValues } from '../output.ts';
+
+/** `gatehouse device …`: the device simulator (fleet provisioning from the device's side, connect with an identity). */
+export function deviceCommands(c: CliContext): Command[] {
+  const device = new Command('device').description('device simulator: provision by claim / trusted user, then connect with the new identity');
+  device.command('provision')
+    .description('connect with a claim, get a certificate (key made here), RegisterThing, save the new identity')
+    .requiredOption('--endpoint <host:port>', 'device MQTT endpoint')
+    .requiredOption('--claim-cert <file>', 'claim certificate PEM')
+    .requiredOption('--claim-key <file>', 'claim private key PEM')
+    .requiredOption('--template <name>', 'fleet provisioning template')
+    .option('--ca <file>', 'root CA to trust (default: root-ca.pem beside the claim)')
+    .option('--servername <name>', 'TLS SNI, e.g. <tenant>.localhost')
+    .option('-p, --parameter <k=v>', 'template parameter (repeatable)', collect, [])
+    .option('--client-id <id>', 'MQTT client id')
+    .option('--server-keys', 'use CreateKeysAndCertificate (the server makes the key) instead of a local CSR')
+    .option('--cbor', 'use the CBOR topics')
+    .requiredOption('--out <dir>', 'where to write certificate.pem, private.key (0600), root-ca.pem, endpoint.txt')
+    .action((o: { endpoint: string; claimCert: string; claimKey: string; template: string; ca?: string; servername?: string; parameter: string[]; clientId?: string; serverKeys?: boolean; cbor?: boolean; out: string }, cmd: Command) =>
+      c.run(async () => {
+        const caPem = readFileSync(o.ca ?? path.join(path.dirname(o.claimCert), 'root-ca.pem'), 'utf8');
+        const endpoint = parseEndpoint(o.endpoint, caPem, o.servername);
+        const r = await provisionByClaim({
+          endpoint, claim: readCredentialFiles(o.claimCert, o.claimKey), templateName: o.template, parameters: parseKeyValues(o.parameter),
+          keyMode: o.serverKeys === true ? 'server' : 'csr', format: o.cbor === true ? 'cbor' : 'json', outDir: o.out, ...(o.clientId === undefined ? {} : { clientId: o.clientId }),
+        });
+        c.print(cmd, { thingName: r.thingName, certificateId: r.certificateId, deviceConfiguration: r.deviceConfiguration, out: o.out });
+      }),
+    );
+  device.command('connect')
+    .description('prove an identity works: connect over mutual TLS and optionally publish one message')
+    .requiredOption('--creds <dir>', 'directory with certificate.pem, private.key, root-ca.pem, endpoint.txt')
+    .option('--endpoint <host:port>', 'override endpoint.txt')
+    .option('--servername <name>', 'TLS SNI')
+    .option('--client-id <id>', 'MQTT client id (default: the thing name from provisioning.json)')
+    .option('--publish <topic>', 'publish one QoS 1 message to this topic')
+    .option('--message <text>', 'payload', 'hello')
+    .action((o: { creds: string; endpoint?: string; servername?: string; clientId?: string; publish?: string; message: string }, cmd: Command) =>
+      c.run(async () => {
+        const dir = o.creds;
+        const caPem = readFileSync(path.join(dir, 'root-ca.pem'), 'utf8');
+        let info: { thingName?: string; servername?: string | null } = {};
+        try {
+          info = JSON.parse(readFileSync(path.join(dir, 'provisioning.json'), 'utf8')) as typeof info;
+        } catch {
+          info = {};
+        }
+        const endpoint = parseEndpoint(o.endpoint ?? readFileSync(path.join(dir, 'endpoint.txt'), 'utf8'), caPem, o.servername ?? info.servername ?? undefined);
+        const clientId = o.clientId ?? info.thingName ?? 'gatehouse-device';
+        const client = await connectDevice(endpoint, readCredentialFiles(path.join(dir, 'certificate.pem'), path.join(dir, 'private.key')), clientId);
+        try {
+          if (o.publish !== undefined) await client.publishAsync(o.publish, o.message, { qos: 1 });
+        } finally {
+          await client.endAsync();
+        }
+        c.print(cmd, { connected: true, clientId, ...(o.publish === undefined ? {} : { published: o.publish }) });
+      }),
+    );
+  return [device];
+}

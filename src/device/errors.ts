@@ -1,0 +1,9 @@
+import { defineErrors } from '../errors/index.ts';
+
+/** Error codes of the device SDK (what a device-side caller sees). */
+export const DeviceErrors = defineErrors({
+  DEVICE_CONNECT_FAILED: { kind: 'unavailable', description: 'The device could not connect to the endpoint (TLS, network, or CONNACK refusal).' },
+  DEVICE_REQUEST_TIMEOUT: { kind: 'unavailable', description: 'No /accepted or /rejected answer arrived in time.' },
+  DEVICE_REQUEST_REJECTED: { kind: 'invalid', description: 'The service answered on /rejected (details: statusCode, errorCode, errorMessage).' },
+  DEVICE_CREDENTIALS_INVALID: { kind: 'invalid', description: 'The credentials directory or files are missing or unreadable.' },
+});

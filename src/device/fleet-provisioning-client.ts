@@ -1,0 +1,102 @@
+import { decode as cborDecode, encode as cborEncode } from 'cbor-x';
+import type { MqttClient } from 'mqtt';
+import { DeviceErrors } from './errors.ts';
+
+/** Payload format of the fleet-provisioning topics. */
+export type PayloadFormat = 'json' | 'cbor';
+
+/** An answer on `/rejected` (protocols.md error payload). */
+export interface RejectedPayload {
+  readonly statusCode: number;
+  readonly errorCode: string;
+  readonly errorMessage: string;
+}
+
+/**
+ * The AWS fleet-provisioning MQTT API from the device's side (protocols.md): subscribe to `/accepted` and
+ * `/rejected`, publish the request, wait for the answer on the same connection. Works against Gatehouse and AWS.
+ */
+export class FleetProvisioningClient {
+  private readonly client: MqttClient;
+  private readonly format: PayloadFormat;
+  private readonly timeoutMs: number;
+
+  constructor(client: MqttClient, options: { format?: PayloadFormat; timeoutMs?: number } = {}) {
+    this.client = client;
+    this.format = options.format ?? 'json';
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+  }
+
+  private encode(value: unknown): Buffer {
+    return this.format === 'json' ? Buffer.from(JSON.stringify(value)) : Buffer.from(cborEncode(value));
+  }
+
+  private decode(payload: Buffer): unknown {
+    return this.format === 'json' ? (JSON.parse(payload.toString('utf8')) as unknown) : (cborDecode(payload) as unknown);
+  }
+
+  /** Publishes `request` to `topic` and resolves with the `/accepted` payload, or rejects with the `/rejected` one. */
+  async request<T>(topic: string, request: unknown): Promise<T> {
+    const accepted = `${topic}/accepted`;
+    const rejected = `${topic}/rejected`;
+    await this.client.subscribeAsync([accepted, rejected], { qos: 1 });
+    try {
+      return await new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(DeviceErrors.error('DEVICE_REQUEST_TIMEOUT', `no answer on ${accepted} within ${this.timeoutMs} ms`));
+        }, this.timeoutMs);
+        const onMessage = (t: string, payload: Buffer): void => {
+          if (t !== accepted && t !== rejected) return;
+          cleanup();
+          let body: unknown;
+          try {
+            body = this.decode(payload);
+          } catch (cause) {
+            reject(DeviceErrors.error('DEVICE_REQUEST_REJECTED', `unreadable answer on ${t}`, { cause }));
+            return;
+          }
+          if (t === accepted) resolve(body as T);
+          else {
+            const r = body as Partial<RejectedPayload>;
+            reject(DeviceErrors.error('DEVICE_REQUEST_REJECTED', `${r.errorCode ?? 'Rejected'}: ${r.errorMessage ?? ''}`, { details: { statusCode: r.statusCode ?? 0, errorCode: r.errorCode ?? '', errorMessage: r.errorMessage ?? '' } }));
+          }
+        };
+        const onClose = (): void => {
+          cleanup();
+          reject(DeviceErrors.error('DEVICE_CONNECT_FAILED', `connection closed while waiting on ${accepted}`));
+        };
+        const cleanup = (): void => {
+          clearTimeout(timer);
+          this.client.removeListener('message', onMessage);
+          this.client.removeListener('close', onClose);
+        };
+        this.client.on('message', onMessage);
+        this.client.once('close', onClose);
+        this.client.publish(topic, this.encode(request), { qos: 1 }, (error) => {
+          if (error !== undefined && error !== null) {
+            cleanup();
+            reject(DeviceErrors.error('DEVICE_CONNECT_FAILED', `publish to ${topic} failed: ${error.message}`, { cause: error }));
+          }
+        });
+      });
+    } finally {
+      await this.client.unsubscribeAsync([accepted, rejected]).catch(() => undefined);
+    }
+  }
+
+  /** CreateKeysAndCertificate: the service makes the key (it travels over the TLS connection once). */
+  createKeysAndCertificate(): Promise<{ certificateId: string; certificatePem: string; privateKey: string; certificateOwnershipToken: string }> {
+    return this.request(`$aws/certificates/create/${this.format}`, {});
+  }
+
+  /** CreateCertificateFromCsr: the key never leaves the device. */
+  createCertificateFromCsr(certificateSigningRequest: string): Promise<{ certificateId: string; certificatePem: string; certificateOwnershipToken: string }> {
+    return this.request(`$aws/certificates/create-from-csr/${this.format}`, { certificateSigningRequest });
+  }
+
+  /** RegisterThing with the ownership token and template parameters. */
+  registerThing(templateName: string, input: { certificateOwnershipToken: string; parameters?: Record<string, string> }): Promise<{ thingName: string; deviceConfiguration: Record<string, unknown> }> {
+    return this.request(`$aws/provisioning-templates/${templateName}/provision/${this.format}`, input);
+  }
+}

@@ -1,0 +1,8 @@
+/**
+ * The Gatehouse device SDK and simulator: every flow from the device's side, over the network only
+ * (it never imports server code). Exported as the package entry point `gatehouse/device`.
+ */
+export { DeviceErrors } from './errors.ts';
+export { connectDevice, parseEndpoint, readCredentialFiles, type DeviceEndpoint, type DeviceCredentials } from './mqtt-connection.ts';
+export { FleetProvisioningClient, type PayloadFormat, type RejectedPayload } from './fleet-provisioning-client.ts';
+export { provisionByClaim, provisionByTrustedUser, saveDeviceCredentials, withRetry, type ProvisionByClaimOptions, type ProvisionedDevice } from './provision.ts';

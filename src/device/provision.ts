@@ -1,0 +1,113 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createCsr, generateKeyPair } from '../pki/index.ts';
+import { isGatehouseError } from '../errors/index.ts';
+import type { DeviceCredentials, DeviceEndpoint } from './mqtt-connection.ts';
+import { connectDevice } from './mqtt-connection.ts';
+import { FleetProvisioningClient } from './fleet-provisioning-client.ts';
+import type { PayloadFormat } from './fleet-provisioning-client.ts';
+
+/** Options of provisionByClaim. */
+export interface ProvisionByClaimOptions {
+  readonly endpoint: DeviceEndpoint;
+  /** The claim certificate and key (batch claim or trusted-user claim). */
+  readonly claim: DeviceCredentials;
+  readonly templateName: string;
+  readonly parameters?: Record<string, string>;
+  /** `csr` (default): the key is generated on the device and never sent. `server`: CreateKeysAndCertificate. */
+  readonly keyMode?: 'csr' | 'server';
+  readonly format?: PayloadFormat;
+  readonly clientId?: string;
+  /** Writes certificate.pem, private.key (0600), root-ca.pem, endpoint.txt, provisioning.json there. */
+  readonly outDir?: string;
+  /** Attempts for transient failures (connect errors, timeouts, 5xx / throttling), with exponential backoff. */
+  readonly attempts?: number;
+  readonly timeoutMs?: number;
+}
+
+/** The device's new identity. */
+export interface ProvisionedDevice extends DeviceCredentials {
+  readonly thingName: string;
+  readonly certificateId: string;
+  readonly deviceConfiguration: Record<string, unknown>;
+}
+
+function isTransient(error: unknown): boolean {
+  if (!isGatehouseError(error)) return true;
+  if (error.code === 'DEVICE_CONNECT_FAILED' || error.code === 'DEVICE_REQUEST_TIMEOUT') return true;
+  const status = Number((error.details as { statusCode?: unknown } | undefined)?.statusCode ?? 0);
+  return status >= 500 || status === 429;
+}
+
+/** Retries `fn` on transient failures with exponential backoff (200 ms, 400 ms, …). Rejections are final. */
+export async function withRetry<T>(fn: () => Promise<T>, attempts: number): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < Math.max(1, attempts); i += 1) {
+    try {
+      return await fn();
+    } catch (error) {
+      last = error;
+      if (!isTransient(error) || i === attempts - 1) throw error;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** i));
+    }
+  }
+  throw last;
+}
+
+/** Writes a device identity to a directory: keys 0600. */
+export function saveDeviceCredentials(dir: string, device: ProvisionedDevice, endpoint: DeviceEndpoint): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'certificate.pem'), device.certificatePem);
+  writeFileSync(path.join(dir, 'private.key'), device.privateKeyPem, { mode: 0o600 });
+  chmodSync(path.join(dir, 'private.key'), 0o600);
+  writeFileSync(path.join(dir, 'root-ca.pem'), endpoint.caPem);
+  writeFileSync(path.join(dir, 'endpoint.txt'), `${endpoint.host}:${endpoint.port}\n`);
+  writeFileSync(path.join(dir, 'provisioning.json'), JSON.stringify({ thingName: device.thingName, certificateId: device.certificateId, deviceConfiguration: device.deviceConfiguration, servername: endpoint.servername ?? null }, null, 2));
+}
+
+/**
+ * Fleet provisioning by claim, from the device's side: connect with the claim, get a certificate (CSR made here
+ * by default), RegisterThing with the ownership token, and return (and optionally save) the new identity.
+ */
+export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<ProvisionedDevice> {
+  const clientId = o.clientId ?? `provision-${Math.random().toString(36).slice(2, 10)}`;
+  const device = await withRetry(async () => {
+    const client = await connectDevice(o.endpoint, o.claim, clientId, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
+    try {
+      const api = new FleetProvisioningClient(client, { format: o.format ?? 'json', ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) });
+      let certificatePem: string;
+      let privateKeyPem: string;
+      let token: string;
+      let certificateId: string;
+      if ((o.keyMode ?? 'csr') === 'csr') {
+        const keys = generateKeyPair('EC_P256');
+        const csr = createCsr({ privateKeyPem: keys.privateKeyPem, subject: { CN: [clientId.slice(0, 64)] } });
+        const r = await api.createCertificateFromCsr(csr);
+        certificatePem = r.certificatePem;
+        privateKeyPem = keys.privateKeyPem;
+        token = r.certificateOwnershipToken;
+        certificateId = r.certificateId;
+      } else {
+        const r = await api.createKeysAndCertificate();
+        certificatePem = r.certificatePem;
+        privateKeyPem = r.privateKey;
+        token = r.certificateOwnershipToken;
+        certificateId = r.certificateId;
+      }
+      const reg = await api.registerThing(o.templateName, { certificateOwnershipToken: token, ...(o.parameters === undefined ? {} : { parameters: o.parameters }) });
+      return { thingName: reg.thingName, certificateId, deviceConfiguration: reg.deviceConfiguration, certificatePem, privateKeyPem };
+    } finally {
+      await client.endAsync().catch(() => undefined);
+    }
+  }, o.attempts ?? 3);
+  if (o.outDir !== undefined) saveDeviceCredentials(o.outDir, device, o.endpoint);
+  return device;
+}
+
+/**
+ * Fleet provisioning by trusted user: the installer's app obtained a 5-minute claim (certificate + key) from
+ * the API and handed it to the device; the device then continues exactly as by claim.
+ */
+export function provisionByTrustedUser(o: ProvisionByClaimOptions): Promise<ProvisionedDevice> {
+  return provisionByClaim(o);
+}

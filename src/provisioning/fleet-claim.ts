@@ -1,0 +1,219 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { leastPrivilegeClaimPolicy } from '../policy/index.ts';
+import * as registry from '../registry/index.ts';
+import type { RegistryContext } from '../registry/index.ts';
+import type { Store } from '../store/index.ts';
+import { evaluateTemplate, parseTemplate } from '../templates/index.ts';
+import { applyPlan } from './apply-plan.ts';
+import type { CertificateAuthorityService } from './certificate-authority-service.ts';
+import { ProvisioningErrors } from './errors.ts';
+import { createKeysAndCertificate, issueFromCsr } from './manual.ts';
+import { runPreProvisioningHook } from './pre-provisioning-hook.ts';
+
+/** Life of a certificate ownership token (protocols.md: one hour). */
+export const OWNERSHIP_TOKEN_TTL_MS = 3600_000;
+/** Life of a trusted-user provisioning claim (five minutes). */
+export const TRUSTED_USER_CLAIM_TTL_MS = 5 * 60_000;
+
+/** The identity of the connection calling the fleet-provisioning API. */
+export interface CallerIdentity {
+  readonly tenantId: string;
+  /** The client certificate of the connection (a claim certificate, or a device's own). */
+  readonly certificateId: string;
+  readonly clientId: string;
+}
+
+/** RegisterThing request (protocols.md). */
+export interface RegisterThingRequest {
+  readonly certificateOwnershipToken: string;
+  readonly parameters?: Readonly<Record<string, string>> | undefined;
+}
+
+/** Name of the generated least-privilege policy of a template's claims. */
+export function claimPolicyName(templateName: string): string {
+  return `GatehouseClaim-${templateName}`;
+}
+
+const hashToken = (t: string): string => createHash('sha256').update(t).digest('hex');
+
+/**
+ * Fleet provisioning by claim and by trusted user (source documents: "Fleet provisioning by claim", "by trusted
+ * user"): claim certificates with a generated least-privilege policy, the CreateKeysAndCertificate /
+ * CreateCertificateFromCsr / RegisterThing operations behind the MQTT API, ownership tokens, the
+ * pre-provisioning hook and the sweeper of never-registered certificates.
+ */
+export class FleetProvisioning {
+  private readonly store: Store;
+  private readonly cas: CertificateAuthorityService;
+
+  constructor(store: Store, cas: CertificateAuthorityService) {
+    this.store = store;
+    this.cas = cas;
+  }
+
+  private get w(): registry.WriteOptions {
+    return { rowLocks: this.store.supportsRowLocks };
+  }
+
+  private async fleetTemplate(tenantId: string, templateName: string): Promise<registry.ProvisioningTemplateRecord> {
+    const t = await registry.getProvisioningTemplate(this.store.db, tenantId, templateName);
+    if (t.type !== 'FLEET_PROVISIONING') throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_TYPE_MISMATCH', `template "${templateName}" is a ${t.type} template`);
+    return t;
+  }
+
+  private async ensureClaimPolicy(ctx: RegistryContext, templateName: string): Promise<string> {
+    const name = claimPolicyName(templateName);
+    await this.store.transaction(async (trx) => {
+      if ((await registry.findPolicy(trx, ctx.tenantId, name)) === undefined) {
+        await registry.createPolicy(trx, ctx, { policyName: name, policyDocument: leastPrivilegeClaimPolicy(templateName) }, this.w);
+      }
+    });
+    return name;
+  }
+
+  /**
+   * Issues the long-lived claim certificate of a manufacturing batch, with the template's least-privilege policy
+   * (only the provisioning topics of that template). The key is returned once and never stored.
+   */
+  async createClaimCertificate(ctx: RegistryContext, templateName: string, input: { batch: string; maxDevices?: number | undefined; validityDays?: number | undefined }): Promise<{ certificateId: string; certificatePem: string; certificateChainPem: string; keyPair: { PrivateKey: string; PublicKey: string }; policyName: string }> {
+    await this.fleetTemplate(ctx.tenantId, templateName);
+    const policyName = await this.ensureClaimPolicy(ctx, templateName);
+    const issued = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'ACTIVE', subjectCommonName: `claim:${templateName}:${input.batch}`, createdBy: 'claim', ...(input.validityDays === undefined ? {} : { validityMinutes: input.validityDays * 1440 }) });
+    await this.store.transaction(async (trx) => {
+      await registry.attachPolicy(trx, ctx, policyName, { kind: 'certificate', certificateId: issued.certificateId }, this.w);
+      await trx.insertInto('claim_certificates').values({
+        tenant_id: ctx.tenantId, certificate_id: issued.certificateId, template_name: templateName, kind: 'batch', batch: input.batch, max_devices: input.maxDevices ?? null,
+        devices_provisioned: 0, expires_at: issued.record.notAfter, revoked_at: null, created_at: registry.nowIso(),
+      }).execute();
+      await registry.appendAudit(trx, ctx, 'claim.create', `cert/${issued.certificateId}`, { templateName, batch: input.batch }, this.store.supportsRowLocks);
+    });
+    return { certificateId: issued.certificateId, certificatePem: issued.certificatePem, certificateChainPem: issued.certificateChainPem, keyPair: issued.keyPair, policyName };
+  }
+
+  /** Trusted user (AWS CreateProvisioningClaim): a claim valid five minutes, not listed among certificates. */
+  async createProvisioningClaim(ctx: RegistryContext, templateName: string): Promise<{ certificateId: string; certificatePem: string; keyPair: { PrivateKey: string; PublicKey: string }; expiration: string }> {
+    const t = await this.fleetTemplate(ctx.tenantId, templateName);
+    if (!t.enabled) throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_DISABLED', `template "${templateName}" is disabled`);
+    const policyName = await this.ensureClaimPolicy(ctx, templateName);
+    const issued = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'ACTIVE', subjectCommonName: `trusted-user-claim:${templateName}`, createdBy: 'trusted-user', hidden: true, validityMinutes: TRUSTED_USER_CLAIM_TTL_MS / 60_000 });
+    await this.store.transaction(async (trx) => {
+      await registry.attachPolicy(trx, ctx, policyName, { kind: 'certificate', certificateId: issued.certificateId }, this.w);
+      await trx.insertInto('claim_certificates').values({
+        tenant_id: ctx.tenantId, certificate_id: issued.certificateId, template_name: templateName, kind: 'trusted-user', batch: null, max_devices: 1,
+        devices_provisioned: 0, expires_at: issued.record.notAfter, revoked_at: null, created_at: registry.nowIso(),
+      }).execute();
+      await registry.appendAudit(trx, ctx, 'claim.trusted-user.create', `provisioningtemplate/${templateName}`, { certificateId: issued.certificateId }, this.store.supportsRowLocks);
+    });
+    return { certificateId: issued.certificateId, certificatePem: issued.certificatePem, keyPair: issued.keyPair, expiration: issued.record.notAfter };
+  }
+
+  /** Revokes a claim certificate: it can no longer connect nor provision. */
+  async revokeClaim(ctx: RegistryContext, certificateId: string): Promise<void> {
+    await this.store.transaction(async (trx) => {
+      const res = await trx.updateTable('claim_certificates').set({ revoked_at: registry.nowIso() }).where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).executeTakeFirst();
+      if (res.numUpdatedRows === 0n) throw registry.RegistryErrors.error('REGISTRY_CERTIFICATE_NOT_FOUND', `no claim certificate ${certificateId}`);
+      await registry.updateCertificateStatus(trx, ctx, certificateId, 'REVOKED', { ...this.w, reason: 'cessationOfOperation' });
+    });
+  }
+
+  /** Lists the claims of a template. */
+  async listClaims(tenantId: string, templateName: string): Promise<{ certificateId: string; kind: string; batch: string | null; devicesProvisioned: number; maxDevices: number | null; expiresAt: string; revokedAt: string | null }[]> {
+    const rows = await this.store.db.selectFrom('claim_certificates').selectAll().where('tenant_id', '=', tenantId).where('template_name', '=', templateName).orderBy('created_at').execute();
+    return rows.map((r) => ({ certificateId: r.certificate_id, kind: r.kind, batch: r.batch, devicesProvisioned: r.devices_provisioned, maxDevices: r.max_devices, expiresAt: r.expires_at, revokedAt: r.revoked_at }));
+  }
+
+  private async assertClaimUsable(caller: CallerIdentity, templateName?: string): Promise<void> {
+    const claim = await this.store.db.selectFrom('claim_certificates').selectAll().where('tenant_id', '=', caller.tenantId).where('certificate_id', '=', caller.certificateId).executeTakeFirst();
+    if (claim === undefined) return; // a device's own certificate: the policy alone decides
+    if (claim.revoked_at !== null) throw ProvisioningErrors.error('PROVISIONING_CLAIM_REVOKED', 'the claim certificate is revoked');
+    if (Date.parse(claim.expires_at) < Date.now()) throw ProvisioningErrors.error('PROVISIONING_CLAIM_REVOKED', 'the claim certificate has expired');
+    if (templateName !== undefined && claim.template_name !== templateName) throw ProvisioningErrors.error('PROVISIONING_CLAIM_TEMPLATE_MISMATCH', `this claim is for template "${claim.template_name}"`);
+    if (claim.max_devices !== null && claim.devices_provisioned >= claim.max_devices) throw ProvisioningErrors.error('PROVISIONING_CLAIM_EXHAUSTED', `this claim already provisioned ${claim.devices_provisioned} devices`);
+  }
+
+  private async issueToken(certificateId: string, caller: CallerIdentity): Promise<string> {
+    const token = randomBytes(32).toString('base64url');
+    const now = Date.now();
+    await this.store.db.insertInto('ownership_tokens').values({
+      token_hash: hashToken(token), tenant_id: caller.tenantId, certificate_id: certificateId, claim_certificate_id: caller.certificateId,
+      expires_at: new Date(now + OWNERSHIP_TOKEN_TTL_MS).toISOString(), used_at: null, created_at: new Date(now).toISOString(),
+    }).execute();
+    return token;
+  }
+
+  /** CreateKeysAndCertificate: a new key pair and certificate (PENDING_ACTIVATION) and its ownership token. */
+  async createKeysAndCertificate(caller: CallerIdentity): Promise<{ certificateId: string; certificatePem: string; privateKey: string; certificateOwnershipToken: string }> {
+    await this.assertClaimUsable(caller);
+    const ctx = { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` };
+    const r = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'PENDING_ACTIVATION', subjectCommonName: caller.clientId.slice(0, 64) || 'device', createdBy: 'fleet' });
+    return { certificateId: r.certificateId, certificatePem: r.certificatePem, privateKey: r.keyPair.PrivateKey, certificateOwnershipToken: await this.issueToken(r.certificateId, caller) };
+  }
+
+  /** CreateCertificateFromCsr: the key stays on the device; the certificate is PENDING_ACTIVATION. */
+  async createCertificateFromCsr(caller: CallerIdentity, certificateSigningRequest: string): Promise<{ certificateId: string; certificatePem: string; certificateOwnershipToken: string }> {
+    await this.assertClaimUsable(caller);
+    const ctx = { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` };
+    const r = await issueFromCsr(this.store, this.cas, ctx, { certificateSigningRequest, status: 'PENDING_ACTIVATION', createdBy: 'fleet' });
+    return { certificateId: r.certificateId, certificatePem: r.certificatePem, certificateOwnershipToken: await this.issueToken(r.certificateId, caller) };
+  }
+
+  /**
+   * RegisterThing: redeems the ownership token (single use, one hour, bound to the certificate, the tenant and the
+   * claim that created it), runs the pre-provisioning hook, evaluates the template and applies the plan in one
+   * transaction; the certificate leaves PENDING_ACTIVATION as the template says.
+   */
+  async registerThing(caller: CallerIdentity, templateName: string, request: RegisterThingRequest): Promise<{ thingName: string; deviceConfiguration: Record<string, string | number | boolean>; certificateId: string }> {
+    const rec = await this.fleetTemplate(caller.tenantId, templateName);
+    if (!rec.enabled) throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_DISABLED', `template "${templateName}" is disabled`);
+    await this.assertClaimUsable(caller, templateName);
+    const tokenHash = hashToken(request.certificateOwnershipToken);
+    const token = await this.store.db.selectFrom('ownership_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    if (token === undefined || token.tenant_id !== caller.tenantId || token.claim_certificate_id !== caller.certificateId || token.used_at !== null) {
+      throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token is not valid for this connection');
+    }
+    if (Date.parse(token.expires_at) < Date.now()) throw ProvisioningErrors.error('PROVISIONING_TOKEN_EXPIRED', 'the certificate ownership token has expired');
+    const cert = await registry.getCertificate(this.store.db, caller.tenantId, token.certificate_id);
+    let parameters: Record<string, string> = { ...(request.parameters ?? {}) };
+    if (rec.preProvisioningHook !== null) {
+      const answer = await runPreProvisioningHook(rec.preProvisioningHook, {
+        claimCertificateId: caller.certificateId, certificateId: cert.certificateId, certificatePem: cert.certificatePem,
+        templateArn: `arn:aws:iot:gatehouse:${caller.tenantId}:provisioningtemplate/${templateName}`, clientId: caller.clientId, parameters,
+      });
+      if (!answer.allowProvisioning) throw ProvisioningErrors.error('PROVISIONING_HOOK_DENIED', 'the pre-provisioning hook refused this device');
+      parameters = { ...parameters, ...answer.parameterOverrides };
+    }
+    const template = parseTemplate(rec.templateBody, { type: 'FLEET_PROVISIONING', name: templateName });
+    const plan = evaluateTemplate(template, { parameters, certificateId: cert.certificateId });
+    const ctx = { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` };
+    const applied = await this.store.transaction(async (trx) => {
+      const used = await trx.updateTable('ownership_tokens').set({ used_at: registry.nowIso() }).where('token_hash', '=', tokenHash).where('used_at', 'is', null).executeTakeFirst();
+      if (used.numUpdatedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token was already used');
+      const result = await applyPlan(trx, ctx, plan, { rowLocks: this.store.supportsRowLocks });
+      if (plan.certificate === undefined) {
+        // a template without a certificate resource still activates the certificate it provisions
+        await registry.updateCertificateStatus(trx, ctx, cert.certificateId, 'ACTIVE', this.w);
+      }
+      await trx.updateTable('claim_certificates').set((eb) => ({ devices_provisioned: eb('devices_provisioned', '+', 1) })).where('tenant_id', '=', caller.tenantId).where('certificate_id', '=', caller.certificateId).execute();
+      await registry.appendAudit(trx, ctx, 'fleet.register-thing', `provisioningtemplate/${templateName}`, { thingName: result.thingName ?? null, certificateId: cert.certificateId }, this.store.supportsRowLocks);
+      return result;
+    });
+    return { thingName: applied.thingName ?? '', deviceConfiguration: { ...plan.deviceConfiguration }, certificateId: cert.certificateId };
+  }
+
+  /** Deletes certificates created through the fleet API whose ownership token expired unused. Returns how many. */
+  async sweepUnregistered(now = new Date()): Promise<number> {
+    const stale = await this.store.db.selectFrom('ownership_tokens').selectAll().where('used_at', 'is', null).where('expires_at', '<', now.toISOString()).limit(1000).execute();
+    let deleted = 0;
+    for (const t of stale) {
+      await this.store.transaction(async (trx) => {
+        const cert = await registry.findCertificate(trx, t.tenant_id, t.certificate_id);
+        if (cert?.status === 'PENDING_ACTIVATION') {
+          await registry.deleteCertificate(trx, { tenantId: t.tenant_id, actor: 'system:sweeper' }, t.certificate_id, { ...this.w, force: true });
+          deleted += 1;
+        }
+        await trx.deleteFrom('ownership_tokens').where('token_hash', '=', t.token_hash).execute();
+      });
+    }
+    return deleted;
+  }
+}
