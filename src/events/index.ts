@@ -4,3 +4,13 @@
  */
 export { InProcessEventBus, type EventBus, type EventHandler, type InProcessEventBusOptions } from './event-bus.ts';
 export { topicOfEvent, payloadOfEvent, type LifecycleEvent, type PresenceEvent, type DisconnectReason } from './lifecycle-events.ts';
+export {
+  WebhookDispatcher,
+  MemoryDeadLetterSink,
+  signWebhookBody,
+  webhookBodyOf,
+  type WebhookTarget,
+  type WebhookDispatcherOptions,
+  type DeadLetter,
+  type DeadLetterSink,
+} from './webhook-dispatcher.ts';

@@ -88,7 +88,16 @@ function retryable(status: number): boolean {
 
 /** Delivers lifecycle events to webhooks. Subscribe it to a bus with {@link attach}. */
 export class WebhookDispatcher {
-  private readonly o: Required<Omit<WebhookDispatcherOptions, 'onError'>> & Pick<WebhookDispatcherOptions, 'onError'>;
+  private readonly o: {
+    readonly targets: readonly WebhookTarget[];
+    readonly deadLetters: DeadLetterSink;
+    readonly maxAttempts: number;
+    readonly initialBackoffMs: number;
+    readonly maxBackoffMs: number;
+    readonly timeoutMs: number;
+    readonly maxPending: number;
+    readonly onError: ((error: unknown) => void) | undefined;
+  };
   private pending = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly controllers = new Set<AbortController>();

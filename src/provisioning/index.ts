@@ -8,3 +8,7 @@ export { applyPlan, type AppliedPlan, type ApplyPlanOptions } from './apply-plan
 export { FleetProvisioning, claimPolicyName, OWNERSHIP_TOKEN_TTL_MS, TRUSTED_USER_CLAIM_TTL_MS, type CallerIdentity, type RegisterThingRequest } from './fleet-claim.ts';
 export { runPreProvisioningHook, signHookBody, DEFAULT_HOOK_TIMEOUT_MS, type PreProvisioningRequest, type PreProvisioningResponse } from './pre-provisioning-hook.ts';
 export { BulkTaskRunner, MAX_BULK_LINE_BYTES, readDeviceRecords, splitCsvRecord, generateDeviceLines, manifestEntryToBulkLine, convertMicrochipManifest, convertEspressifManifest, convertPemDirectory, type BulkTaskRunnerOptions, type BulkTaskView, type BulkTaskStatus, type BulkInputFormat, type DeviceRecord, type GeneratedMaterial, type ManifestEntry } from './bulk/index.ts';
+export { AutoRegistration, type AutoRegistrationRequest, type AutoRegistrationOutcome } from './auto-registration.ts';
+export { provisionJustInTime, jitpParameters, type JitpOutcome } from './jitp.ts';
+export { registerJustInTime, jitrEventTopic, jitrEventPayload, tenantAccountId } from './jitr.ts';
+export { NO_EVENTS, type ProvisioningEventSink } from './events.ts';
