@@ -88,7 +88,7 @@ function connKey(tenantId: string, certificateId: string): string {
 
 function refusalError(reason: RefusalReason, detail: string): AuthenticateError {
   const code = CONNACK_CODE_OF_REFUSAL[reason];
-  return Object.assign(new Error(`${reason}: ${detail}`), { returnCode: code as AuthenticateError['returnCode'] });
+  return Object.assign(new Error(`${reason}: ${detail}`), { returnCode: code });
 }
 
 /** The MQTT-over-mTLS device endpoint. Build with {@link DeviceGateway.create}, then {@link listen}. */
@@ -113,6 +113,8 @@ export class DeviceGateway implements ChangeListener {
    * certificateChanged, so that an authentication racing a change is redone. Entries go with their last holder.
    */
   private readonly watches = new Map<string, { version: number; holders: number }>();
+  /** Bumped by policiesChanged / trustChanged of a tenant: an authentication that read older state is redone. */
+  private readonly tenantGenerations = new Map<string, number>();
   private readonly refusals: Counter<'reason'>;
   private readonly enforcements: Counter<'reason'>;
   private readonly unsubscribeEvents: (() => void) | undefined;
@@ -158,7 +160,7 @@ export class DeviceGateway implements ChangeListener {
   /** Builds the gateway: loads tenants and trust stores. Does not listen yet. */
   static async create(options: DeviceGatewayOptions): Promise<DeviceGateway> {
     const limits = { ...DEFAULT_GATEWAY_LIMITS, ...(options.limits ?? {}) };
-    let gateway: DeviceGateway | undefined;
+    const ref: { gateway?: DeviceGateway } = {};
     const tlsListener = await DeviceTlsListener.create({
       store: options.store,
       logger: options.logger,
@@ -167,11 +169,11 @@ export class DeviceGateway implements ChangeListener {
       rootCaPem: options.rootCaPem,
       domain: options.domain,
       limits,
-      onConnection: (socket, identity) => gateway?.accept(socket, identity),
-      onRefusal: (reason) => gateway?.refusals.inc({ reason }),
+      onConnection: (socket, identity) => ref.gateway?.accept(socket, identity),
+      onRefusal: (reason) => ref.gateway?.refusals.inc({ reason }),
     });
-    gateway = new DeviceGateway(options, tlsListener);
-    return gateway;
+    ref.gateway = new DeviceGateway(options, tlsListener);
+    return ref.gateway;
   }
 
   /** Listens on `host:port` (0 = ephemeral) and returns the bound port. */
@@ -205,6 +207,7 @@ export class DeviceGateway implements ChangeListener {
 
   /** Policies or group attachments of a tenant changed: recompute the policies of its live connections. */
   policiesChanged(tenantId: string): void {
+    this.bumpTenant(tenantId);
     const live = this.byTenant.get(tenantId);
     if (live === undefined || live.size === 0) return;
     const byCert = new Map<string, Connection[]>();
@@ -218,12 +221,17 @@ export class DeviceGateway implements ChangeListener {
 
   /** The trusted CAs of a tenant changed: rebuild its trust store, and re-check its live connections (CA status). */
   trustChanged(tenantId: string): void {
+    this.bumpTenant(tenantId);
     this.tls.rebuildTrust(tenantId).catch((error: unknown) => this.log.error({ err: error, tenantId }, 'trust store rebuild failed'));
     const live = this.byTenant.get(tenantId);
     if (live === undefined) return;
     const byCert = new Map<string, Connection[]>();
     for (const c of live) byCert.set(c.certificateId, [...(byCert.get(c.certificateId) ?? []), c]);
     for (const [certificateId, conns] of byCert) void this.recheckCertificate(tenantId, certificateId, conns);
+  }
+
+  private bumpTenant(tenantId: string): void {
+    this.tenantGenerations.set(tenantId, (this.tenantGenerations.get(tenantId) ?? 0) + 1);
   }
 
   /** A tenant was created: learn its endpoint. */
@@ -326,10 +334,13 @@ export class DeviceGateway implements ChangeListener {
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         const version = watch.version;
+        const generation = this.tenantGenerations.get(identity.tenantId) ?? 0;
         const result = await this.authenticateOnce(client, identity, clientId);
         if (result instanceof Error) return result;
-        // A status or attachment change arrived while we were reading: read again.
-        if (watch.version !== version) continue;
+        // A certificate, policy or trust change arrived while we were reading: read again (at most twice more; after
+        // that, accept and re-check at once, since from now on changes reach this connection through the index).
+        const stale = watch.version !== version || (this.tenantGenerations.get(identity.tenantId) ?? 0) !== generation;
+        if (stale && attempt < 2) continue;
         if (client.closed || client.conn.destroyed) return refusalError('internal_error', 'connection closed during authentication');
         const conn: Connection = {
           client,
@@ -349,9 +360,10 @@ export class DeviceGateway implements ChangeListener {
         this.index(conn);
         kept = true;
         client.conn.once('close', () => this.unindex(conn));
+        if (stale) void this.recheckCertificate(conn.tenantId, conn.certificateId, [conn]);
         return null;
       }
-      return this.refuse('internal_error', 'certificate kept changing during authentication', client, identity);
+      return this.refuse('internal_error', 'unreachable', client, identity);
     } finally {
       if (!kept) this.unwatch(key);
     }

@@ -85,9 +85,10 @@ export class DeviceTlsListener {
     });
     this.server.on('connection', (socket: Socket) => this.onTcpConnection(socket));
     this.server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecureConnection(socket));
-    this.server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
+    this.server.on('tlsClientError', (error: Error & { code?: string }, socket: tls.TLSSocket) => {
       this.o.logger.debug({ err: error, remoteAddress: socket.remoteAddress }, 'device TLS handshake failed');
-      this.o.onRefusal('tls_handshake_failed');
+      // ECONNRESET: the peer hung up, or the per-IP limit already refused (and counted) the socket.
+      if (error.code !== 'ECONNRESET') this.o.onRefusal('tls_handshake_failed');
     });
   }
 

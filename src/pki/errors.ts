@@ -2,8 +2,9 @@ import { defineErrors } from '../errors/index.ts';
 
 /**
  * Every error code the PKI raises (style.md rule 6). Codes are stable forever; messages are safe to show and never
- * carry key material. Kinds: parse and policy failures of caller input are `invalid`, failures to authenticate a
- * presented chain are `unauthenticated`, broken key storage is `unavailable` or `internal`.
+ * carry key material. Kinds: parse and policy failures of caller input are `invalid` — a chain that does not verify
+ * too, since it is a property of the certificate presented (the gateway maps these codes to its own CONNACK codes,
+ * the API to 400) — and broken key storage is `unavailable` or `internal`.
  */
 export const PkiErrors = defineErrors({
   // --- encodings -------------------------------------------------------------------------------------------------
@@ -141,27 +142,27 @@ export const PkiErrors = defineErrors({
 
   // --- chain verification -------------------------------------------------------------------------------------------
   PKI_CHAIN_UNTRUSTED: {
-    kind: 'unauthenticated',
+    kind: 'invalid',
     description: 'No issuer of the certificate chain is a trusted or registered CA.',
   },
   PKI_CHAIN_SIGNATURE_INVALID: {
-    kind: 'unauthenticated',
+    kind: 'invalid',
     description: 'A certificate of the chain is not signed by the issuer whose name it carries.',
   },
   PKI_CHAIN_NOT_CA: {
-    kind: 'unauthenticated',
+    kind: 'invalid',
     description: 'A certificate used as an issuer in the chain is not a CA (basicConstraints CA:true missing).',
   },
   PKI_CHAIN_PATH_LENGTH_EXCEEDED: {
-    kind: 'unauthenticated',
+    kind: 'invalid',
     description: 'The chain has more intermediate CAs than an issuer’s pathLenConstraint allows (RFC 5280 §4.2.1.9).',
   },
   PKI_CHAIN_KEY_USAGE: {
-    kind: 'unauthenticated',
+    kind: 'invalid',
     description: 'A certificate used as an issuer in the chain lacks the keyCertSign key usage (RFC 5280 §4.2.1.3).',
   },
   PKI_CERTIFICATE_REVOKED: {
-    kind: 'unauthenticated',
+    kind: 'invalid',
     description: 'A certificate of the chain is revoked.',
   },
 

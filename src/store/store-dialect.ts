@@ -17,6 +17,8 @@ export interface StoreDialect {
   isUniqueViolation(error: unknown): boolean;
   /** Whether `SELECT … FOR UPDATE` is supported (PostgreSQL); SQLite serialises writers instead. */
   readonly supportsRowLocks: boolean;
+  /** Schema holding the migration bookkeeping tables (PostgreSQL: the `search_path` schema); undefined for SQLite. */
+  readonly migrationSchema: string | undefined;
   /** Closes what `createKyselyDialect` did not hand to Kysely. */
   dispose(): Promise<void>;
 }

@@ -38,7 +38,7 @@ export function createStore(dialect: StoreDialect): Store {
     transaction: (fn) => db.transaction().execute(fn),
     async migrate(): Promise<string[]> {
       await dialect.prepare();
-      const migrator = new Migrator({ db, provider: migrationProvider });
+      const migrator = new Migrator({ db, provider: migrationProvider, ...(dialect.migrationSchema === undefined ? {} : { migrationTableSchema: dialect.migrationSchema }) });
       const { error, results } = await migrator.migrateToLatest();
       if (error !== undefined) {
         throw StoreErrors.error('STORE_MIGRATION_FAILED', `database migration failed: ${(error as Error).message}`, { cause: error });

@@ -133,6 +133,19 @@ async function granted(client: MqttClient, filter: string): Promise<number> {
   }
 }
 
+/** The fields of an API answer the tests read. */
+interface CertificateAnswer {
+  readonly certificateId: string;
+  readonly certificatePem: string;
+  readonly certificateChainPem: string;
+  readonly caCertificateId: string;
+}
+
+/** Reads an API answer body as {@link CertificateAnswer}. */
+function answer(r: { body: unknown }): CertificateAnswer {
+  return r.body as CertificateAnswer;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function refusalCount(server: Server, reason: string): Promise<number> {
@@ -152,7 +165,8 @@ for (const dialect of DIALECTS) {
       const tenant = options.tenant === undefined ? {} : { tenant: options.tenant };
       const r = await server.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: csrOf(keyPem, `device-${++seq}`, work), setAsActive: true }, tenant);
       expect(r.status, JSON.stringify(r.body)).toBe(201);
-      const dev = { certificateId: r.body.certificateId as string, certificatePem: r.body.certificatePem as string, keyPem, chainPem: r.body.certificateChainPem as string };
+      const body = answer(r);
+      const dev = { certificateId: body.certificateId, certificatePem: body.certificatePem, keyPem, chainPem: body.certificateChainPem };
       if (options.thing !== undefined) {
         expect((await server.api('POST', '/v1/things', { thingName: options.thing }, tenant)).status).toBe(201);
         expect((await server.api('POST', `/v1/things/${options.thing}/principals`, { certificateId: dev.certificateId }, tenant)).status).toBeLessThan(300);
@@ -287,8 +301,9 @@ for (const dialect of DIALECTS) {
       expect((await connectDevice(server, dev, 'mar-1')).error).toBeDefined();
       const r = await server.api('POST', '/v1/certificates/register-without-ca', { certificatePem, status: 'ACTIVE' });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
-      expect((await server.api('POST', '/v1/policies/device/attach', { target: r.body.certificateId })).status).toBeLessThan(300);
-      const c = await connected(server, { ...dev, certificateId: r.body.certificateId as string }, 'mar-1');
+      const certificateId = answer(r).certificateId;
+      expect((await server.api('POST', '/v1/policies/device/attach', { target: certificateId })).status).toBeLessThan(300);
+      const c = await connected(server, { ...dev, certificateId }, 'mar-1');
       await c.endAsync();
     });
 
@@ -360,7 +375,7 @@ for (const dialect of DIALECTS) {
       expect(ca.status, JSON.stringify(ca.body)).toBe(201);
       const reg = await server.api('POST', '/v1/certificates/register', { certificatePem: registered.certificatePem, setAsActive: true });
       expect(reg.status, JSON.stringify(reg.body)).toBe(201);
-      expect((await server.api('POST', '/v1/policies/device/attach', { target: reg.body.certificateId })).status).toBeLessThan(300);
+      expect((await server.api('POST', '/v1/policies/device/attach', { target: answer(reg).certificateId })).status).toBeLessThan(300);
 
       // The trust store reloads at once (retry briefly: the rebuild runs right after the API answered).
       let c: MqttClient | undefined;
@@ -379,7 +394,7 @@ for (const dialect of DIALECTS) {
       const live = c;
       if (live === undefined) throw new Error('unreachable');
       const closing = closedWithin(live, 1_500);
-      expect((await server.api('PATCH', `/v1/cas/${ca.body.caCertificateId}`, { status: 'INACTIVE' })).status).toBeLessThan(300);
+      expect((await server.api('PATCH', `/v1/cas/${answer(ca).caCertificateId}`, { status: 'INACTIVE' })).status).toBeLessThan(300);
       await closing;
       live.end(true);
       await sleep(200);

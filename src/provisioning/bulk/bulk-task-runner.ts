@@ -16,6 +16,7 @@ import { applyPlan } from '../apply-plan.ts';
 import type { CertificateAuthorityService, ReadyIssuer } from '../certificate-authority-service.ts';
 import { ProvisioningErrors } from '../errors.ts';
 import { DEVICE_CERT_VALIDITY_DAYS } from '../manual.ts';
+import { selectFastLines, writeFastLines } from './bulk-fast-path.ts';
 import { countRecords, readDeviceFile } from './input-readers.ts';
 import type { BulkInputFormat, DeviceRecord } from './input-readers.ts';
 
@@ -75,7 +76,8 @@ const PLACEHOLDER_ID = '0'.repeat(64);
 
 type FailureCode = string;
 
-interface CertificateMaterial {
+/** A line's certificate, verified or issued before the transaction. */
+export interface CertificateMaterial {
   readonly certificateId: string;
   readonly pem: string;
   readonly caCertificateId: string | null;
@@ -91,11 +93,13 @@ interface CertificateMaterial {
   readonly privateKeyPem: string | null;
 }
 
-type PreparedLine =
+/** A line after the checks that need no transaction. */
+export type PreparedLine =
   | { readonly kind: 'ok'; readonly lineNo: number; readonly thingName: string | null; readonly plan: ResourcePlan; readonly cert: CertificateMaterial | undefined }
   | { readonly kind: 'fail'; readonly lineNo: number; readonly thingName: string | null; readonly code: FailureCode; readonly message: string };
 
-interface LineOutcome {
+/** What a line's result row records. */
+export interface LineOutcome {
   readonly lineNo: number;
   readonly outcome: 'created' | 'present' | 'failed';
   readonly thingName: string | null;
@@ -114,7 +118,8 @@ interface ActiveRun {
   done: Promise<void>;
 }
 
-interface TaskContext {
+/** What every line of a running task shares. */
+export interface TaskContext {
   readonly ctx: RegistryContext;
   readonly taskId: string;
   readonly template: ProvisioningTemplate;
@@ -384,7 +389,10 @@ export class BulkTaskRunner {
     const outcomes: LineOutcome[] = [];
     try {
       await this.o.store.transaction(async (trx) => {
-        for (const p of lines) outcomes.push(await this.writeLine(trx, tc, p));
+        const fast = await selectFastLines(trx, tc, lines, this.w);
+        outcomes.push(...(await writeFastLines(trx, tc, fast, this.w)));
+        const fastLines = new Set(fast.map((f) => f.lineNo));
+        for (const p of lines) if (!fastLines.has(p.lineNo)) outcomes.push(await this.writeLine(trx, tc, p));
         await this.writeOutcomes(trx, tc.taskId, outcomes, last);
       });
     } catch {
@@ -459,11 +467,17 @@ export class BulkTaskRunner {
       const certPem = pemKey === undefined ? undefined : fields[pemKey];
       // Material keys the template does not declare are Gatehouse's own line keys, not template parameters.
       for (const k of [...CSR_KEYS, ...PEM_KEYS]) if (!tc.declared.has(k)) delete fields[k];
+      if (certPem !== undefined) {
+        // The certificate is known first, so the template is evaluated once, with its id.
+        const cert = this.registeredCertificate(tc, certPem);
+        const plan = evaluateTemplate(tc.template, { parameters: fields, certificateId: cert.certificateId }, { rejectUnknownParameters: true });
+        return { kind: 'ok', lineNo, thingName: plan.thing?.thingName ?? null, plan, cert };
+      }
+      // Signing needs the thing name (subject, and reuse on a re-run): evaluate once to learn it, then with the id.
       const probe = evaluateTemplate(tc.template, { parameters: fields, certificateId: PLACEHOLDER_ID }, { rejectUnknownParameters: true });
       thingName = probe.thing?.thingName ?? null;
       let cert: CertificateMaterial | undefined;
-      if (certPem !== undefined) cert = this.registeredCertificate(tc, certPem);
-      else if (csrPem !== undefined) cert = await this.issuedCertificate(tc, thingName, pki.parseCsr(csrPem));
+      if (csrPem !== undefined) cert = await this.issuedCertificate(tc, thingName, pki.parseCsr(csrPem));
       else if (tc.hasCertificate || probe.certificate !== undefined) cert = await this.issuedCertificate(tc, thingName, undefined);
       const plan = cert === undefined ? probe : evaluateTemplate(tc.template, { parameters: fields, certificateId: cert.certificateId }, { rejectUnknownParameters: true });
       return { kind: 'ok', lineNo, thingName, plan, cert };

@@ -1,5 +1,4 @@
 import { createHash, verify as cryptoVerify } from 'node:crypto';
-import type { JsonWebKey } from 'node:crypto';
 import * as pki from '../../pki/index.ts';
 import type { ParsedCertificate } from '../../pki/index.ts';
 import type { ManifestEntry, ManifestRefusalCode } from './manifest-entry.ts';
@@ -95,7 +94,7 @@ function verifyEntry(entry: unknown, signers: readonly Signer[], thingNameFrom: 
       throw new Refusal('PROVISIONING_MANIFEST_CHAIN_INVALID', `certificate ${i} of the x5c of device ${uniqueId} is not signed by the next one`);
     }
   }
-  const jwk = leaf.publicKey.export({ format: 'jwk' }) as JsonWebKey;
+  const jwk = leaf.publicKey.export({ format: 'jwk' });
   if (key === undefined || (key['x'] !== undefined && (key['x'] !== jwk.x || key['y'] !== jwk.y))) {
     throw new Refusal('PROVISIONING_MANIFEST_CHAIN_INVALID', `the certificate of device ${uniqueId} is not for the entry's public key`);
   }

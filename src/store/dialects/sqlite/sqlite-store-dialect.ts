@@ -27,6 +27,7 @@ export function createSqliteStoreDialect(options: SqliteStoreOptions): StoreDial
   return {
     name: 'sqlite',
     supportsRowLocks: false,
+    migrationSchema: undefined,
     createKyselyDialect(): Dialect {
       return new SqliteDialect({ database });
     },

@@ -1,0 +1,105 @@
+/**
+ * Bulk registration throughput (issue 7 "Performance"): N devices whose certificates were signed by a CA
+ * registered in the tenant (thing + certificate registered under that CA + policy attachment), through the
+ * real bulk task runner (file on disk, template, batches, result rows, checkpoints), on SQLite and on PostgreSQL.
+ *
+ *   npx tsx bench/bulk.ts [N]      (default N = 100000; PostgreSQL from GATEHOUSE_BENCH_PG_URL, default
+ *                                   postgres://root@127.0.0.1:5432/test, in a fresh schema dropped afterwards)
+ *
+ * Prints one JSON line per dialect: devices/s (registration only; generating the input is not counted) and the
+ * peak RSS of the process. Not part of the test run.
+ */
+import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { EncryptedKeyStore, generateKek } from '../src/pki/index.ts';
+import { BulkTaskRunner, CertificateAuthorityService, bootstrapInstallation, generateDeviceLines } from '../src/provisioning/index.ts';
+import { DEFAULT_TENANT, createKeyBlobRepository, createProvisioningTemplate } from '../src/registry/index.ts';
+import { createPostgresStoreDialect, createSqliteStoreDialect, createStore } from '../src/store/index.ts';
+import type { Store } from '../src/store/index.ts';
+
+const n = Number.parseInt(process.argv[2] ?? '100000', 10);
+if (!Number.isInteger(n) || n <= 0) throw new Error('usage: tsx bench/bulk.ts [N]');
+const PG_URL = process.env['GATEHOUSE_BENCH_PG_URL'] ?? 'postgres://root@127.0.0.1:5432/test';
+
+const TEMPLATE = JSON.stringify({
+  Parameters: { ThingName: { Type: 'String' } },
+  Resources: {
+    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'ThingName' }, AttributePayload: { batch: 'bench' } } },
+    certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
+    policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyDocument: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}' } },
+  },
+});
+
+const work = mkdtempSync(path.join(tmpdir(), 'gh-bench-bulk-'));
+execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=Bench Factory CA', '-days', '30',
+  '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { cwd: work, stdio: 'ignore' });
+const caPem = readFileSync(path.join(work, 'ca.pem'), 'utf8');
+const input = path.join(work, 'devices.jsonl');
+{
+  const started = Date.now();
+  const out = createWriteStream(input);
+  for (const d of generateDeviceLines({ count: n, material: { kind: 'certificate', caCertificatePem: caPem, caKeyPem: readFileSync(path.join(work, 'ca.key'), 'utf8') }, prefix: 'bench-' })) {
+    if (!out.write(`${d.line}\n`)) await once(out, 'drain');
+  }
+  await new Promise<void>((resolve) => out.end(resolve));
+  process.stderr.write(`generated ${n} devices in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
+async function run(dialect: 'sqlite' | 'postgres'): Promise<void> {
+  let store: Store;
+  let dispose = async (): Promise<void> => {};
+  if (dialect === 'sqlite') {
+    store = createStore(createSqliteStoreDialect({ filename: path.join(work, 'bench.sqlite') }));
+  } else {
+    const schema = `gh_bench_${randomBytes(6).toString('hex')}`;
+    store = createStore(createPostgresStoreDialect({ connectionString: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, maxConnections: 4 }));
+    dispose = async () => {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`drop schema if exists "${schema}" cascade`);
+      await client.end();
+    };
+  }
+  try {
+    await store.migrate();
+    const kek = generateKek();
+    const keyStore = new EncryptedKeyStore({ kek, blobs: createKeyBlobRepository(store.db) });
+    const cas = new CertificateAuthorityService({ store, keyStore, publicUrl: 'http://127.0.0.1:8080', onTrustChanged: () => undefined });
+    await bootstrapInstallation({ store, cas, kek, domain: 'bench.local', adminToken: undefined });
+    const ctx = { tenantId: DEFAULT_TENANT, actor: 'bench' };
+    await cas.registerCa(ctx, { caCertificatePem: caPem, certificateMode: 'SNI_ONLY', setAsActive: true });
+    await store.transaction((trx) => createProvisioningTemplate(trx, ctx, { templateName: 'bench', templateBody: TEMPLATE }));
+    const runner = new BulkTaskRunner({ store, cas, dataDir: path.join(work, dialect) });
+    const started = Date.now();
+    const task = await runner.createTask(ctx, { templateName: 'bench', format: 'jsonl', input: createReadStream(input), maxBytes: 2 ** 31 });
+    let view = task;
+    while (view.status === 'RUNNING') {
+      await new Promise((r) => setTimeout(r, 200));
+      view = await runner.getTask(ctx.tenantId, task.taskId);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    await runner.close();
+    const withCa = await store.db.selectFrom('certificates').select((eb) => eb.fn.countAll<number>().as('n')).where('ca_certificate_id', 'is not', null).where('created_by', '=', 'bulk').executeTakeFirstOrThrow();
+    process.stdout.write(`${JSON.stringify({
+      bench: 'bulk-register-existing-certificates', dialect, devices: n, status: view.status, succeeded: view.succeeded, failed: view.failed,
+      registeredUnderCa: Number(withCa.n), seconds: Math.round(seconds * 10) / 10, devicesPerSecond: Math.round(n / seconds),
+      peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    })}\n`);
+  } finally {
+    await store.close();
+    await dispose();
+  }
+}
+
+try {
+  const only = process.argv[3];
+  for (const d of ['sqlite', 'postgres'] as const) if (only === undefined || only === d) await run(d);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

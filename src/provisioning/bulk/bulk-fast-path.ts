@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import * as registry from '../../registry/index.ts';
+import type { Executor } from '../../store/index.ts';
+import type { ResourcePlan, ThingPlan } from '../../templates/index.ts';
+import type { CertificateMaterial, LineOutcome, PreparedLine, TaskContext } from './bulk-task-runner.ts';
+
+/** A line that creates a new thing and registers a new certificate: written with multi-row inserts. */
+export interface FastLine {
+  readonly lineNo: number;
+  readonly plan: ResourcePlan & { readonly thing: ThingPlan };
+  readonly cert: CertificateMaterial;
+  readonly policyNames: readonly string[];
+}
+
+const CHUNK = 500;
+
+function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+async function existing(trx: Executor, tenantId: string, table: 'certificates' | 'things', values: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const part of chunks([...new Set(values)])) {
+    if (table === 'certificates') {
+      for (const r of await trx.selectFrom('certificates').select('certificate_id').where('tenant_id', '=', tenantId).where('certificate_id', 'in', part).execute()) found.add(r.certificate_id);
+    } else {
+      for (const r of await trx.selectFrom('things').select('thing_name').where('tenant_id', '=', tenantId).where('thing_name', 'in', part).execute()) found.add(r.thing_name);
+    }
+  }
+  return found;
+}
+
+/**
+ * Picks the lines of a batch that only create (new thing, new certificate, existing or template-made policies,
+ * existing groups and usable thing type): those need no per-line reads and no `OverrideSettings` decision. Every
+ * other line goes through `applyPlan`, one by one, in the same transaction. Policies made from a template
+ * document are created here once per batch, like `applyPlan` would.
+ */
+export async function selectFastLines(trx: Executor, tc: TaskContext, lines: readonly PreparedLine[], w: registry.WriteOptions): Promise<FastLine[]> {
+  const tenantId = tc.ctx.tenantId;
+  const candidates = lines.flatMap((p) =>
+    p.kind === 'ok' && p.cert !== undefined && !p.cert.reused && p.plan.thing !== undefined && p.plan.certificate !== undefined ? [{ p, thing: p.plan.thing, cert: p.cert }] : [],
+  );
+  if (candidates.length === 0) return [];
+  const certCount = new Map<string, number>();
+  for (const c of candidates) certCount.set(c.cert.certificateId, (certCount.get(c.cert.certificateId) ?? 0) + 1);
+  const certs = await existing(trx, tenantId, 'certificates', candidates.map((c) => c.cert.certificateId));
+  const things = await existing(trx, tenantId, 'things', candidates.map((c) => c.thing.thingName));
+
+  const types = [...new Set(candidates.flatMap((c) => (c.thing.thingTypeName === undefined ? [] : [c.thing.thingTypeName])))];
+  const usableTypes = new Set<string>();
+  if (types.length > 0) {
+    for (const r of await trx.selectFrom('thing_types').select('thing_type_name').where('tenant_id', '=', tenantId).where('deprecated', '=', 0).where('thing_type_name', 'in', types).execute()) usableTypes.add(r.thing_type_name);
+  }
+  const groups = [...new Set(candidates.flatMap((c) => c.thing.thingGroups))];
+  const knownGroups = new Set<string>();
+  for (const part of chunks(groups)) {
+    for (const r of await trx.selectFrom('thing_groups').select('thing_group_name').where('tenant_id', '=', tenantId).where('thing_group_name', 'in', part).execute()) knownGroups.add(r.thing_group_name);
+  }
+  // Policies: by name they must exist; from a document they are created once (deterministic name).
+  const policyOk = new Map<string, boolean>();
+  for (const c of candidates) {
+    for (const pol of c.p.plan.policies) {
+      const name = pol.policy.kind === 'name' ? pol.policy.policyName : pol.policy.suggestedName;
+      if (policyOk.has(name)) continue;
+      const found = await registry.findPolicy(trx, tenantId, name);
+      if (found !== undefined) policyOk.set(name, true);
+      else if (pol.policy.kind === 'document') {
+        await registry.createPolicy(trx, tc.ctx, { policyName: name, policyDocument: pol.policy.document }, w);
+        policyOk.set(name, true);
+      } else policyOk.set(name, false);
+    }
+  }
+  const fast: FastLine[] = [];
+  for (const c of candidates) {
+    const policyNames = c.p.plan.policies.map((pol) => (pol.policy.kind === 'name' ? pol.policy.policyName : pol.policy.suggestedName));
+    const ok =
+      certCount.get(c.cert.certificateId) === 1 &&
+      !certs.has(c.cert.certificateId) &&
+      !things.has(c.thing.thingName) &&
+      (c.thing.thingTypeName === undefined || usableTypes.has(c.thing.thingTypeName)) &&
+      c.thing.thingGroups.every((g) => knownGroups.has(g)) &&
+      policyNames.every((n) => policyOk.get(n) === true);
+    if (ok) fast.push({ lineNo: c.p.lineNo, plan: { ...c.p.plan, thing: c.thing }, cert: c.cert, policyNames: [...new Set(policyNames)] });
+  }
+  return fast;
+}
+
+/**
+ * Writes the fast lines with multi-row inserts (certificates, things, group members, policy attachments, thing
+ * principals) and one audit entry for the batch that names every thing and certificate it registered.
+ */
+export async function writeFastLines(trx: Executor, tc: TaskContext, fast: readonly FastLine[], w: registry.WriteOptions): Promise<LineOutcome[]> {
+  if (fast.length === 0) return [];
+  const tenantId = tc.ctx.tenantId;
+  const now = registry.nowIso();
+  for (const part of chunks(fast)) {
+    await trx.insertInto('certificates').values(part.map((f) => ({
+      tenant_id: tenantId, certificate_id: f.cert.certificateId, certificate_pem: f.cert.pem, ca_certificate_id: f.cert.caCertificateId,
+      status: f.plan.certificate?.status ?? 'ACTIVE', serial_number: f.cert.serialNumber, subject_cn: f.cert.subjectCommonName,
+      not_before: f.cert.notBefore.toISOString(), not_after: f.cert.notAfter.toISOString(), created_by: f.cert.createdBy, hidden: 0,
+      transfer_to_tenant_id: null, previous_status: null, revocation_reason: null, revoked_at: null, created_at: now, updated_at: now,
+    }))).execute();
+    await trx.insertInto('things').values(part.map((f) => ({
+      tenant_id: tenantId, thing_name: f.plan.thing.thingName, thing_id: randomUUID(), thing_type_name: f.plan.thing.thingTypeName ?? null,
+      attributes: JSON.stringify(f.plan.thing.attributes), version: 1, created_at: now, updated_at: now,
+    }))).execute();
+    const members = part.flatMap((f) => [...new Set(f.plan.thing.thingGroups)].map((g) => ({ tenant_id: tenantId, thing_group_name: g, thing_name: f.plan.thing.thingName })));
+    for (const m of chunks(members)) await trx.insertInto('thing_group_members').values(m).execute();
+    const attachments = part.flatMap((f) => f.policyNames.map((n) => ({ tenant_id: tenantId, policy_name: n, target_type: 'certificate', target_id: f.cert.certificateId })));
+    for (const a of chunks(attachments)) await trx.insertInto('policy_attachments').values(a).execute();
+    await trx.insertInto('thing_principals').values(part.map((f) => ({ tenant_id: tenantId, thing_name: f.plan.thing.thingName, certificate_id: f.cert.certificateId }))).execute();
+  }
+  await registry.appendAudit(trx, tc.ctx, 'bulk.register', `bulk/${tc.taskId}`, {
+    lines: fast.map((f) => f.lineNo),
+    things: fast.map((f) => f.plan.thing.thingName),
+    certificates: fast.map((f) => f.cert.certificateId),
+    policies: [...new Set(fast.flatMap((f) => f.policyNames))],
+  }, w.rowLocks);
+  return fast.map((f) => ({
+    lineNo: f.lineNo, outcome: 'created', thingName: f.plan.thing.thingName, certificateId: f.cert.certificateId,
+    certificatePem: f.cert.issued ? f.cert.pem : null, privateKeyPem: f.cert.privateKeyPem, code: null, message: null,
+  }));
+}

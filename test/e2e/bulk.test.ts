@@ -1,0 +1,252 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDeviceLines } from '../../src/provisioning/index.ts';
+import type { GeneratedMaterial } from '../../src/provisioning/index.ts';
+import { DIALECTS } from '../support/dialects.ts';
+import { OpensslWorkspace } from '../support/openssl.ts';
+import { REPO, startServer, waitFor } from '../support/server-process.ts';
+
+const MANIFESTS = path.resolve(REPO, '../shared/data/manifests');
+const TEMPLATE = {
+  Parameters: { ThingName: { Type: 'String' }, Batch: { Type: 'String', Default: 'b1' } },
+  Resources: {
+    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'ThingName' }, AttributePayload: { batch: { Ref: 'Batch' } } } },
+    certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
+    policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyDocument: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}' } },
+  },
+};
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+interface TaskView { taskId: string; status: string; total: number; processed: number; succeeded: number; alreadyPresent: number; failed: number; rate: number; checkpointLine: number }
+
+function lines(count: number, material: GeneratedMaterial, prefix: string): string[] {
+  return [...generateDeviceLines({ count, material, prefix })].map((d) => d.line);
+}
+
+function jsonLines<T>(text: string): T[] {
+  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T);
+}
+
+async function upload(server: Server, body: string, query: string, contentType = 'application/x-ndjson'): Promise<TaskView> {
+  const r = await server.api('POST', `/v1/bulk-tasks?${query}`, undefined, { rawBody: body, contentType });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body as TaskView;
+}
+
+async function finished(server: Server, taskId: string): Promise<TaskView> {
+  return waitFor(async () => {
+    const t = (await server.api('GET', `/v1/bulk-tasks/${taskId}`)).body as TaskView;
+    return t.status === 'RUNNING' || t.status === 'STOPPING' ? undefined : t;
+  }, 60_000, `task ${taskId}`);
+}
+
+for (const dialect of DIALECTS) {
+  describe(`bulk registration and manifest import (${dialect.name})`, () => {
+    let server: Server;
+    let firstServer: Server;
+    const ws = new OpensslWorkspace();
+    const tmp = mkdtempSync(path.join(tmpdir(), 'gh-bulk-'));
+    let factoryCaId: string;
+    let factory: GeneratedMaterial;
+
+    beforeAll(async () => {
+      server = await startServer({ dialect });
+      firstServer = server;
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'bulk', templateBody: JSON.stringify(TEMPLATE) })).status).toBe(201);
+      // A factory CA registered with proof of possession; certificates it signed are registered under it.
+      ws.selfSignedCa('factory', '/CN=Factory CA/O=Acme');
+      const code = ((await server.api('GET', '/v1/cas/registration-code')).body as { registrationCode: string }).registrationCode;
+      ws.key('verif');
+      ws.csr('verif', `/CN=${code}`);
+      const reg = await server.api('POST', '/v1/cas/register', { caCertificatePem: ws.read('factory.pem'), verificationCertificatePem: ws.sign('verif', 'factory') });
+      expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+      factoryCaId = (reg.body as { caCertificateId: string }).caCertificateId;
+      factory = { kind: 'certificate', caCertificatePem: ws.read('factory.pem'), caKeyPem: readFileSync(ws.file('factory.key'), 'utf8') };
+      ws.selfSignedCa('other', '/CN=Unregistered CA');
+    });
+    afterAll(async () => {
+      await server.destroy();
+      if (server !== firstServer) await firstServer.disposeDatabase();
+      rmSync(tmp, { recursive: true, force: true });
+    });
+
+    // Lines 1-3 under the factory CA, 4-5 without a CA, 6-7 CSRs, 8 keys generated, then one of each bad input.
+    const good = (): string[] => [
+      ...lines(3, factory, 'fac-'),
+      ...lines(2, { kind: 'certificate', caCertificatePem: ws.read('other.pem'), caKeyPem: readFileSync(ws.file('other.key'), 'utf8') }, 'noca-'),
+      ...lines(2, { kind: 'csr' }, 'csr-'),
+      JSON.stringify({ ThingName: 'keys-1' }),
+    ];
+    let input = '';
+    const badCodes: Record<number, string> = {
+      9: 'PROVISIONING_BULK_LINE_MALFORMED',
+      10: 'PKI_CERTIFICATE_MALFORMED',
+      11: 'PKI_CSR_SIGNATURE_INVALID',
+      12: 'PROVISIONING_BULK_DUPLICATE_THING',
+      13: 'TEMPLATE_PARAMETER_UNKNOWN',
+      14: 'PROVISIONING_BULK_LINE_TOO_LARGE',
+    };
+
+    it('registers certificates with and without their CA, signs CSRs, reports each bad line with its code', async () => {
+      const csr = (JSON.parse(lines(1, { kind: 'csr' }, 'tamper-me-please')[0] ?? '{}') as { CSR: string }).CSR;
+      const tampered = csr.replace(/-----BEGIN CERTIFICATE REQUEST-----\n([\s\S]*?)\n-----END/, (_m, b64: string) => {
+        const der = Buffer.from(b64.replace(/\n/g, ''), 'base64');
+        const i = der.indexOf(Buffer.from('tamper-me-please'));
+        der[i] = 'T'.charCodeAt(0);
+        return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END`;
+      });
+      const first = good();
+      input = [
+        ...first,
+        '{"ThingName": "broken',
+        JSON.stringify({ ThingName: 'badpem', CertificatePem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }),
+        JSON.stringify({ ThingName: 'badcsr', CSR: tampered }),
+        JSON.stringify({ ...(JSON.parse(lines(1, factory, 'dup-')[0] ?? '{}') as object), ThingName: 'fac-1' }),
+        JSON.stringify({ ThingName: 'unknown-param', Colour: 'red' }),
+        JSON.stringify({ ThingName: 'huge', Padding: 'x'.repeat(70 * 1024) }),
+      ].join('\n');
+      const created = await upload(server, input, 'templateName=bulk');
+      expect(created.total).toBe(14);
+      const t = await finished(server, created.taskId);
+      expect(t).toMatchObject({ status: 'COMPLETED', total: 14, processed: 14, succeeded: 8, alreadyPresent: 0, failed: 6, checkpointLine: 14 });
+
+      const errors = jsonLines<{ line: number; code: string; message: string }>((await server.api('GET', `/v1/bulk-tasks/${t.taskId}/errors`)).body as string);
+      expect(Object.fromEntries(errors.map((e) => [e.line, e.code]))).toEqual(badCodes);
+      const results = jsonLines<{ line: number; outcome: string; thingName: string; certificateId: string | null; certificatePem?: string; privateKeyPem?: string }>(
+        (await server.api('GET', `/v1/bulk-tasks/${t.taskId}/results`)).body as string,
+      );
+      expect(results.map((r) => r.line)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+      const byName = new Map(results.filter((r) => r.outcome === 'created').map((r) => [r.thingName, r]));
+      expect([...byName.keys()].sort()).toEqual(['csr-1', 'csr-2', 'fac-1', 'fac-2', 'fac-3', 'keys-1', 'noca-1', 'noca-2']);
+
+      const cert = async (name: string): Promise<{ caCertificateId: string | null; status: string; things: string[]; policies: string[] }> =>
+        (await server.api('GET', `/v1/certificates/${byName.get(name)?.certificateId ?? ''}`)).body as { caCertificateId: string | null; status: string; things: string[]; policies: string[] };
+      expect(await cert('fac-2')).toMatchObject({ caCertificateId: factoryCaId, status: 'ACTIVE', things: ['fac-2'] });
+      expect((await cert('fac-2')).policies).toHaveLength(1);
+      expect(await cert('noca-1')).toMatchObject({ caCertificateId: null, status: 'ACTIVE', things: ['noca-1'] });
+      // CSR lines get the signed certificate back; generated keys come with their private key (development only).
+      ws.write('csr1.pem', byName.get('csr-1')?.certificatePem ?? '');
+      expect(ws.run(['x509', '-in', 'csr1.pem', '-noout', '-subject'])).toContain('csr-1');
+      expect(byName.get('keys-1')?.privateKeyPem).toContain('BEGIN PRIVATE KEY');
+      expect(byName.get('fac-1')?.certificatePem).toBeUndefined();
+      const thing = await server.api('GET', '/v1/things/fac-1');
+      expect(thing.body).toMatchObject({ thingName: 'fac-1', attributes: { batch: 'b1' } });
+      // Nothing half-written for the bad lines.
+      for (const name of ['badpem', 'badcsr', 'unknown-param', 'huge']) expect((await server.api('GET', `/v1/things/${name}`)).status).toBe(404);
+      expect((await server.api('GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
+    });
+
+    it('is idempotent: the same file again reports devices as already present, nothing duplicated', async () => {
+      const before = ((await server.api('GET', '/v1/certificates?maxResults=250')).body as { certificates: unknown[] }).certificates.length;
+      const again = await finished(server, (await upload(server, input, 'templateName=bulk')).taskId);
+      expect(again).toMatchObject({ status: 'COMPLETED', succeeded: 0, alreadyPresent: 8, failed: 6 });
+      expect(((await server.api('GET', '/v1/certificates?maxResults=250')).body as { certificates: unknown[] }).certificates.length).toBe(before);
+      const results = jsonLines<{ thingName: string; outcome: string; certificateId: string }>((await server.api('GET', `/v1/bulk-tasks/${again.taskId}/results`)).body as string);
+      expect(((await server.api('GET', '/v1/things/csr-1/principals')).body as { principals: string[] }).principals).toEqual([results.find((r) => r.thingName === 'csr-1')?.certificateId]);
+      const list = ((await server.api('GET', '/v1/bulk-tasks')).body as { tasks: TaskView[] }).tasks;
+      expect(list[0]?.taskId).toBe(again.taskId);
+    });
+
+    it('accepts CSV through the CLI and prints plain progress lines without a TTY; results download to a file', async () => {
+      const rows = lines(5, factory, 'csv-').map((l) => JSON.parse(l) as { ThingName: string; CertificatePem: string });
+      const csv = ['ThingName,CertificatePem,Batch', ...rows.map((r) => `${r.ThingName},"${r.CertificatePem}",b2`)].join('\r\n');
+      writeFileSync(path.join(tmp, 'devices.csv'), csv);
+      const r = await server.cli(['bulk', 'start', '--template', 'bulk', '--file', path.join(tmp, 'devices.csv'), '--format', 'csv', '--wait', '--interval', '100']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/completed 5\/5 \(100\.0%\) \d+\/s ETA \S+ errors 0/);
+      const taskId = /taskId: (\S+)/.exec(r.stdout)?.[1] ?? '';
+      expect((await server.api('GET', '/v1/things/csv-3')).body).toMatchObject({ attributes: { batch: 'b2' } });
+      const out = path.join(tmp, 'results.jsonl');
+      expect((await server.cli(['bulk', 'results', taskId, '--out', out])).code).toBe(0);
+      expect(jsonLines(readFileSync(out, 'utf8'))).toHaveLength(5);
+      const described = await server.cli(['--json', 'bulk', 'describe', taskId]);
+      expect(JSON.parse(described.stdout)).toMatchObject({ status: 'COMPLETED', succeeded: 5, total: 5 });
+    });
+
+    it('imports Microchip (verified, tampered entries refused), TrustMANAGER, Espressif and PEM-directory manifests', async () => {
+      const signer = path.join(MANIFESTS, 'MCHP_manifest_signer_5_Mar_6-2024_noExpiration.crt');
+      // A tampered copy: one payload byte and one signature byte flipped.
+      const entries = JSON.parse(readFileSync(path.join(MANIFESTS, 'microchip-ECC608C-TNGTLSU-B.json'), 'utf8')) as Record<string, string>[];
+      const flip = (s: string, at: number): string => {
+        const b = Buffer.from(s, 'base64url');
+        b[at] = (b[at] ?? 0) ^ 1;
+        return b.toString('base64url');
+      };
+      if (entries[3] === undefined || entries[7] === undefined) throw new Error('sample changed');
+      entries[3]['payload'] = flip(entries[3]['payload'] ?? '', 40);
+      entries[7]['signature'] = flip(entries[7]['signature'] ?? '', 5);
+      writeFileSync(path.join(tmp, 'tampered.json'), JSON.stringify(entries));
+      const report = path.join(tmp, 'refused.jsonl');
+      const mchp = await server.cli(['--json', 'manifest', 'import', '--vendor', 'microchip', '--template', 'bulk', '--verifier', signer, '--report', report, '--wait', '--interval', '100', path.join(tmp, 'tampered.json')]);
+      expect(mchp.code, mchp.stderr).toBe(0);
+      const mt = JSON.parse(mchp.stdout.slice(mchp.stdout.indexOf('{'))) as TaskView;
+      expect(mt).toMatchObject({ status: 'COMPLETED', total: 10, succeeded: 8, failed: 2 });
+      const errs = jsonLines<{ line: number; code: string }>((await server.api('GET', `/v1/bulk-tasks/${mt.taskId}/errors`)).body as string);
+      expect(errs.map((e) => [e.line, e.code])).toEqual([[4, 'PROVISIONING_MANIFEST_SIGNATURE_INVALID'], [8, 'PROVISIONING_MANIFEST_SIGNATURE_INVALID']]);
+      expect(jsonLines(readFileSync(report, 'utf8'))).toHaveLength(2);
+      expect((await server.api('GET', '/v1/things/sn0123F2408EA1FCF201')).status).toBe(200);
+
+      const tm = await server.cli(['--json', 'manifest', 'import', '--vendor', 'microchip', '--template', 'bulk', '--verifier', signer, '--wait', path.join(MANIFESTS, 'microchip-ECC608-TMNGTLSS-B.json')]);
+      expect(tm.code, tm.stderr).toBe(0);
+      expect(JSON.parse(tm.stdout.slice(tm.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 10, succeeded: 0, failed: 10 });
+
+      const esp = await server.cli(['--json', 'manifest', 'import', '--vendor', 'espressif', '--template', 'bulk', '--wait', path.join(MANIFESTS, 'espressif.csv')]);
+      expect(esp.code, esp.stderr).toBe(0);
+      expect(JSON.parse(esp.stdout.slice(esp.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 7, succeeded: 7, failed: 0 });
+      expect((await server.api('GET', '/v1/things/4BA2BB8764BD')).status).toBe(200);
+
+      const dir = path.join(tmp, 'pems');
+      mkdirSync(path.join(dir, 'sub'), { recursive: true });
+      for (const name of ['pem-a', 'pem-b']) {
+        ws.key(name);
+        ws.csr(name, `/CN=${name}`);
+        writeFileSync(path.join(dir, name === 'pem-a' ? 'pem-a.pem' : 'sub/pem-b.crt'), ws.sign(name, 'other'));
+      }
+      const pd = await server.cli(['--json', 'manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', '--wait', dir]);
+      expect(pd.code, pd.stderr).toBe(0);
+      expect(JSON.parse(pd.stdout.slice(pd.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 2, succeeded: 2 });
+      expect((await server.api('GET', '/v1/things/pem-b')).status).toBe(200);
+    });
+
+    it('stops and resumes, and after kill -9 of the server resumes with no device lost or duplicated', async () => {
+      const count = 4000;
+      const file = lines(count, factory, 'crash-').join('\n');
+      const created = await upload(server, file, 'templateName=bulk&format=jsonl');
+      const stopped = (await server.api('POST', `/v1/bulk-tasks/${created.taskId}/stop`)).body as TaskView;
+      expect(stopped.status).toBe('STOPPED');
+      expect(stopped.processed).toBeLessThan(count);
+      expect(((await server.api('POST', `/v1/bulk-tasks/${created.taskId}/stop`)).body as { code: string }).code).toBe('PROVISIONING_BULK_TASK_STATE_INVALID');
+      expect((await server.api('POST', `/v1/bulk-tasks/${created.taskId}/resume`)).status).toBe(200);
+      await waitFor(async () => {
+        const t = (await server.api('GET', `/v1/bulk-tasks/${created.taskId}`)).body as TaskView;
+        return t.processed > stopped.processed + 100 ? t : undefined;
+      }, 30_000, 'progress after resume');
+      await server.stop('SIGKILL');
+      const killedAt = (await waitFor(async () => (server.proc.exitCode !== null || server.proc.signalCode !== null ? true : undefined))) && Date.now();
+      expect(killedAt).toBeGreaterThan(0);
+      rmSync(path.join(server.dataDir, 'server.json'), { force: true });
+      server = await startServer({ dialect, dataDir: server.dataDir, databaseUrl: server.databaseUrl, keepDatabase: true });
+      const stale = (await server.api('GET', `/v1/bulk-tasks/${created.taskId}`)).body as TaskView;
+      expect(stale.processed).toBeLessThan(count);
+      const resumed = await server.cli(['bulk', 'resume', created.taskId, '--wait', '--interval', '200']);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const done = await finished(server, created.taskId);
+      expect(done).toMatchObject({ status: 'COMPLETED', total: count, processed: count, succeeded: count, alreadyPresent: 0, failed: 0, checkpointLine: count });
+      const results = jsonLines<{ line: number; thingName: string; certificateId: string }>((await server.api('GET', `/v1/bulk-tasks/${created.taskId}/results`)).body as string);
+      expect(results).toHaveLength(count);
+      expect(new Set(results.map((r) => r.thingName)).size).toBe(count);
+      expect(new Set(results.map((r) => r.certificateId)).size).toBe(count);
+      let things = 0;
+      let next: string | undefined;
+      do {
+        const page = (await server.api('GET', `/v1/things?namePrefix=crash-&maxResults=250${next === undefined ? '' : `&nextToken=${encodeURIComponent(next)}`}`)).body as { things: unknown[]; nextToken?: string | null };
+        things += page.things.length;
+        next = page.nextToken ?? undefined;
+      } while (next !== undefined);
+      expect(things).toBe(count);
+      expect((await server.api('GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
+    });
+  });
+}
