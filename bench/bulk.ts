@@ -6,15 +6,17 @@
  *   npx tsx bench/bulk.ts [N]      (default N = 100000; PostgreSQL from GATEHOUSE_BENCH_PG_URL, default
  *                                   postgres://root@127.0.0.1:5432/test, in a fresh schema dropped afterwards)
  *
- * Prints one JSON line per dialect: devices/s (registration only; generating the input is not counted) and the
- * peak RSS of the process. Not part of the test run.
+ * Prints one JSON line per dialect: devices/s (registration only; generating the input is not counted), the CPU
+ * seconds the process spent (user + system, all threads: comparable when the machine is shared), the 1-minute load
+ * average, and the peak RSS of the process. `GATEHOUSE_BENCH_BATCH` sets lines per transaction (default 500).
+ * Not part of the test run.
  */
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { EncryptedKeyStore, generateKek } from '../src/pki/index.ts';
@@ -75,8 +77,9 @@ async function run(dialect: 'sqlite' | 'postgres'): Promise<void> {
     const ctx = { tenantId: DEFAULT_TENANT, actor: 'bench' };
     await cas.registerCa(ctx, { caCertificatePem: caPem, certificateMode: 'SNI_ONLY', setAsActive: true });
     await store.transaction((trx) => createProvisioningTemplate(trx, ctx, { templateName: 'bench', templateBody: TEMPLATE }));
-    const runner = new BulkTaskRunner({ store, cas, dataDir: path.join(work, dialect) });
+    const runner = new BulkTaskRunner({ store, cas, dataDir: path.join(work, dialect), batchSize: Number(process.env['GATEHOUSE_BENCH_BATCH'] ?? '500') });
     const started = Date.now();
+    const cpuBefore = process.cpuUsage();
     const task = await runner.createTask(ctx, { templateName: 'bench', format: 'jsonl', input: createReadStream(input), maxBytes: 2 ** 31 });
     let view = task;
     while (view.status === 'RUNNING') {
@@ -84,11 +87,14 @@ async function run(dialect: 'sqlite' | 'postgres'): Promise<void> {
       view = await runner.getTask(ctx.tenantId, task.taskId);
     }
     const seconds = (Date.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
     await runner.close();
     const withCa = await store.db.selectFrom('certificates').select((eb) => eb.fn.countAll<number>().as('n')).where('ca_certificate_id', 'is not', null).where('created_by', '=', 'bulk').executeTakeFirstOrThrow();
     process.stdout.write(`${JSON.stringify({
       bench: 'bulk-register-existing-certificates', dialect, devices: n, status: view.status, succeeded: view.succeeded, failed: view.failed,
       registeredUnderCa: Number(withCa.n), seconds: Math.round(seconds * 10) / 10, devicesPerSecond: Math.round(n / seconds),
+      cpuSeconds: Math.round((cpu.user + cpu.system) / 1e5) / 10,
+      loadAverage1m: Math.round((loadavg()[0] ?? 0) * 10) / 10,
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     })}\n`);
   } finally {

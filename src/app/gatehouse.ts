@@ -5,7 +5,8 @@ import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client'
 import { buildApiServer } from '../api/index.ts';
 import type { GatehouseConfig } from '../config/index.ts';
 import { InProcessEventBus } from '../events/index.ts';
-import { DeviceGateway } from '../gateway/index.ts';
+import { DeviceGateway, FleetProvisioningRouter } from '../gateway/index.ts';
+import { createAutoRegistrationHandler, createProvisioningEventSink, startWebhooks } from './device-wiring.ts';
 import * as pki from '../pki/index.ts';
 import { CertificateAuthorityService, ControlPlane, bootstrapInstallation } from '../provisioning/index.ts';
 import type { InstallationMaterial } from '../provisioning/index.ts';
@@ -93,9 +94,13 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
     if (typeof address === 'object' && address !== null) ports.api = address.port;
     const apiUrl = `http://${urlHost(config.host)}:${ports.api}`;
 
-    // ---- device gateway (issue 4): MQTT over mutual TLS; owned by the gateway engineer ----
+    // ---- device gateway: MQTT over mutual TLS, events, webhooks, JITP/JITR, fleet provisioning API ----
     const events = new InProcessEventBus({ onHandlerError: (error) => logger.warn({ err: error }, 'event handler failed') });
+    const provisioningEvents = createProvisioningEventSink(events, metrics);
+    cleanups.push(await startWebhooks(store, events, controlPlane, logger));
     const gateway = await DeviceGateway.create({
+      unknownCertificateHandler: createAutoRegistrationHandler(store, provisioningEvents, logger.child({ module: 'auto-registration' })),
+      deviceApis: [new FleetProvisioningRouter(controlPlane.fleet)],
       store,
       logger: logger.child({ module: 'gateway' }),
       metrics,
@@ -112,6 +117,15 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
     } catch (cause) {
       throw AppErrors.error('APP_LISTEN_FAILED', `cannot listen on ${config.host}:${config.mqttPort}: ${(cause as Error).message}`, { cause });
     }
+    // Certificates created by the fleet API and never registered are deleted after their token's life.
+    const sweeper = setInterval(() => {
+      controlPlane.fleet.sweepUnregistered().then(
+        (n) => { if (n > 0) logger.info({ deleted: n }, 'swept unregistered fleet certificates'); },
+        (error: unknown) => logger.warn({ err: error }, 'fleet sweeper failed'),
+      );
+    }, 5 * 60_000);
+    sweeper.unref();
+    cleanups.push(() => clearInterval(sweeper));
     // ---- end device gateway ----
     const serverFile = path.join(config.dataDir, DATA_FILES.server);
     writeFileSync(serverFile, JSON.stringify({ pid: process.pid, apiUrl, ports }, null, 2));

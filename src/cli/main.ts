@@ -58,7 +58,7 @@ export function buildProgram(io: CliEnvironment): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError();
   program.addCommand(serveCommand(c));
-  for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...templateCommands(c), ...adminCommands(c), ...bulkCommands(c)]) program.addCommand(cmd);
+  for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...templateCommands(c), ...deviceCommands(c), ...adminCommands(c), ...bulkCommands(c)]) program.addCommand(cmd);
   return program;
 }
 

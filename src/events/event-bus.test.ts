@@ -18,7 +18,7 @@ describe('InProcessEventBus', () => {
     });
     bus.subscribe(() => Promise.reject(new Error('async boom')));
     const off = bus.subscribe((e) => {
-      got.push(e.clientId);
+      got.push(e.kind === 'presence' ? e.clientId : e.eventType);
     });
     bus.publish(event);
     expect(got).toEqual([]); // never runs in the publisher's stack

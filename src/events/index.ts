@@ -3,7 +3,7 @@
  * events on the bus and delivers them to the tenant's MQTT broker; webhook delivery subscribes to the same bus.
  */
 export { InProcessEventBus, type EventBus, type EventHandler, type InProcessEventBusOptions } from './event-bus.ts';
-export { topicOfEvent, payloadOfEvent, type LifecycleEvent, type PresenceEvent, type DisconnectReason } from './lifecycle-events.ts';
+export { topicOfEvent, payloadOfEvent, eventTypeOf, type LifecycleEvent, type PresenceEvent, type ProvisioningEvent, type DisconnectReason } from './lifecycle-events.ts';
 export {
   WebhookDispatcher,
   MemoryDeadLetterSink,

@@ -34,16 +34,36 @@ export interface PresenceEvent {
   readonly clientInitiatedDisconnect?: boolean | undefined;
 }
 
-/** Every event the bus carries (certificate and thing lifecycle events join this union in later issues). */
-export type LifecycleEvent = PresenceEvent;
+/**
+ * An event of a provisioning flow (JITR registration, JITP outcome, …): published on its own topic, e.g.
+ * `$aws/events/certificates/registered/<caCertificateId>`, and sent to webhooks subscribed to its `eventType`.
+ */
+export interface ProvisioningEvent {
+  readonly kind: 'provisioning';
+  readonly tenantId: string;
+  /** e.g. `certificate.registered`, `jitp.provisioned`, `jitp.failed`, `auto-registration.refused`. */
+  readonly eventType: string;
+  readonly topic: string;
+  readonly payload: Readonly<Record<string, unknown>>;
+}
 
-/** The MQTT topic an event is published on: `$aws/events/presence/{connected|disconnected}/{clientId}`. */
+/** Every event the bus carries. */
+export type LifecycleEvent = PresenceEvent | ProvisioningEvent;
+
+/** The type name webhooks subscribe to: `presence.connected`, `presence.disconnected`, or a provisioning event type. */
+export function eventTypeOf(event: LifecycleEvent): string {
+  return event.kind === 'presence' ? `presence.${event.eventType}` : event.eventType;
+}
+
+/** The MQTT topic an event is published on: `$aws/events/presence/{connected|disconnected}/{clientId}`, or the provisioning event's topic. */
 export function topicOfEvent(event: LifecycleEvent): string {
+  if (event.kind === 'provisioning') return event.topic;
   return `$aws/events/presence/${event.eventType}/${event.clientId}`;
 }
 
 /** The JSON body of an event as AWS publishes it (without Gatehouse-internal fields such as the tenant). */
 export function payloadOfEvent(event: LifecycleEvent): Record<string, unknown> {
+  if (event.kind === 'provisioning') return { ...event.payload };
   const body: Record<string, unknown> = {
     clientId: event.clientId,
     timestamp: event.timestamp,

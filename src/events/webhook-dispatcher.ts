@@ -10,7 +10,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { EventBus } from './event-bus.ts';
 import type { LifecycleEvent } from './lifecycle-events.ts';
-import { payloadOfEvent, topicOfEvent } from './lifecycle-events.ts';
+import { eventTypeOf, payloadOfEvent, topicOfEvent } from './lifecycle-events.ts';
 
 /** Where events go. */
 export interface WebhookTarget {
@@ -20,6 +20,8 @@ export interface WebhookTarget {
   readonly secret: string;
   /** Only events of this tenant (undefined: every tenant). */
   readonly tenantId?: string | undefined;
+  /** Only these event types (see `eventTypeOf`); undefined or empty: every type. */
+  readonly events?: readonly string[] | undefined;
 }
 
 /** A delivery that failed for good. */
@@ -56,7 +58,8 @@ export class MemoryDeadLetterSink implements DeadLetterSink {
 
 /** Options of {@link WebhookDispatcher}. */
 export interface WebhookDispatcherOptions {
-  readonly targets: readonly WebhookTarget[];
+  /** The targets, or a function read at each event (targets configured at run time through the API). */
+  readonly targets: readonly WebhookTarget[] | (() => readonly WebhookTarget[]);
   readonly deadLetters?: DeadLetterSink | undefined;
   /** Attempts per delivery, first one included (default 5). */
   readonly maxAttempts?: number | undefined;
@@ -79,7 +82,7 @@ export function signWebhookBody(secret: string, timestamp: number, body: string)
 
 /** The JSON body POSTed for an event. */
 export function webhookBodyOf(event: LifecycleEvent, deliveryId: string): string {
-  return JSON.stringify({ deliveryId, tenantId: event.tenantId, topic: topicOfEvent(event), event: payloadOfEvent(event) });
+  return JSON.stringify({ deliveryId, tenantId: event.tenantId, eventType: eventTypeOf(event), topic: topicOfEvent(event), event: payloadOfEvent(event) });
 }
 
 function retryable(status: number): boolean {
@@ -89,7 +92,7 @@ function retryable(status: number): boolean {
 /** Delivers lifecycle events to webhooks. Subscribe it to a bus with {@link attach}. */
 export class WebhookDispatcher {
   private readonly o: {
-    readonly targets: readonly WebhookTarget[];
+    readonly targets: () => readonly WebhookTarget[];
     readonly deadLetters: DeadLetterSink;
     readonly maxAttempts: number;
     readonly initialBackoffMs: number;
@@ -105,7 +108,7 @@ export class WebhookDispatcher {
 
   constructor(options: WebhookDispatcherOptions) {
     this.o = {
-      targets: options.targets,
+      targets: typeof options.targets === 'function' ? options.targets : ((t: readonly WebhookTarget[]) => () => t)(options.targets),
       deadLetters: options.deadLetters ?? new MemoryDeadLetterSink(),
       maxAttempts: options.maxAttempts ?? 5,
       initialBackoffMs: options.initialBackoffMs ?? 500,
@@ -129,8 +132,10 @@ export class WebhookDispatcher {
   /** Starts delivering `event` to every matching target; returns at once. */
   dispatch(event: LifecycleEvent): void {
     if (this.closed) return;
-    for (const target of this.o.targets) {
+    const type = eventTypeOf(event);
+    for (const target of this.o.targets()) {
       if (target.tenantId !== undefined && target.tenantId !== event.tenantId) continue;
+      if (target.events !== undefined && target.events.length > 0 && !target.events.includes(type)) continue;
       const deliveryId = randomUUID();
       const body = webhookBodyOf(event, deliveryId);
       if (this.pending >= this.o.maxPending) {

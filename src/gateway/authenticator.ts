@@ -21,6 +21,7 @@ export type RefusalReason =
   | 'ca_inactive'
   | 'client_id_invalid'
   | 'connect_denied'
+  | 'provisioned_reconnect'
   | 'internal_error';
 
 /** MQTT 3.1.1 CONNACK return codes used for refusals. */
@@ -41,6 +42,8 @@ export const CONNACK_CODE_OF_REFUSAL: Readonly<Record<RefusalReason, ConnackRefu
   ca_inactive: 5,
   client_id_invalid: 2,
   connect_denied: 5,
+  // JITP in `reconnect` mode (AWS behaviour): provisioned, but this first connection is closed; reconnect.
+  provisioned_reconnect: 3,
   internal_error: 3,
 });
 
@@ -50,6 +53,8 @@ export interface UnknownCertificateRequest {
   readonly certificateId: string;
   /** The certificate, PEM. */
   readonly certificatePem: string;
+  /** The certificates above it in the path TLS verified (intermediates, then the anchor), PEM. */
+  readonly chainPem: readonly string[];
   readonly clientId: string;
   readonly remoteAddress: string | undefined;
 }
@@ -58,6 +63,8 @@ export interface UnknownCertificateRequest {
 export type UnknownCertificateOutcome =
   /** The handler registered the certificate (e.g. JITP made it ACTIVE): authentication reads it again. */
   | { readonly kind: 'registered' }
+  /** Registered, but this first connection must be closed (JITP `reconnect` mode, as AWS does). */
+  | { readonly kind: 'registered-reconnect' }
   /** Not for this handler, or vetoed: the connection is refused as `unknown_certificate`. */
   | { readonly kind: 'refused'; readonly detail?: string | undefined };
 
@@ -68,6 +75,8 @@ export type UnknownCertificateOutcome =
  */
 export interface UnknownCertificateHandler {
   handleUnknownCertificate(request: UnknownCertificateRequest): Promise<UnknownCertificateOutcome>;
+  /** A registered certificate that is still PENDING_ACTIVATION connected again (JITR re-announces it). */
+  onPendingCertificate?(tenantId: string, certificateId: string): void;
 }
 
 /** The outcome of {@link CertificateAuthenticator.authenticate}. */
@@ -120,10 +129,12 @@ export class CertificateAuthenticator {
         tenantId: identity.tenantId,
         certificateId: identity.certificateId,
         certificatePem: pemOfDer(identity.peerCertificate.raw),
+        chainPem: identity.chainDer.map(pemOfDer),
         clientId,
         remoteAddress: identity.remoteAddress,
       });
       if (outcome.kind === 'refused') return { ok: false, reason: 'unknown_certificate', detail: outcome.detail ?? 'certificate is not registered in this tenant' };
+      if (outcome.kind === 'registered-reconnect') return { ok: false, reason: 'provisioned_reconnect', detail: 'provisioned just in time; reconnect' };
       cert = await registry.findCertificate(db, identity.tenantId, identity.certificateId);
       if (cert === undefined) return { ok: false, reason: 'unknown_certificate', detail: 'certificate is still not registered after the unknown-certificate handler' };
     }
@@ -135,6 +146,7 @@ export class CertificateAuthenticator {
       case 'INACTIVE':
         return { ok: false, reason: 'certificate_inactive', detail: 'certificate is INACTIVE' };
       default:
+        if (cert.status === 'PENDING_ACTIVATION') this.o.unknownCertificateHandler?.onPendingCertificate?.(identity.tenantId, cert.certificateId);
         return { ok: false, reason: 'certificate_pending', detail: `certificate is ${cert.status}` };
     }
     const t = now.getTime();

@@ -22,6 +22,7 @@ import type { ChangeListener } from '../provisioning/index.ts';
 import type { Store } from '../store/index.ts';
 import { CONNACK_CODE_OF_REFUSAL, CertificateAuthenticator } from './authenticator.ts';
 import type { RefusalReason, UnknownCertificateHandler } from './authenticator.ts';
+import type { DeviceApiRouter } from './fleet-provisioning-router.ts';
 import { DeviceTlsListener } from './device-tls.ts';
 import type { PeerIdentity } from './device-tls.ts';
 import { DEFAULT_GATEWAY_LIMITS, PacketSizeGuard, checkTopicLimits } from './gateway-limits.ts';
@@ -50,6 +51,10 @@ export interface DeviceGatewayOptions {
   readonly events?: EventBus | undefined;
   /** JITP / JITR / claim extension point; without it unknown certificates are refused. */
   readonly unknownCertificateHandler?: UnknownCertificateHandler | undefined;
+  /** Request/response APIs the gateway serves itself (fleet provisioning); answers go to the asker only. */
+  readonly deviceApis?: readonly DeviceApiRouter[] | undefined;
+  /** Told when a device-API handler fails unexpectedly (it already answered nothing; log or count it). */
+  readonly onDeviceApiError?: ((error: unknown) => void) | undefined;
 }
 
 /** Why the gateway itself closed a connection (label of `gatehouse_mqtt_enforcement_disconnects_total`). */
@@ -471,7 +476,25 @@ export class DeviceGateway implements ChangeListener {
     if (!this.enforcer.canPublish(conn.policy, topic, packet.retain)) {
       return this.deny(conn, 'publish_denied', `${packet.retain ? 'iot:Publish/iot:RetainPublish' : 'iot:Publish'} denied on topic/${topic}`);
     }
+    const api = this.o.deviceApis?.find((r) => r.handles(topic));
+    if (api !== undefined) this.serveDeviceApi(api, conn, topic, Buffer.from(packet.payload));
     return null;
+  }
+
+  /** Runs a device-API request and publishes the answer to the asking connection only (if its policy lets it receive it). */
+  private serveDeviceApi(api: DeviceApiRouter, conn: Connection, topic: string, payload: Buffer): void {
+    api.handle({ tenantId: conn.tenantId, certificateId: conn.certificateId, clientId: conn.clientId, topic, payload }).then(
+      (res) => {
+        if (conn.client.closed || !this.enforcer.canReceive(conn.policy, res.topic)) return;
+        conn.client.publish({ cmd: 'publish', topic: res.topic, payload: res.payload, qos: 0, retain: false, dup: false }, (error?: Error) => {
+          if (error !== undefined && error !== null) this.log.debug({ err: error, clientId: conn.clientId }, 'device API answer not delivered');
+        });
+      },
+      (error: unknown) => {
+        this.o.onDeviceApiError?.(error);
+        this.log.error({ err: error, topic, clientId: conn.clientId }, 'device API request failed');
+      },
+    );
   }
 
   private authorizeSubscribe(client: Client, subscription: Subscription): Subscription | null | Error {
@@ -494,6 +517,8 @@ export class DeviceGateway implements ChangeListener {
   private authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const conn = this.connections.get(client);
     if (conn === undefined) return null;
+    // Device-API requests are served by the gateway, never delivered to other subscribers.
+    if (this.o.deviceApis?.some((r) => r.handles(packet.topic)) === true) return null;
     return this.enforcer.canReceive(conn.policy, packet.topic) ? packet : null;
   }
 

@@ -32,6 +32,8 @@ export interface PeerIdentity {
   readonly peerCertificate: tls.PeerCertificate;
   /** The SNI host name sent by the client, if any. */
   readonly servername: string | undefined;
+  /** DER of the certificates above the leaf in the verified path (intermediates, then the anchor). */
+  readonly chainDer: readonly Buffer[];
   readonly remoteAddress: string | undefined;
 }
 
@@ -243,12 +245,24 @@ export class DeviceTlsListener {
       return;
     }
     const certificateId = certificateIdOfDer(raw);
+    const chainDer: Buffer[] = [];
+    if (socket.authorized) {
+      // The verified path as OpenSSL built it: leaf → intermediates the device sent or the trust store holds → anchor.
+      let cur: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+      for (let depth = 0; depth < 8 && cur !== undefined; depth += 1) {
+        const next: tls.DetailedPeerCertificate | undefined = cur.issuerCertificate as tls.DetailedPeerCertificate | undefined;
+        if (next === undefined || next === cur || next.raw.equals(cur.raw)) break;
+        chainDer.push(next.raw);
+        cur = next;
+      }
+    }
     const identity = (chainVerified: boolean): PeerIdentity => ({
       tenantId,
       certificateId,
       chainVerified,
       peerCertificate: peer,
       servername,
+      chainDer,
       remoteAddress: socket.remoteAddress,
     });
     if (socket.authorized) {

@@ -26,3 +26,4 @@ export {
   type ConnectionPolicy,
 } from './policy-enforcer.ts';
 export { DEFAULT_GATEWAY_LIMITS, PacketSizeGuard, checkTopicLimits, type GatewayLimits } from './gateway-limits.ts';
+export { FleetProvisioningRouter, rejectionOf, type DeviceApiRouter, type DeviceApiRequest, type DeviceApiResponse } from './fleet-provisioning-router.ts';

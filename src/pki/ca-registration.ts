@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { assertCertificateTimeValid, parseCertificate } from './certificate.ts';
+import { assertCertificateTimeValid, loadCertificate } from './certificate.ts';
 import type { ParsedCertificate } from './certificate.ts';
 import { PkiErrors } from './errors.ts';
 import { parseSubjectPublicKeyInfo } from './public-key.ts';
@@ -45,7 +45,7 @@ function sameText(a: string, b: string): boolean {
  * Returns the parsed CA certificate.
  */
 export function verifyCaCertificateForRegistration(options: VerifyCaRegistrationOptions): ParsedCertificate {
-  const caCertificate = parseCertificate(options.caCertificatePem);
+  const caCertificate = loadCertificate(options.caCertificatePem);
   if (!caCertificate.isCa) {
     throw PkiErrors.error('PKI_NOT_A_CA', 'the certificate is not a CA certificate (basicConstraints CA:true missing)');
   }
@@ -69,7 +69,7 @@ export function verifyCaCertificateForRegistration(options: VerifyCaRegistration
   if (options.registrationCode === undefined || options.registrationCode === '') {
     throw PkiErrors.error('PKI_REGISTRATION_CODE_REQUIRED', 'DEFAULT mode needs the registration code');
   }
-  const verificationCertificate = parseCertificate(options.verificationCertificatePem);
+  const verificationCertificate = loadCertificate(options.verificationCertificatePem);
   assertCertificateTimeValid(verificationCertificate, options.now);
   const commonNames = verificationCertificate.subject.CN ?? [];
   const registrationCode = options.registrationCode;

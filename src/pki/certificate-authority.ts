@@ -10,7 +10,7 @@ import {
   truncateToSeconds,
 } from './certificate-builder.ts';
 import type { CertificateIssuer, IssuedCertificate } from './certificate-issuer.ts';
-import { parseCertificate } from './certificate.ts';
+import { loadCertificate } from './certificate.ts';
 import type { ParsedCertificate } from './certificate.ts';
 import { encodeName } from './distinguished-name.ts';
 import type { DistinguishedName } from './distinguished-name.ts';
@@ -85,7 +85,7 @@ async function withNewKey(
   const { keyRef, publicKey } = await keyStore.generateKey(algorithm);
   try {
     const signer = await keyStore.getSigner(keyRef);
-    return { certificate: parseCertificate(build(keyRef, exportSpki(publicKey), signer)), keyRef };
+    return { certificate: loadCertificate(build(keyRef, exportSpki(publicKey), signer)), keyRef };
   } catch (error) {
     await keyStore.deleteKey(keyRef).catch(() => undefined);
     throw error;

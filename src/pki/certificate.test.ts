@@ -2,7 +2,12 @@ import 'reflect-metadata';
 import * as peculiar from '@peculiar/x509';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertCertificateTimeValid, certificateIdOf, parseCertificate } from './certificate.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { assertCertificateTimeValid, certificateIdOf, loadCertificate, parseCertificate } from './certificate.ts';
+import { buildCertificateDer, generateSerialNumber } from './certificate-builder.ts';
+import { encodeName } from './distinguished-name.ts';
+import { signatureAlgorithmIdentifier } from './key-algorithm.ts';
+import { createKeyObjectSigner } from './key-object-signer.ts';
 import { encodePem, splitPemChain } from './pem.ts';
 import { Scratch } from './test-support.ts';
 
@@ -124,6 +129,41 @@ describe('parseCertificate', () => {
   it('rejects oversized input with PKI_CERTIFICATE_TOO_LARGE', () => {
     expectCode(() => parseCertificate(Buffer.alloc(65 * 1024)), 'PKI_CERTIFICATE_TOO_LARGE');
     expectCode(() => parseCertificate(leafPem + ' '.repeat(100 * 1024)), 'PKI_CERTIFICATE_TOO_LARGE');
+  });
+});
+
+describe('loadCertificate', () => {
+  it('loads OpenSSL objects at once and refuses what OpenSSL refuses', () => {
+    const loaded = loadCertificate(leafPem);
+    expect(loaded.x509.serialNumber).toBe('FF12');
+    // A certificate whose EC point is not on the curve: the DER walk accepts it, loading does not.
+    const signer = createKeyObjectSigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const spki = Buffer.from(signer.publicKey.export({ type: 'spki', format: 'der' }));
+    spki[spki.length - 1] = (spki[spki.length - 1] as number) ^ 0xff;
+    const name = encodeName({ CN: ['bad point'] });
+    const der = buildCertificateDer(
+      {
+        serialNumberDer: generateSerialNumber().der,
+        signatureAlgorithmDer: signatureAlgorithmIdentifier('EC_P256'),
+        issuerNameDer: name,
+        notBefore: new Date(),
+        notAfter: new Date(Date.now() + 86_400_000),
+        subjectNameDer: name,
+        spkiDer: spki,
+        extensions: [],
+      },
+      signer,
+    );
+    const lazy = parseCertificate(der);
+    expect(lazy.subject).toEqual({ CN: ['bad point'] });
+    expect(() => lazy.publicKey).toThrow(expect.objectContaining({ code: 'PKI_PUBLIC_KEY_INVALID' }));
+    let code: unknown;
+    try {
+      loadCertificate(der);
+    } catch (error) {
+      code = (error as { code?: unknown }).code;
+    }
+    expect(['PKI_PUBLIC_KEY_INVALID', 'PKI_CERTIFICATE_MALFORMED']).toContain(code);
   });
 });
 

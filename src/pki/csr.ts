@@ -37,8 +37,9 @@ export interface ParsedCsr {
   readonly keyAlgorithm: SubjectKeyAlgorithm;
 }
 
-/** Largest CSR accepted as PEM text (16 KiB), and as DER (12 KiB). */
+/** Largest CSR accepted as PEM text: 16 KiB. */
 export const MAX_CSR_PEM_LENGTH = 16 * 1024;
+/** Largest CSR accepted as DER: 12 KiB. */
 export const MAX_CSR_DER_LENGTH = 12 * 1024;
 
 const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'] as const;

@@ -41,6 +41,7 @@ export {
   MAX_CERTIFICATE_BYTES,
   assertCertificateTimeValid,
   certificateIdOf,
+  loadCertificate,
   parseCertificate,
   type KeyUsage,
   type ParsedCertificate,

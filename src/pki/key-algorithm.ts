@@ -8,7 +8,7 @@ export type KeyAlgorithm = 'EC_P256' | 'EC_P384' | 'RSA_2048' | 'RSA_3072';
 /** Every {@link KeyAlgorithm}, for schemas and loops. */
 export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['EC_P256', 'EC_P384', 'RSA_2048', 'RSA_3072'];
 
-/** Hash used with each key algorithm: SHA-384 for P-384, SHA-256 otherwise. */
+/** A SHA-2 digest name as `node:crypto` spells it (SHA-512 only appears in CSRs signed by devices). */
 export type HashAlgorithm = 'sha256' | 'sha384' | 'sha512';
 
 /** True when `value` names a {@link KeyAlgorithm}. */

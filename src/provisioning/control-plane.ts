@@ -18,6 +18,8 @@ export interface ChangeListener {
   trustChanged?(tenantId: string): void;
   /** A tenant was created. */
   tenantsChanged?(): void;
+  /** Webhook subscriptions changed. */
+  webhooksChanged?(): void;
 }
 
 /**
@@ -55,6 +57,11 @@ export class ControlPlane {
   /** Tells listeners that the trusted CAs of a tenant changed. */
   notifyTrustChanged(tenantId: string): void {
     for (const l of this.listeners) l.trustChanged?.(tenantId);
+  }
+
+  /** Tells listeners that webhook subscriptions changed. */
+  notifyWebhooksChanged(): void {
+    for (const l of this.listeners) l.webhooksChanged?.();
   }
 
   /** Tells listeners that tenants were added. */

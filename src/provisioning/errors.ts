@@ -9,7 +9,7 @@ export const ProvisioningErrors = defineErrors({
   PROVISIONING_CERTIFICATE_IS_CA: { kind: 'invalid', description: 'A device certificate must not be a CA certificate.' },
   PROVISIONING_PLAN_INVALID: { kind: 'invalid', description: 'The template plan cannot be applied as given (e.g. a certificate resource without a certificate).' },
   PROVISIONING_OVERRIDE_CONFLICT: { kind: 'conflict', description: 'The thing exists with different properties and the template OverrideSettings say FAIL.' },
-  PROVISIONING_TEMPLATE_DISABLED: { kind: 'conflict', description: 'The provisioning template is disabled.' },
+  PROVISIONING_TEMPLATE_DISABLED: { kind: 'forbidden', description: 'The provisioning template is disabled.' },
   PROVISIONING_TEMPLATE_TYPE_MISMATCH: { kind: 'invalid', description: 'The template is of the wrong type for this flow (JITP vs FLEET_PROVISIONING).' },
   PROVISIONING_HOOK_FAILED: { kind: 'forbidden', description: 'The pre-provisioning hook failed, answered badly or not within its timeout; the request is refused.' },
   PROVISIONING_HOOK_DENIED: { kind: 'forbidden', description: 'The pre-provisioning hook answered allowProvisioning: false.' },

@@ -33,3 +33,4 @@ export {
   createProvisioningTemplateVersion, listProvisioningTemplateVersions, deleteProvisioningTemplate, listProvisioningTemplates,
   type ProvisioningTemplateRecord, type PreProvisioningHook,
 } from './provisioning-templates.ts';
+export { createWebhook, listWebhooks, listAllWebhookTargets, deleteWebhook, insertDeadLetter, listDeadLetters, type Webhook } from './webhooks.ts';

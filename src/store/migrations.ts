@@ -279,6 +279,30 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('ownership_tokens_expiry').on('ownership_tokens').columns(['used_at', 'expires_at']).execute();
     },
   },
+  '0006_webhooks': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('webhooks')
+        .addColumn('webhook_id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('events', 'text', (c) => c.notNull())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('webhook_dead_letters')
+        .addColumn('delivery_id', 'text', (c) => c.primaryKey())
+        .addColumn('webhook_id', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('last_error', 'text', (c) => c.notNull())
+        .addColumn('failed_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('webhook_dead_letters_hook').on('webhook_dead_letters').columns(['webhook_id', 'failed_at']).execute();
+    },
+  },
 };
 
 /** Supplies the built-in migrations to Kysely's Migrator. */

@@ -252,6 +252,27 @@ export interface OwnershipTokensTable {
   created_at: string;
 }
 
+export interface WebhooksTable {
+  webhook_id: string;
+  tenant_id: string;
+  url: string;
+  /** JSON array of event types; empty = all. */
+  events: string;
+  /** HMAC key of the signatures (needed in clear to sign; never returned after creation). */
+  secret: string;
+  created_at: string;
+}
+
+export interface WebhookDeadLettersTable {
+  delivery_id: string;
+  webhook_id: string;
+  url: string;
+  body: string;
+  attempts: number;
+  last_error: string;
+  failed_at: string;
+}
+
 /** The whole database as Kysely sees it. */
 export interface Database {
   tenants: TenantsTable;
@@ -277,4 +298,6 @@ export interface Database {
   bulk_task_results: BulkTaskResultsTable;
   claim_certificates: ClaimCertificatesTable;
   ownership_tokens: OwnershipTokensTable;
+  webhooks: WebhooksTable;
+  webhook_dead_letters: WebhookDeadLettersTable;
 }

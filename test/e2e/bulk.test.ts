@@ -149,6 +149,24 @@ for (const dialect of DIALECTS) {
       expect(list[0]?.taskId).toBe(again.taskId);
     });
 
+    it('answers with problem+json codes for bad uploads and unknown tasks; manufacturers may upload, installers may not', async () => {
+      const json = await server.api('POST', '/v1/bulk-tasks?templateName=bulk', { ThingName: 'x' });
+      expect([json.status, (json.body as { code: string }).code]).toEqual([400, 'PROVISIONING_BULK_FORMAT_INVALID']);
+      const noTemplate = await server.api('POST', '/v1/bulk-tasks?templateName=nope', undefined, { rawBody: '{"ThingName":"x"}\n', contentType: 'application/x-ndjson' });
+      expect([noTemplate.status, (noTemplate.body as { code: string }).code]).toEqual([404, 'REGISTRY_TEMPLATE_NOT_FOUND']);
+      const empty = await server.api('POST', '/v1/bulk-tasks?templateName=bulk', undefined, { rawBody: '\n\n', contentType: 'application/x-ndjson' });
+      expect((empty.body as { code: string }).code).toBe('PROVISIONING_BULK_INPUT_EMPTY');
+      const unknown = await server.api('GET', '/v1/bulk-tasks/00000000-0000-4000-8000-000000000000');
+      expect([unknown.status, (unknown.body as { code: string }).code]).toEqual([404, 'PROVISIONING_BULK_TASK_NOT_FOUND']);
+      const token = async (role: string): Promise<string> => ((await server.api('POST', '/v1/tokens', { role, name: `bulk-${role}` })).body as { token: string }).token;
+      const maker = await token('manufacturer');
+      const t = await server.api('POST', '/v1/bulk-tasks?templateName=bulk', undefined, { token: maker, rawBody: lines(1, factory, 'maker-')[0] ?? '', contentType: 'application/x-ndjson' });
+      expect(t.status).toBe(201);
+      expect(await finished(server, (t.body as TaskView).taskId)).toMatchObject({ succeeded: 1 });
+      const installer = await server.api('GET', '/v1/bulk-tasks', undefined, { token: await token('installer') });
+      expect(installer.status).toBe(403);
+    });
+
     it('accepts CSV through the CLI and prints plain progress lines without a TTY; results download to a file', async () => {
       const rows = lines(5, factory, 'csv-').map((l) => JSON.parse(l) as { ThingName: string; CertificatePem: string });
       const csv = ['ThingName,CertificatePem,Batch', ...rows.map((r) => `${r.ThingName},"${r.CertificatePem}",b2`)].join('\r\n');

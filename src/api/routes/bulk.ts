@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { BulkTaskRunner } from '../../provisioning/index.ts';
+import { BulkTaskRunner, ProvisioningErrors } from '../../provisioning/index.ts';
 import type { BulkInputFormat } from '../../provisioning/index.ts';
 import type { ApiDependencies } from '../context.ts';
 import { ctxOf, paramsOf, queryOf } from '../route-helpers.ts';
@@ -42,7 +42,8 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDependencies):
       const q = queryOf<{ templateName: string; format?: BulkInputFormat }>(request);
       const contentType = request.headers['content-type'] ?? '';
       const format: BulkInputFormat = q.format ?? (contentType.startsWith('text/csv') ? 'csv' : 'jsonl');
-      const input = request.body instanceof Readable ? request.body : Readable.from([]);
+      if (!(request.body instanceof Readable)) throw ProvisioningErrors.error('PROVISIONING_BULK_FORMAT_INVALID', 'send the devices as Content-Type application/x-ndjson (JSON lines) or text/csv');
+      const input = request.body;
       const task = await runner.createTask(ctxOf(request), { templateName: q.templateName, format, input, maxBytes: BULK_BODY_LIMIT });
       return reply.status(201).send(task);
     });

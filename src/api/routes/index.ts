@@ -6,6 +6,7 @@ import { registerPkiRoutes } from './pki.ts';
 import { registerPolicyRoutes } from './policies.ts';
 import { registerTemplateRoutes } from './templates.ts';
 import { registerThingRoutes } from './things.ts';
+import { registerWebhookRoutes } from './webhooks.ts';
 
 /** Registers every `/v1` operation. */
 export function registerRoutes(app: FastifyInstance, deps: ApiDependencies): void {
@@ -13,6 +14,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDependencies): voi
   registerPolicyRoutes(app, deps);
   registerPkiRoutes(app, deps);
   registerTemplateRoutes(app, deps);
+  registerWebhookRoutes(app, deps);
   registerAdminRoutes(app, deps);
   registerBulkRoutes(app, deps);
 }

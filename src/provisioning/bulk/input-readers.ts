@@ -68,17 +68,27 @@ export async function* readRawRecords(input: Readable, options: ReadRawRecordsOp
   for await (const value of input) {
     const chunk = typeof value === 'string' ? Buffer.from(value) : (value as Buffer);
     let start = 0;
-    for (let i = 0; i < chunk.length; i += 1) {
-      const b = chunk[i];
-      if (csv && b === QUOTE) inQuotes = !inQuotes;
-      else if (b === LF && !inQuotes) {
+    if (!csv) {
+      // JSON lines: native search for line ends.
+      for (let i = chunk.indexOf(LF, start); i !== -1; i = chunk.indexOf(LF, start)) {
         append(chunk, start, i);
         const rec = finish();
         if (rec !== undefined) yield rec;
         start = i + 1;
       }
+    } else {
+      for (let i = 0; i < chunk.length; i += 1) {
+        const b = chunk[i];
+        if (b === QUOTE) inQuotes = !inQuotes;
+        else if (b === LF && !inQuotes) {
+          append(chunk, start, i);
+          const rec = finish();
+          if (rec !== undefined) yield rec;
+          start = i + 1;
+        }
+      }
     }
-    if (start < chunk.length) append(Buffer.from(chunk.subarray(start)), 0, chunk.length - start);
+    if (start < chunk.length) append(chunk, start, chunk.length);
   }
   if (size > 0 || oversized) {
     const rec = finish();

@@ -1,0 +1,224 @@
+// Fleet provisioning by claim and by trusted user end to end (issue 5): real server, real MQTT over mutual TLS,
+// the device SDK of src/device, the CLI, and error paths.
+import { createServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectDevice, FleetProvisioningClient, provisionByClaim, provisionByTrustedUser } from '../../src/device/index.ts';
+import type { DeviceEndpoint } from '../../src/device/index.ts';
+import { DIALECTS } from '../support/dialects.ts';
+import { execSql } from '../support/database-access.ts';
+import { startServer } from '../support/server-process.ts';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+const ARN = 'arn:aws:iot:*:*';
+
+const DEVICE_POLICY = {
+  Version: '2012-10-17',
+  Statement: [
+    { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
+    { Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/things/\${iot:Connection.Thing.ThingName}/*` },
+  ],
+};
+
+function template(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    Parameters: { SerialNumber: { Type: 'String' }, Location: { Type: 'String', Default: 'lab' } },
+    Resources: {
+      thing: {
+        Type: 'AWS::IoT::Thing',
+        Properties: { ThingName: { 'Fn::Join': ['', ['sensor-', { Ref: 'SerialNumber' }]] }, AttributePayload: { location: { Ref: 'Location' } } },
+        OverrideSettings: { AttributePayload: 'FAIL', ThingTypeName: 'REPLACE', ThingGroups: 'DO_NOTHING' },
+      },
+      certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
+      policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: 'fleet-device' } },
+    },
+    DeviceConfiguration: { FallbackUrl: 'https://example.invalid/fallback', Interval: 60 },
+    ...extra,
+  };
+}
+
+for (const dialect of DIALECTS) {
+  describe(`fleet provisioning end to end (${dialect.name})`, () => {
+    let server: Server;
+    let endpoint: DeviceEndpoint;
+    let claim: { certificatePem: string; privateKeyPem: string; certificateId: string };
+    const tmp = mkdtempSync(path.join(tmpdir(), 'gh-fleet-'));
+
+    async function newClaim(templateName: string, batch: string): Promise<{ certificatePem: string; privateKeyPem: string; certificateId: string }> {
+      const r = await server.api('POST', `/v1/provisioning-templates/${templateName}/claim-certificates`, { batch });
+      expect(r.status).toBe(201);
+      return { certificatePem: r.body.certificatePem, privateKeyPem: r.body.keyPair.PrivateKey, certificateId: r.body.certificateId };
+    }
+
+    beforeAll(async () => {
+      server = await startServer({ dialect });
+      endpoint = { host: '127.0.0.1', port: server.ports.mqtt, caPem: readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8'), servername: 'localhost' };
+      expect((await server.api('POST', '/v1/policies', { policyName: 'fleet-device', policyDocument: DEVICE_POLICY })).status).toBe(201);
+      const t = await server.api('POST', '/v1/provisioning-templates', { templateName: 'sensors', templateBody: template() });
+      expect(t.status).toBe(201);
+      claim = await newClaim('sensors', 'batch-1');
+    });
+    afterAll(async () => server.destroy());
+
+    it('provisions by claim with a CSR made on the device, then the new identity connects and publishes', async () => {
+      const dev = await provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'A100' }, clientId: 'factory-1', outDir: path.join(tmp, 'a100') });
+      expect(dev.thingName).toBe('sensor-A100');
+      expect(dev.deviceConfiguration).toEqual({ FallbackUrl: 'https://example.invalid/fallback', Interval: 60 });
+      expect(statSync(path.join(tmp, 'a100', 'private.key')).mode & 0o777).toBe(0o600);
+      const thing = await server.api('GET', '/v1/things/sensor-A100');
+      expect(thing.body).toMatchObject({ attributes: { location: 'lab' }, principals: [dev.certificateId] });
+      expect((await server.api('GET', `/v1/certificates/${dev.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', policies: ['fleet-device'], createdBy: 'fleet' });
+      const client = await connectDevice(endpoint, dev, 'sensor-A100');
+      await client.publishAsync('things/sensor-A100/telemetry', '{"t":21}', { qos: 1 });
+      await client.endAsync();
+    });
+
+    it('provisions with CreateKeysAndCertificate over CBOR', async () => {
+      const dev = await provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'B200', Location: 'hall' }, keyMode: 'server', format: 'cbor' });
+      expect(dev.thingName).toBe('sensor-B200');
+      expect(dev.privateKeyPem).toContain('PRIVATE KEY');
+      const client = await connectDevice(endpoint, dev, 'sensor-B200');
+      await client.endAsync();
+    });
+
+    it('provisions by trusted user: an installer token gets a 5-minute claim that is not listed', async () => {
+      const installer = await server.api('POST', '/v1/tokens', { role: 'installer', name: 'installer-1' });
+      const tok = installer.body.token as string;
+      expect((await server.api('GET', '/v1/things', undefined, { token: tok })).status).toBe(403);
+      const r = await server.api('POST', '/v1/provisioning-templates/sensors/provisioning-claim', undefined, { token: tok });
+      expect(r.status).toBe(201);
+      const ttl = Date.parse(r.body.expiration) - Date.now();
+      expect(ttl).toBeGreaterThan(3 * 60_000);
+      expect(ttl).toBeLessThanOrEqual(5 * 60_000 + 1000);
+      const listed = await server.api('GET', '/v1/certificates?maxResults=250');
+      expect(listed.body.certificates.map((c: { certificateId: string }) => c.certificateId)).not.toContain(r.body.certificateId);
+      const dev = await provisionByTrustedUser({ endpoint, claim: { certificatePem: r.body.certificatePem, privateKeyPem: r.body.keyPair.PrivateKey }, templateName: 'sensors', parameters: { SerialNumber: 'C300' } });
+      expect(dev.thingName).toBe('sensor-C300');
+    });
+
+    it('rejects reused, foreign and expired ownership tokens', async () => {
+      const c = await connectDevice(endpoint, claim, 'token-tests');
+      const api = new FleetProvisioningClient(c);
+      const k = await api.createKeysAndCertificate();
+      expect((await server.api('GET', `/v1/certificates/${k.certificateId}`)).body.status).toBe('PENDING_ACTIVATION');
+      await api.registerThing('sensors', { certificateOwnershipToken: k.certificateOwnershipToken, parameters: { SerialNumber: 'D400' } });
+      const reused = await api.registerThing('sensors', { certificateOwnershipToken: k.certificateOwnershipToken, parameters: { SerialNumber: 'D401' } }).catch((e: { details?: unknown }) => e.details);
+      expect(reused).toMatchObject({ statusCode: 400, errorCode: 'InvalidCertificateOwnershipToken' });
+      // a token made through another claim is foreign to this connection
+      const other = await newClaim('sensors', 'batch-2');
+      const c2 = await connectDevice(endpoint, other, 'token-tests-2');
+      const k2 = await new FleetProvisioningClient(c2).createKeysAndCertificate();
+      await c2.endAsync();
+      const foreign = await api.registerThing('sensors', { certificateOwnershipToken: k2.certificateOwnershipToken, parameters: { SerialNumber: 'D402' } }).catch((e: { details?: unknown }) => e.details);
+      expect(foreign).toMatchObject({ errorCode: 'InvalidCertificateOwnershipToken' });
+      // a token older than one hour
+      const k3 = await api.createKeysAndCertificate();
+      await execSql(server, "update ownership_tokens set expires_at = '2000-01-01T00:00:00.000Z' where used_at is null");
+      const expired = await api.registerThing('sensors', { certificateOwnershipToken: k3.certificateOwnershipToken, parameters: { SerialNumber: 'D403' } }).catch((e: { details?: unknown }) => e.details);
+      expect(expired).toMatchObject({ statusCode: 400, errorCode: 'InvalidCertificateOwnershipToken' });
+      expect((expired as { errorMessage: string }).errorMessage).toContain('PROVISIONING_TOKEN_EXPIRED');
+      expect((await server.api('GET', `/v1/certificates/${k3.certificateId}`)).body.status).toBe('PENDING_ACTIVATION');
+      await c.endAsync();
+    });
+
+    it('rejects a disabled template, a missing parameter and an OverrideSettings FAIL conflict', async () => {
+      const c = await connectDevice(endpoint, claim, 'reject-tests');
+      const api = new FleetProvisioningClient(c);
+      const tok = async (): Promise<string> => (await api.createKeysAndCertificate()).certificateOwnershipToken;
+      const missing = await api.registerThing('sensors', { certificateOwnershipToken: await tok() }).catch((e: { details?: unknown }) => e.details);
+      expect(missing).toMatchObject({ statusCode: 400, errorCode: 'InvalidParameters' });
+      expect((missing as { errorMessage: string }).errorMessage).toContain('TEMPLATE_PARAMETER_MISSING');
+      // sensor-A100 exists with location=lab; a different location with AttributePayload FAIL conflicts
+      const conflict = await api.registerThing('sensors', { certificateOwnershipToken: await tok(), parameters: { SerialNumber: 'A100', Location: 'roof' } }).catch((e: { details?: unknown }) => e.details);
+      expect(conflict).toMatchObject({ statusCode: 409, errorCode: 'ResourceConflict' });
+      expect((await server.api('GET', '/v1/things/sensor-A100')).body.attributes).toEqual({ location: 'lab' });
+      await server.api('PATCH', '/v1/provisioning-templates/sensors', { enabled: false });
+      const disabled = await api.registerThing('sensors', { certificateOwnershipToken: await tok(), parameters: { SerialNumber: 'E500' } }).catch((e: { details?: unknown }) => e.details);
+      expect(disabled).toMatchObject({ statusCode: 403, errorCode: 'AccessDenied' });
+      await server.api('PATCH', '/v1/provisioning-templates/sensors', { enabled: true });
+      await c.endAsync();
+    });
+
+    it('runs the pre-provisioning hook: allow list, HMAC-signed webhook with overrides, and a timeout', async () => {
+      const allowFile = { type: 'allow-list', parameter: 'SerialNumber', values: ['OK-1'] };
+      await server.api('POST', '/v1/provisioning-templates', { templateName: 'allowlisted', templateBody: template(), preProvisioningHook: allowFile });
+      const cl = await newClaim('allowlisted', 'b');
+      const ok = await provisionByClaim({ endpoint, claim: cl, templateName: 'allowlisted', parameters: { SerialNumber: 'OK-1' } });
+      expect(ok.thingName).toBe('sensor-OK-1');
+      const denied = await provisionByClaim({ endpoint, claim: cl, templateName: 'allowlisted', parameters: { SerialNumber: 'NOPE' } }).catch((e: { details?: unknown }) => e.details);
+      expect(denied).toMatchObject({ statusCode: 403, errorCode: 'AccessDenied' });
+
+      const seen: { signature: string | undefined; body: Record<string, unknown> }[] = [];
+      let delayMs = 0;
+      const hookServer: HttpServer = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          seen.push({ signature: req.headers['gatehouse-signature'] as string | undefined, body: JSON.parse(body) as Record<string, unknown> });
+          setTimeout(() => {
+            res.setHeader('content-type', 'application/json');
+            res.end(JSON.stringify({ allowProvisioning: true, parameterOverrides: { Location: 'overridden' } }));
+          }, delayMs);
+        });
+      });
+      await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', () => r()));
+      const port = (hookServer.address() as { port: number }).port;
+      try {
+        const created = await server.api('POST', '/v1/provisioning-templates', { templateName: 'hooked', templateBody: template(), preProvisioningHook: { type: 'webhook', url: `http://127.0.0.1:${port}/hook`, timeoutMs: 500 } });
+        expect(created.body.hookSecret).toMatch(/.{16,}/);
+        const ch = await newClaim('hooked', 'h');
+        const dev = await provisionByClaim({ endpoint, claim: ch, templateName: 'hooked', parameters: { SerialNumber: 'H1' } });
+        expect((await server.api('GET', `/v1/things/${dev.thingName}`)).body.attributes).toEqual({ location: 'overridden' });
+        expect(seen[0]?.signature).toMatch(/^sha256=[0-9a-f]{64}$/);
+        expect(seen[0]?.body).toMatchObject({ claimCertificateId: ch.certificateId, parameters: { SerialNumber: 'H1' }, certificateId: dev.certificateId });
+        delayMs = 1500;
+        const slow = await provisionByClaim({ endpoint, claim: ch, templateName: 'hooked', parameters: { SerialNumber: 'H2' }, attempts: 1 }).catch((e: { details?: unknown }) => e.details);
+        expect(slow).toMatchObject({ statusCode: 403, errorCode: 'AccessDenied' });
+        expect((slow as { errorMessage: string }).errorMessage).toContain('PROVISIONING_HOOK_FAILED');
+        expect((await server.api('GET', '/v1/things/sensor-H2')).status).toBe(404);
+      } finally {
+        hookServer.close();
+      }
+    });
+
+    it('keeps a claim certificate to the provisioning topics of its template, and a revoked claim cannot provision', async () => {
+      const c = await connectDevice(endpoint, claim, 'claim-misuse');
+      const closed = new Promise<void>((r) => c.once('close', () => r()));
+      const refusedSub = await c.subscribeAsync('things/#', { qos: 1 }).then(() => undefined, (e: Error) => e);
+      expect(refusedSub?.message).toContain('Subscribe error');
+      c.publish('things/sensor-A100/telemetry', 'spoof', { qos: 1 });
+      await closed;
+      c.end(true);
+      // another template's topics are not the claim's
+      const c2 = await connectDevice(endpoint, claim, 'claim-misuse-2');
+      const closed2 = new Promise<void>((r) => c2.once('close', () => r()));
+      c2.publish('$aws/provisioning-templates/hooked/provision/json', '{}', { qos: 1 });
+      await closed2;
+      c2.end(true);
+
+      const victim = await newClaim('sensors', 'to-revoke');
+      expect((await server.cli(['claim', 'revoke', victim.certificateId])).code).toBe(0);
+      const refused = await provisionByClaim({ endpoint, claim: victim, templateName: 'sensors', parameters: { SerialNumber: 'R1' }, attempts: 1 }).catch((e: Error & { code?: string }) => e);
+      expect((refused as { code?: string }).code).toBe('DEVICE_CONNECT_FAILED');
+    });
+
+    it('drives claims and devices from the CLI: claim create, device provision, device connect', async () => {
+      const out = path.join(tmp, 'cli-claim');
+      const created = await server.cli(['--json', 'claim', 'create', '--template', 'sensors', '--batch', 'cli-batch', '--out', out]);
+      expect(created.code).toBe(0);
+      expect(statSync(path.join(out, 'claim.key')).mode & 0o777).toBe(0o600);
+      const devDir = path.join(tmp, 'cli-dev');
+      const prov = await server.cli(['--json', 'device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=CLI1', '--out', devDir]);
+      expect(prov.stderr).toBe('');
+      expect(JSON.parse(prov.stdout)).toMatchObject({ thingName: 'sensor-CLI1' });
+      const conn = await server.cli(['--json', 'device', 'connect', '--creds', devDir, '--servername', 'localhost', '--publish', 'things/sensor-CLI1/hello']);
+      expect(conn.stderr).toBe('');
+      expect(JSON.parse(conn.stdout)).toMatchObject({ connected: true, clientId: 'sensor-CLI1' });
+      const dry = await server.cli(['--json', 'template', 'dry-run', 'sensors', '-p', 'SerialNumber=X9']);
+      expect(JSON.parse(dry.stdout)).toMatchObject({ thing: { thingName: 'sensor-X9' } });
+    });
+  });
+}
