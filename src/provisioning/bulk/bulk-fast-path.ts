@@ -124,3 +124,56 @@ export async function writeFastLines(trx: Executor, tc: TaskContext, fast: reado
     certificatePem: f.cert.issued ? f.cert.pem : null, privateKeyPem: f.cert.privateKeyPem, code: null, message: null,
   }));
 }
+
+function sortedJson(o: Readonly<Record<string, string>>): string {
+  return JSON.stringify(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Finds the lines whose devices are already registered exactly as the plan says (a re-run of the same file):
+ * certificate with the planned status, thing with the same type, attributes and groups, the certificate attached to
+ * that thing and every planned policy attached to the certificate. They are reported `present` without writing,
+ * whatever the `OverrideSettings`, since there is nothing to override. Any difference sends the line to `applyPlan`.
+ */
+export async function selectPresentLines(trx: Executor, tc: TaskContext, lines: readonly PreparedLine[]): Promise<LineOutcome[]> {
+  const tenantId = tc.ctx.tenantId;
+  const candidates = lines.flatMap((p) => (p.kind === 'ok' && p.cert !== undefined && p.plan.thing !== undefined && p.plan.certificate !== undefined ? [{ p, thing: p.plan.thing, cert: p.cert, status: p.plan.certificate.status }] : []));
+  if (candidates.length === 0) return [];
+  const certStatus = new Map<string, string>();
+  const things = new Map<string, { type: string | null; attributes: string }>();
+  const groups = new Map<string, string[]>();
+  const principals = new Set<string>();
+  const attached = new Set<string>();
+  for (const part of chunks(candidates)) {
+    const ids = part.map((c) => c.cert.certificateId);
+    const names = part.map((c) => c.thing.thingName);
+    for (const r of await trx.selectFrom('certificates').select(['certificate_id', 'status']).where('tenant_id', '=', tenantId).where('certificate_id', 'in', ids).execute()) certStatus.set(r.certificate_id, r.status);
+    for (const r of await trx.selectFrom('things').select(['thing_name', 'thing_type_name', 'attributes']).where('tenant_id', '=', tenantId).where('thing_name', 'in', names).execute()) {
+      things.set(r.thing_name, { type: r.thing_type_name, attributes: sortedJson(JSON.parse(r.attributes) as Record<string, string>) });
+    }
+    for (const r of await trx.selectFrom('thing_group_members').select(['thing_name', 'thing_group_name']).where('tenant_id', '=', tenantId).where('thing_name', 'in', names).execute()) {
+      groups.set(r.thing_name, [...(groups.get(r.thing_name) ?? []), r.thing_group_name]);
+    }
+    for (const r of await trx.selectFrom('thing_principals').select(['thing_name', 'certificate_id']).where('tenant_id', '=', tenantId).where('thing_name', 'in', names).execute()) principals.add(`${r.thing_name}\u0000${r.certificate_id}`);
+    for (const r of await trx.selectFrom('policy_attachments').select(['policy_name', 'target_id']).where('tenant_id', '=', tenantId).where('target_type', '=', 'certificate').where('target_id', 'in', ids).execute()) attached.add(`${r.policy_name}\u0000${r.target_id}`);
+  }
+  const out: LineOutcome[] = [];
+  for (const c of candidates) {
+    const id = c.cert.certificateId;
+    const t = things.get(c.thing.thingName);
+    const g = [...new Set(groups.get(c.thing.thingName) ?? [])].sort();
+    const planned = [...new Set(c.thing.thingGroups)].sort();
+    const same =
+      certStatus.get(id) === c.status &&
+      t !== undefined &&
+      t.type === (c.thing.thingTypeName ?? null) &&
+      t.attributes === sortedJson(c.thing.attributes) &&
+      g.join('\u0000') === planned.join('\u0000') &&
+      principals.has(`${c.thing.thingName}\u0000${id}`) &&
+      c.p.plan.policies.every((pol) => attached.has(`${pol.policy.kind === 'name' ? pol.policy.policyName : pol.policy.suggestedName}\u0000${id}`));
+    if (same) {
+      out.push({ lineNo: c.p.lineNo, outcome: 'present', thingName: c.thing.thingName, certificateId: id, certificatePem: c.cert.issued ? c.cert.pem : null, privateKeyPem: null, code: null, message: null });
+    }
+  }
+  return out;
+}

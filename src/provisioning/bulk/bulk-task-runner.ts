@@ -16,7 +16,7 @@ import { applyPlan } from '../apply-plan.ts';
 import type { CertificateAuthorityService, ReadyIssuer } from '../certificate-authority-service.ts';
 import { ProvisioningErrors } from '../errors.ts';
 import { DEVICE_CERT_VALIDITY_DAYS } from '../manual.ts';
-import { selectFastLines, writeFastLines } from './bulk-fast-path.ts';
+import { selectFastLines, selectPresentLines, writeFastLines } from './bulk-fast-path.ts';
 import { readCertificateFields, verifyCertificateSignature } from './fast-certificate.ts';
 import { countRecords, readDeviceFile } from './input-readers.ts';
 import type { BulkInputFormat, DeviceRecord } from './input-readers.ts';
@@ -415,10 +415,14 @@ export class BulkTaskRunner {
     const outcomes: LineOutcome[] = [];
     try {
       await this.o.store.transaction(async (trx) => {
-        const fast = await selectFastLines(trx, tc, lines, this.w);
+        // Unchanged devices (re-runs) and pure creations are handled per batch; the rest go through applyPlan.
+        const present = await selectPresentLines(trx, tc, lines);
+        const handled = new Set(present.map((o) => o.lineNo));
+        outcomes.push(...present);
+        const fast = await selectFastLines(trx, tc, lines.filter((p) => !handled.has(p.lineNo)), this.w);
         outcomes.push(...(await writeFastLines(trx, tc, fast, this.w)));
-        const fastLines = new Set(fast.map((f) => f.lineNo));
-        for (const p of lines) if (!fastLines.has(p.lineNo)) outcomes.push(await this.writeLine(trx, tc, p));
+        for (const f of fast) handled.add(f.lineNo);
+        for (const p of lines) if (!handled.has(p.lineNo)) outcomes.push(await this.writeLine(trx, tc, p));
         await this.writeOutcomes(trx, tc.taskId, outcomes, last);
       });
     } catch {

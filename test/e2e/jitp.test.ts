@@ -1,0 +1,331 @@
+// JITP and JITR end to end (issue 6): a BYO CA registered by proof of possession, device certificates made
+// outside Gatehouse, real MQTT clients over mutual TLS, webhooks, and the negative cases.
+import { execFile } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import mqtt from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCertificateIssuer, createKeyObjectSigner, generateKeyPair, parseCertificate } from '../../src/pki/index.ts';
+import { DIALECTS } from '../support/dialects.ts';
+import { OpensslWorkspace } from '../support/openssl.ts';
+import { startServer, waitFor } from '../support/server-process.ts';
+import { makeCertificate } from '../support/x509-fixtures.ts';
+
+const execFileAsync = promisify(execFile);
+type Server = Awaited<ReturnType<typeof startServer>>;
+const ARN = 'arn:aws:iot:*:*';
+
+const JITP_TEMPLATE = {
+  Parameters: { 'AWS::IoT::Certificate::CommonName': { Type: 'String' }, 'AWS::IoT::Certificate::Country': { Type: 'String', Default: 'NL' } },
+  Resources: {
+    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'AWS::IoT::Certificate::CommonName' }, AttributePayload: { country: { Ref: 'AWS::IoT::Certificate::Country' } } } },
+    certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
+    policy: {
+      Type: 'AWS::IoT::Policy',
+      Properties: {
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
+            { Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/jitp/\${iot:Connection.Thing.ThingName}/*` },
+          ],
+        }),
+      },
+    },
+  },
+};
+
+interface DeviceCert {
+  certPem: string;
+  keyPem: string;
+  certificateId: string;
+}
+
+function connect(server: Server, dev: DeviceCert, clientId: string, extraCa: string[] = []): Promise<{ client?: MqttClient; code?: number; error?: Error }> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect({
+      protocol: 'mqtts', host: '127.0.0.1', port: server.ports.mqtt, servername: 'localhost',
+      ca: [readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8')], cert: [dev.certPem, ...extraCa].join(''), key: dev.keyPem,
+      clientId, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000,
+    });
+    const done = (r: { client?: MqttClient; code?: number; error?: Error }): void => {
+      client.removeAllListeners('connect');
+      resolve(r);
+    };
+    client.once('connect', () => done({ client }));
+    client.once('error', (e: Error & { code?: number }) => {
+      client.end(true);
+      done({ error: e, ...(typeof e.code === 'number' ? { code: e.code } : {}) });
+    });
+    client.once('close', () => {
+      client.end(true);
+      done({ error: new Error('closed') });
+    });
+  });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`JITP and JITR end to end (${dialect.name})`, () => {
+    let server: Server;
+    const ws = new OpensslWorkspace();
+    let caId: string;
+    let issueDevice: (cn: string, options?: { country?: string; days?: number; notBefore?: Date; notAfter?: Date }) => DeviceCert;
+
+    async function registerCa(name: string, subj: string, autoRegister: boolean): Promise<string> {
+      const code = (await server.api('GET', '/v1/cas/registration-code')).body.registrationCode as string;
+      const caPem = ws.selfSignedCa(name, subj);
+      ws.key(`${name}-verif`);
+      ws.csr(`${name}-verif`, `/CN=${code}`);
+      const verif = ws.sign(`${name}-verif`, name, { ext: 'basicConstraints=CA:FALSE' });
+      const r = await server.api('POST', '/v1/cas/register', { caCertificatePem: caPem, verificationCertificatePem: verif, allowAutoRegistration: autoRegister });
+      expect(r.status).toBe(201);
+      return r.body.caCertificateId as string;
+    }
+
+    beforeAll(async () => {
+      server = await startServer({ dialect });
+      caId = await registerCa('maker', '/CN=Maker Device CA/O=Maker', true);
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'jitp-sensors', templateBody: JITP_TEMPLATE, type: 'JITP' })).status).toBe(201);
+      const cli = await server.cli(['--json', 'ca', 'update', caId, '--auto-register', '--jitp-template', 'jitp-sensors', '--first-connect', 'continue']);
+      expect(JSON.parse(cli.stdout)).toMatchObject({ autoRegistration: true, registrationTemplate: 'jitp-sensors', firstConnect: 'continue' });
+      const signer = createKeyObjectSigner(createPrivateKey(ws.read('maker.key')));
+      const issuer = createCertificateIssuer({ caCertificate: parseCertificate(ws.read('maker.pem')), signer, chainPem: [] });
+      issueDevice = (cn, o = {}) => {
+        const keys = generateKeyPair('EC_P256');
+        const validity = o.notBefore !== undefined && o.notAfter !== undefined ? { notBefore: o.notBefore, notAfter: o.notAfter } : { validityDays: o.days ?? 30 };
+        const issued = issuer.issue({ publicKey: keys.publicKey, subject: { CN: [cn], ...(o.country === undefined ? {} : { C: [o.country] }), O: ['Maker'] }, extendedKeyUsage: 'clientAuth', ...validity });
+        return { certPem: issued.pem, keyPem: keys.privateKeyPem, certificateId: issued.certificateId };
+      };
+    });
+    afterAll(async () => server.destroy());
+
+    it('JITP (continue): the first connection provisions thing, policy and attachments and proceeds', async () => {
+      const dev = issueDevice('jitp-dev-1', { country: 'DE' });
+      const r = await connect(server, dev, 'jitp-dev-1');
+      expect(r.error).toBeUndefined();
+      await r.client?.publishAsync('jitp/jitp-dev-1/hello', 'hi', { qos: 1 });
+      await r.client?.endAsync();
+      const thing = await server.api('GET', '/v1/things/jitp-dev-1');
+      expect(thing.body).toMatchObject({ attributes: { country: 'DE' }, principals: [dev.certificateId] });
+      const cert = await server.api('GET', `/v1/certificates/${dev.certificateId}`);
+      expect(cert.body).toMatchObject({ status: 'ACTIVE', createdBy: 'jitp', caCertificateId: caId });
+      expect(cert.body.policies).toHaveLength(1);
+    });
+
+    it('JITP works with mosquitto_pub from Debian', async () => {
+      const dev = issueDevice('jitp-mosq');
+      writeFileSync(ws.file('mosq.pem'), dev.certPem);
+      writeFileSync(ws.file('mosq.key'), dev.keyPem);
+      await execFileAsync('mosquitto_pub', ['--cafile', path.join(server.dataDir, 'root-ca.pem'), '--cert', ws.file('mosq.pem'), '--key', ws.file('mosq.key'), '-h', 'localhost', '-p', String(server.ports.mqtt), '-i', 'jitp-mosq', '-t', 'jitp/jitp-mosq/t', '-m', 'x', '-q', '1'], { timeout: 20_000 });
+      expect((await server.api('GET', '/v1/things/jitp-mosq')).status).toBe(200);
+    });
+
+    it('provisions concurrent first connections of one certificate once', async () => {
+      const dev = issueDevice('jitp-race');
+      const results = await Promise.all([1, 2, 3, 4, 5].map(() => connect(server, dev, 'jitp-race')));
+      for (const r of results) r.client?.end(true);
+      expect(results.filter((r) => r.client !== undefined).length).toBeGreaterThanOrEqual(1);
+      const audit = await server.api('GET', '/v1/audit?maxResults=250');
+      expect(audit.body.entries.filter((e: { action: string; target: string }) => e.action === 'jitp.provisioned' && e.target === `cert/${dev.certificateId}`)).toHaveLength(1);
+      expect((await server.api('GET', '/v1/things?namePrefix=jitp-race')).body.things).toHaveLength(1);
+    });
+
+    it('provisions 500 distinct never-seen devices, concurrently', async () => {
+      const devices = Array.from({ length: 500 }, (_, i) => issueDevice(`fleet-${String(i).padStart(3, '0')}`));
+      let next = 0;
+      let ok = 0;
+      const failures: string[] = [];
+      await Promise.all(Array.from({ length: 25 }, async () => {
+        while (next < devices.length) {
+          const i = next++;
+          const dev = devices[i] as DeviceCert;
+          const r = await connect(server, dev, `fleet-${String(i).padStart(3, '0')}`);
+          if (r.client !== undefined) {
+            ok += 1;
+            r.client.end(true);
+          } else failures.push(`${i}: ${r.error?.message ?? '?'}`);
+        }
+      }));
+      expect(failures).toEqual([]);
+      expect(ok).toBe(500);
+      const listed = await server.api('GET', '/v1/things?namePrefix=fleet-&maxResults=250');
+      expect(listed.body.things).toHaveLength(250);
+      expect(listed.body.nextToken).toBeDefined();
+    }, 180_000);
+
+    it('JITP (reconnect): the first connection is closed, the next one succeeds', async () => {
+      await server.api('PATCH', `/v1/cas/${caId}`, { firstConnect: 'reconnect' });
+      const dev = issueDevice('jitp-reconnect');
+      const first = await connect(server, dev, 'jitp-reconnect');
+      expect(first.client).toBeUndefined();
+      expect((await server.api('GET', `/v1/certificates/${dev.certificateId}`)).body.status).toBe('ACTIVE');
+      const second = await connect(server, dev, 'jitp-reconnect');
+      expect(second.error).toBeUndefined();
+      second.client?.end(true);
+      await server.api('PATCH', `/v1/cas/${caId}`, { firstConnect: 'continue' });
+    });
+
+    it('refuses a certificate lacking a template parameter without default, with the reason in the event', async () => {
+      const strict = { ...JITP_TEMPLATE, Parameters: { ...JITP_TEMPLATE.Parameters, 'AWS::IoT::Certificate::Country': { Type: 'String' } } };
+      await server.api('POST', '/v1/provisioning-templates/jitp-sensors/versions', { templateBody: strict, setAsDefault: true });
+      const events: Record<string, unknown>[] = [];
+      const hook = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          events.push(JSON.parse(body) as Record<string, unknown>);
+          res.end('ok');
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+      try {
+        const wh = await server.api('POST', '/v1/webhooks', { url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/`, events: ['jitp.failed'], secret: 'a-webhook-secret-of-length' });
+        expect(wh.status).toBe(201);
+        const dev = issueDevice('no-country');
+        const r = await connect(server, dev, 'no-country');
+        expect(r.client).toBeUndefined();
+        expect((await server.api('GET', `/v1/certificates/${dev.certificateId}`)).status).toBe(404);
+        await waitFor(() => (events.length > 0 ? true : undefined), 10_000, 'jitp.failed webhook');
+        expect(events[0]).toMatchObject({ eventType: 'jitp.failed', event: { certificateId: dev.certificateId, code: 'TEMPLATE_PARAMETER_MISSING' } });
+        await server.api('DELETE', `/v1/webhooks/${wh.body.webhookId as string}`);
+      } finally {
+        hook.close();
+        await server.api('PATCH', '/v1/provisioning-templates/jitp-sensors', { defaultVersionId: 1 });
+      }
+    });
+
+    it('JITR: refused and pending, the event reaches the webhook and the broker, the hook activates, the reconnect succeeds', async () => {
+      const jitrCa = await registerCa('jitrca', '/CN=JITR CA', true);
+      const signer = createKeyObjectSigner(createPrivateKey(ws.read('jitrca.key')));
+      const issuer = createCertificateIssuer({ caCertificate: parseCertificate(ws.read('jitrca.pem')), signer, chainPem: [] });
+      const keys = generateKeyPair('EC_P256');
+      const issued = issuer.issue({ publicKey: keys.publicKey, subject: { CN: ['jitr-dev-1'] }, extendedKeyUsage: 'clientAuth', validityDays: 10 });
+      const dev = { certPem: issued.pem, keyPem: keys.privateKeyPem, certificateId: issued.certificateId };
+      await server.api('POST', '/v1/policies', { policyName: 'jitr-device', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } });
+      // an observer on the broker, allowed to read registration events
+      const observerCert = issueDevice('observer');
+      await connect(server, observerCert, 'observer').then((r) => r.client?.end(true));
+      await server.api('POST', '/v1/policies', { policyName: 'observer', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['iot:Subscribe', 'iot:Receive'], Resource: ['*'] }] } });
+      await server.api('POST', '/v1/policies/observer/attach', { target: observerCert.certificateId });
+      const obs = await connect(server, observerCert, 'observer');
+      const onBroker: string[] = [];
+      obs.client?.on('message', (t) => onBroker.push(t));
+      await obs.client?.subscribeAsync('$aws/events/certificates/registered/#', { qos: 0 });
+
+      let activated = 0;
+      const hook: HttpServer = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          const evt = (JSON.parse(body) as { event: { certificateId: string; caCertificateId: string; certificateStatus: string; awsAccountId: string; timestamp: number; certificateRegistrationTimestamp: number } }).event;
+          expect(evt).toMatchObject({ certificateId: dev.certificateId, caCertificateId: jitrCa, certificateStatus: 'PENDING_ACTIVATION' });
+          expect(evt.awsAccountId).toMatch(/^\d{12}$/);
+          // the operator's hook: activate, create the thing, attach a policy
+          void (async () => {
+            await server.api('PATCH', `/v1/certificates/${evt.certificateId}`, { status: 'ACTIVE' });
+            await server.api('POST', '/v1/things', { thingName: 'jitr-dev-1' });
+            await server.api('POST', '/v1/things/jitr-dev-1/principals', { certificateId: evt.certificateId });
+            await server.api('POST', '/v1/policies/jitr-device/attach', { target: evt.certificateId });
+            activated += 1;
+            res.end('ok');
+          })();
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+      try {
+        await server.api('POST', '/v1/webhooks', { url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/`, events: ['certificate.registered'], secret: 'another-webhook-secret' });
+        const first = await connect(server, dev, 'jitr-dev-1');
+        expect(first.client).toBeUndefined();
+        await waitFor(() => (activated > 0 ? true : undefined), 10_000, 'JITR hook activation');
+        await waitFor(() => (onBroker.includes(`$aws/events/certificates/registered/${jitrCa}`) ? true : undefined), 5_000, 'JITR event on the broker');
+        const second = await connect(server, dev, 'jitr-dev-1');
+        expect(second.error).toBeUndefined();
+        second.client?.end(true);
+        expect((await server.api('GET', `/v1/certificates/${dev.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', createdBy: 'jitr' });
+      } finally {
+        hook.close();
+        obs.client?.end(true);
+      }
+    });
+
+    it('accepts leaf + intermediate when only the root is registered, and the leaf alone once the intermediate is registered', async () => {
+      const rootId = await registerCa('chainroot', '/CN=Chain Root', true);
+      await server.api('PATCH', `/v1/cas/${rootId}`, { registrationConfig: { templateName: 'jitp-sensors' } });
+      ws.key('chainint');
+      ws.csr('chainint', '/CN=Chain Intermediate');
+      const intPem = ws.sign('chainint', 'chainroot', { ext: 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash' });
+      const leafOf = (cn: string): DeviceCert => {
+        ws.key(cn);
+        ws.csr(cn, `/CN=${cn}`);
+        const pem = ws.sign(cn, 'chainint');
+        return { certPem: pem, keyPem: ws.read(`${cn}.key`), certificateId: parseCertificate(pem).certificateId };
+      };
+      const withChain = leafOf('chain-dev-1');
+      const r1 = await connect(server, withChain, 'chain-dev-1', [intPem]);
+      expect(r1.error).toBeUndefined();
+      r1.client?.end(true);
+      expect((await server.api('GET', `/v1/certificates/${withChain.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', caCertificateId: rootId });
+      // register the intermediate too (proof of possession with its key); the leaf alone is then enough
+      const code = (await server.api('GET', '/v1/cas/registration-code')).body.registrationCode as string;
+      ws.key('chainint-verif');
+      ws.csr('chainint-verif', `/CN=${code}`);
+      const verif = ws.sign('chainint-verif', 'chainint', { ext: 'basicConstraints=CA:FALSE' });
+      const reg = await server.api('POST', '/v1/cas/register', { caCertificatePem: intPem, verificationCertificatePem: verif, allowAutoRegistration: true });
+      expect(reg.status).toBe(201);
+      await server.api('PATCH', `/v1/cas/${reg.body.caCertificateId as string}`, { registrationConfig: { templateName: 'jitp-sensors' } });
+      const alone = leafOf('chain-dev-2');
+      const r2 = await connect(server, alone, 'chain-dev-2');
+      expect(r2.error).toBeUndefined();
+      r2.client?.end(true);
+      expect((await server.api('GET', '/v1/things/chain-dev-2')).status).toBe(200);
+    });
+
+    it('refuses when the CA is inactive, auto-registration is off, the CA is revoked, the certificate expired, or the CA is unknown', async () => {
+      const tryNew = async (cn: string, o?: Parameters<typeof issueDevice>[1]): Promise<{ connected: boolean; certificateId: string }> => {
+        const dev = issueDevice(cn, o);
+        const r = await connect(server, dev, cn);
+        r.client?.end(true);
+        return { connected: r.client !== undefined, certificateId: dev.certificateId };
+      };
+      const registered = async (id: string): Promise<number> => (await server.api('GET', `/v1/certificates/${id}`)).status;
+
+      await server.api('PATCH', `/v1/cas/${caId}`, { autoRegistrationStatus: 'DISABLE' });
+      const off = await tryNew('neg-autoreg-off');
+      expect(off.connected).toBe(false);
+      expect(await registered(off.certificateId)).toBe(404);
+      await server.api('PATCH', `/v1/cas/${caId}`, { autoRegistrationStatus: 'ENABLE' });
+
+      await server.api('PATCH', `/v1/cas/${caId}`, { status: 'INACTIVE' });
+      const inactive = await tryNew('neg-inactive');
+      expect(inactive.connected).toBe(false);
+      expect(await registered(inactive.certificateId)).toBe(404);
+      await server.api('PATCH', `/v1/cas/${caId}`, { status: 'ACTIVE' });
+
+      const caKey = await crypto.subtle.importKey('pkcs8', createPrivateKey(ws.read('maker.key')).export({ type: 'pkcs8', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+      const old = await makeCertificate({ subject: 'CN=neg-expired', issuer: { subject: 'CN=Maker Device CA, O=Maker', privateKey: caKey }, ca: false, notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+      const oldDev = { certPem: old.pem, keyPem: createPrivateKey({ key: Buffer.from(await crypto.subtle.exportKey('pkcs8', old.privateKey)), format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString(), certificateId: parseCertificate(old.pem).certificateId };
+      const expired = await connect(server, oldDev, 'neg-expired');
+      expect(expired.client).toBeUndefined();
+      expect(await registered(oldDev.certificateId)).toBe(404);
+
+      ws.selfSignedCa('stranger', '/CN=Stranger CA');
+      ws.key('stranger-dev');
+      ws.csr('stranger-dev', '/CN=stranger-dev');
+      const strangerPem = ws.sign('stranger-dev', 'stranger');
+      const stranger = await connect(server, { certPem: strangerPem, keyPem: ws.read('stranger-dev.key'), certificateId: parseCertificate(strangerPem).certificateId }, 'stranger-dev');
+      expect(stranger.client).toBeUndefined();
+
+      const stillOk = await tryNew('neg-before-revoke');
+      expect(stillOk.connected).toBe(true);
+      await server.api('POST', `/v1/cas/${caId}/revoke`, { reason: 'keyCompromise' });
+      const revoked = await tryNew('neg-revoked');
+      expect(revoked.connected).toBe(false);
+      expect(await registered(revoked.certificateId)).toBe(404);
+    });
+  });
+}
