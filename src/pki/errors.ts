@@ -83,6 +83,10 @@ export const PkiErrors = defineErrors({
     kind: 'invalid',
     description: 'The revocation reason is not a CRLReason name of RFC 5280 §5.3.1.',
   },
+  PKI_CRL_INVALID: {
+    kind: 'invalid',
+    description: 'A CRL supplied to Gatehouse cannot be parsed, or is not signed by the CA it is registered for.',
+  },
   PKI_CRL_NUMBER_INVALID: {
     kind: 'invalid',
     description: 'The CRL number must be a non-negative integer of at most 20 octets (RFC 5280 §5.2.3).',

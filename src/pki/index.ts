@@ -101,3 +101,4 @@ export {
   type RevocationReason,
 } from './crl.ts';
 export { buildCertsOnlyPkcs7 } from './pkcs7.ts';
+export { readCrl, crlSerialKey, type ReadCrl } from './crl-reader.ts';

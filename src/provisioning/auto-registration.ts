@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as pki from '../pki/index.ts';
 import { isGatehouseError } from '../errors/index.ts';
 import * as registry from '../registry/index.ts';
@@ -6,6 +7,7 @@ import type { ProvisioningEventSink } from './events.ts';
 import { provisionJustInTime } from './jitp.ts';
 import { announcePending, registerJustInTime } from './jitr.ts';
 import { findIssuingCa } from './mar.ts';
+import { ProvisioningErrors } from './errors.ts';
 
 /** What the gateway tells about a verified but unregistered client certificate. */
 export interface AutoRegistrationRequest {
@@ -19,6 +21,8 @@ export interface AutoRegistrationRequest {
 /** What happened. */
 export type AutoRegistrationOutcome =
   | { readonly kind: 'provisioned'; readonly thingName: string | undefined; readonly firstConnect: registry.FirstConnectMode }
+  /** JITR with the built-in allow-list hook: registered and activated at once. */
+  | { readonly kind: 'activated'; readonly thingName: string | undefined }
   | { readonly kind: 'pending'; readonly caCertificateId: string }
   | { readonly kind: 'refused'; readonly reason: string; readonly code: string };
 
@@ -30,6 +34,7 @@ export type AutoRegistrationOutcome =
 export class AutoRegistration {
   private readonly store: Store;
   private readonly events: ProvisioningEventSink;
+  private readonly crls = new Map<string, { crl: pki.ReadCrl; until: number }>();
 
   constructor(store: Store, events: ProvisioningEventSink) {
     this.store = store;
@@ -72,8 +77,68 @@ export class AutoRegistration {
         return { kind: 'refused', code, reason };
       }
     }
-    await registerJustInTime(this.store, tenantId, ca, leaf, this.events);
+    const hooks = await registry.getCaRegistrationHooks(this.store.db, tenantId, caId);
+    if (hooks.crlPem !== null || hooks.crlUrl !== null) {
+      let listed: boolean;
+      try {
+        listed = await this.listedInCrl(caId, pki.loadCertificate(ca.certificatePem), hooks, leaf.serialNumber);
+      } catch (error) {
+        // No usable CRL: fail closed, the device retries later.
+        return this.refuse(tenantId, leaf.certificateId, isGatehouseError(error) ? error.code : 'PROVISIONING_CRL_UNAVAILABLE', `the CA's CRL cannot be checked: ${(error as Error).message}`);
+      }
+      if (listed) {
+        await this.store.transaction((trx) => registry.appendAudit(trx, { tenantId, actor: 'system:jitr-crl' }, 'jitr.crl.refused', `cert/${leaf.certificateId}`, { caCertificateId: caId, serialNumber: leaf.serialNumber }, this.store.supportsRowLocks));
+        return this.refuse(tenantId, leaf.certificateId, 'PKI_CERTIFICATE_REVOKED', 'the certificate is listed in the CA CRL');
+      }
+    }
+    const rec = await registerJustInTime(this.store, tenantId, ca, leaf, this.events);
+    if (hooks.allowList !== null && rec.status === 'PENDING_ACTIVATION') {
+      const cn = leaf.subject.CN?.[0];
+      const candidates = [cn ?? '', leaf.subject.serialNumber?.[0] ?? '', leaf.serialNumber];
+      if (await registry.isAllowListed(this.store.db, tenantId, candidates)) {
+        const thingName = await this.activateAllowListed(tenantId, leaf, cn, hooks.allowList.policyName);
+        this.events.emit(tenantId, 'jitr.activated', `$gatehouse/events/jitr/activated/${caId}`, { certificateId: leaf.certificateId, caCertificateId: caId, thingName: thingName ?? null, timestamp: Date.now() });
+        return { kind: 'activated', thingName };
+      }
+    }
     return { kind: 'pending', caCertificateId: caId };
+  }
+
+  /** The allow-list hook: activate, create the thing named by the CN (when a valid name), attach the policy. */
+  private async activateAllowListed(tenantId: string, leaf: pki.ParsedCertificate, cn: string | undefined, policyName: string | undefined): Promise<string | undefined> {
+    const ctx = { tenantId, actor: 'system:jitr-allow-list' };
+    const w = { rowLocks: this.store.supportsRowLocks };
+    const thingName = cn !== undefined && /^[a-zA-Z0-9:_-]{1,128}$/.test(cn) ? cn : undefined;
+    await this.store.transaction(async (trx) => {
+      await registry.updateCertificateStatus(trx, ctx, leaf.certificateId, 'ACTIVE', w);
+      if (thingName !== undefined) {
+        if ((await registry.findThing(trx, tenantId, thingName)) === undefined) await registry.createThing(trx, ctx, { thingName }, w);
+        await registry.attachThingPrincipal(trx, ctx, thingName, leaf.certificateId, w);
+      }
+      if (policyName !== undefined) await registry.attachPolicy(trx, ctx, policyName, { kind: 'certificate', certificateId: leaf.certificateId }, w);
+      await registry.appendAudit(trx, ctx, 'jitr.allow-list.activated', `cert/${leaf.certificateId}`, { thingName: thingName ?? null }, w.rowLocks);
+    });
+    return thingName;
+  }
+
+  /** True when `serialHex` is on the CA's uploaded or fetched CRL (verified against the CA; cached until it is stale). */
+  private async listedInCrl(caId: string, caCert: pki.ParsedCertificate, hooks: registry.CaRegistrationHooks, serialHex: string): Promise<boolean> {
+    const key = `${caId}\u0000${hooks.crlUrl ?? ''}\u0000${hooks.crlPem === null ? '' : createHash('sha256').update(hooks.crlPem).digest('hex')}`;
+    let entry = this.crls.get(key);
+    if (entry === undefined || entry.until < Date.now()) {
+      let input: string | Uint8Array;
+      if (hooks.crlPem !== null) input = hooks.crlPem;
+      else {
+        const res = await fetch(hooks.crlUrl ?? '', { signal: AbortSignal.timeout(5000), redirect: 'error' });
+        if (!res.ok) throw ProvisioningErrors.error('PROVISIONING_CRL_UNAVAILABLE', `the CRL URL answered HTTP ${res.status}`);
+        input = new Uint8Array(await res.arrayBuffer());
+      }
+      const crl = await pki.readCrl(input, caCert);
+      const until = Math.min(Date.now() + 10 * 60_000, crl.nextUpdate?.getTime() ?? Number.MAX_SAFE_INTEGER);
+      entry = { crl, until: hooks.crlPem !== null ? Number.MAX_SAFE_INTEGER : until };
+      this.crls.set(key, entry);
+    }
+    return entry.crl.revokedSerials.has(pki.crlSerialKey(serialHex));
   }
 
   /** A registered certificate still PENDING_ACTIVATION connected again: publish the JITR event again. */

@@ -21,6 +21,7 @@ export const ProvisioningErrors = defineErrors({
   PROVISIONING_RATE_LIMITED: { kind: 'rate_limited', description: 'Too many provisioning requests for this claim; retry later.' },
   PROVISIONING_AUTO_REGISTRATION_DISABLED: { kind: 'forbidden', description: 'The issuing CA does not allow auto-registration (JITP/JITR).' },
   PROVISIONING_JITP_FAILED: { kind: 'internal', description: 'Just-in-time provisioning failed for an unexpected reason; nothing was written.' },
+  PROVISIONING_CRL_UNAVAILABLE: { kind: 'unavailable', description: 'The CRL configured for a CA cannot be fetched or read; auto-registration fails closed.' },
   PROVISIONING_NOT_INITIALISED: { kind: 'internal', description: 'The installation has no issuing CA yet (bootstrap did not run).' },
   PROVISIONING_BULK_TASK_NOT_FOUND: { kind: 'not_found', description: 'No bulk registration task with this id in this tenant.' },
   PROVISIONING_BULK_TASK_STATE_INVALID: { kind: 'conflict', description: 'The bulk task cannot be stopped or resumed in its current status.' },

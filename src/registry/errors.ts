@@ -40,5 +40,6 @@ export const RegistryErrors = defineErrors({
   REGISTRY_TEMPLATE_VERSION_NOT_FOUND: { kind: 'not_found', description: 'The provisioning template has no such version.' },
   REGISTRY_TEMPLATE_VERSION_LIMIT: { kind: 'conflict', description: 'The template already has the maximum of 5 versions; delete one first.' },
   REGISTRY_WEBHOOK_NOT_FOUND: { kind: 'not_found', description: 'No webhook has that id in this tenant.' },
+  REGISTRY_ALLOW_LIST_ENTRY_NOT_FOUND: { kind: 'not_found', description: 'The value is not on the allow list.' },
   REGISTRY_PAGINATION_TOKEN_INVALID: { kind: 'invalid', description: 'The nextToken is not one this server issued.' },
 });

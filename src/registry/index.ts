@@ -34,3 +34,4 @@ export {
   type ProvisioningTemplateRecord, type PreProvisioningHook,
 } from './provisioning-templates.ts';
 export { createWebhook, listWebhooks, listAllWebhookTargets, deleteWebhook, insertDeadLetter, listDeadLetters, type Webhook } from './webhooks.ts';
+export { getCaRegistrationHooks, setCaRegistrationHooks, addAllowListEntries, isAllowListed, listAllowList, removeAllowListEntry, type CaRegistrationHooks } from './registration-hooks.ts';

@@ -303,6 +303,27 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('webhook_dead_letters_hook').on('webhook_dead_letters').columns(['webhook_id', 'failed_at']).execute();
     },
   },
+  '0007_registration_hooks': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('allow_list_entries')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('allow_list_entries_pk', ['tenant_id', 'value'])
+        .execute();
+      await db.schema
+        .createTable('ca_registration_hooks')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('ca_certificate_id', 'text', (c) => c.notNull())
+        .addColumn('allow_list', 'text')
+        .addColumn('crl_pem', 'text')
+        .addColumn('crl_url', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ca_registration_hooks_pk', ['tenant_id', 'ca_certificate_id'])
+        .execute();
+    },
+  },
 };
 
 /** Supplies the built-in migrations to Kysely's Migrator. */

@@ -273,6 +273,25 @@ export interface WebhookDeadLettersTable {
   failed_at: string;
 }
 
+export interface AllowListEntriesTable {
+  tenant_id: string;
+  /** A certificate subject CN or serial number allowed by the JITR allow-list hook. */
+  value: string;
+  created_at: string;
+}
+
+export interface CaRegistrationHooksTable {
+  tenant_id: string;
+  ca_certificate_id: string;
+  /** JSON `{ policyName?: string }` when the allow-list hook is on, else null. */
+  allow_list: string | null;
+  /** A CRL (PEM) uploaded for the CA, checked at JITR. */
+  crl_pem: string | null;
+  /** A URL the CRL is fetched from (cached), checked at JITR. */
+  crl_url: string | null;
+  updated_at: string;
+}
+
 /** The whole database as Kysely sees it. */
 export interface Database {
   tenants: TenantsTable;
@@ -300,4 +319,6 @@ export interface Database {
   ownership_tokens: OwnershipTokensTable;
   webhooks: WebhooksTable;
   webhook_dead_letters: WebhookDeadLettersTable;
+  allow_list_entries: AllowListEntriesTable;
+  ca_registration_hooks: CaRegistrationHooksTable;
 }

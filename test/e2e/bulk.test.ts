@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -183,7 +184,7 @@ for (const dialect of DIALECTS) {
       expect(JSON.parse(described.stdout)).toMatchObject({ status: 'COMPLETED', succeeded: 5, total: 5 });
     });
 
-    it('imports Microchip (verified, tampered entries refused), TrustMANAGER, Espressif and PEM-directory manifests', async () => {
+    it('imports Microchip (verified, tampered entries refused), TrustMANAGER, Espressif, PEM-directory and Infineon manifests', async () => {
       const signer = path.join(MANIFESTS, 'MCHP_manifest_signer_5_Mar_6-2024_noExpiration.crt');
       // A tampered copy: one payload byte and one signature byte flipped.
       const entries = JSON.parse(readFileSync(path.join(MANIFESTS, 'microchip-ECC608C-TNGTLSU-B.json'), 'utf8')) as Record<string, string>[];
@@ -226,10 +227,20 @@ for (const dialect of DIALECTS) {
       expect(pd.code, pd.stderr).toBe(0);
       expect(JSON.parse(pd.stdout.slice(pd.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 2, succeeded: 2 });
       expect((await server.api('GET', '/v1/things/pem-b')).status).toBe(200);
+      // The same certificates as a zip: already present.
+      execFileSync('7z', ['a', '-tzip', '-bd', path.join(tmp, 'pems.zip'), `${dir}/*`], { stdio: 'ignore' });
+      const zip = await server.cli(['--json', 'manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', '--wait', path.join(tmp, 'pems.zip')]);
+      expect(zip.code, zip.stderr).toBe(0);
+      expect(JSON.parse(zip.stdout.slice(zip.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 2, alreadyPresent: 2 });
+
+      // Infineon OPTIGA Trust M: an archive of archives; the E0E0 certificates, thing name = CN.
+      const inf = await server.cli(['--json', 'manifest', 'import', '--vendor', 'infineon', '--template', 'bulk', '--wait', path.join(MANIFESTS, 'infineon.7z')]);
+      expect(inf.code, inf.stderr).toBe(0);
+      expect(JSON.parse(inf.stdout.slice(inf.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 200, succeeded: 200, failed: 0 });
     });
 
     it('stops and resumes, and after kill -9 of the server resumes with no device lost or duplicated', async () => {
-      const count = 4000;
+      const count = 6000;
       const file = lines(count, factory, 'crash-').join('\n');
       const created = await upload(server, file, 'templateName=bulk&format=jsonl');
       const stopped = (await server.api('POST', `/v1/bulk-tasks/${created.taskId}/stop`)).body as TaskView;

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateIssuer, createKeyObjectSigner, generateKeyPair, parseCertificate } from '../../src/pki/index.ts';
+import { buildCrl, createCertificateIssuer, createKeyObjectSigner, generateKeyPair, parseCertificate } from '../../src/pki/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { OpensslWorkspace } from '../support/openssl.ts';
 import { startServer, waitFor } from '../support/server-process.ts';
@@ -283,6 +283,56 @@ for (const dialect of DIALECTS) {
       expect(r2.error).toBeUndefined();
       r2.client?.end(true);
       expect((await server.api('GET', '/v1/things/chain-dev-2')).status).toBe(200);
+    });
+
+    it('built-in JITR hooks: the allow list activates at once, a CRL (file or URL) refuses', async () => {
+      const hookCa = await registerCa('hookca', '/CN=Hook CA', true);
+      const signer = createKeyObjectSigner(createPrivateKey(ws.read('hookca.key')));
+      const caCert = parseCertificate(ws.read('hookca.pem'));
+      const issuer = createCertificateIssuer({ caCertificate: caCert, signer, chainPem: [] });
+      const mk = (cn: string): DeviceCert & { serialNumber: string } => {
+        const keys = generateKeyPair('EC_P256');
+        const issued = issuer.issue({ publicKey: keys.publicKey, subject: { CN: [cn] }, extendedKeyUsage: 'clientAuth', validityDays: 10 });
+        return { certPem: issued.pem, keyPem: keys.privateKeyPem, certificateId: issued.certificateId, serialNumber: issued.serialNumber };
+      };
+      await server.api('POST', '/v1/policies', { policyName: 'hook-device', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` }] } });
+      writeFileSync(ws.file('allow.txt'), '# allowed devices\nallowed-dev\ncrl-dev\nurl-dev\n\n');
+      const imp = await server.cli(['--json', 'allowlist', 'import', ws.file('allow.txt')]);
+      expect(JSON.parse(imp.stdout)).toEqual({ submitted: 3, added: 3 });
+      const set = await server.cli(['--json', 'ca', 'hooks', hookCa, '--allow-list-policy', 'hook-device']);
+      expect(set.stderr).toBe('');
+
+      const allowed = mk('allowed-dev');
+      const a = await connect(server, allowed, 'allowed-dev');
+      expect(a.error).toBeUndefined();
+      a.client?.end(true);
+      expect((await server.api('GET', `/v1/certificates/${allowed.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', things: ['allowed-dev'], policies: ['hook-device'] });
+      const stranger = mk('not-listed');
+      expect((await connect(server, stranger, 'not-listed')).client).toBeUndefined();
+      expect((await server.api('GET', `/v1/certificates/${stranger.certificateId}`)).body.status).toBe('PENDING_ACTIVATION');
+
+      // a CRL uploaded from a file
+      const crlDev = mk('crl-dev');
+      const urlDev = mk('url-dev');
+      const crl = buildCrl({ issuerCertificate: caCert, signer, entries: [{ serialNumber: crlDev.serialNumber, revokedAt: new Date(), reason: 'keyCompromise' }, { serialNumber: urlDev.serialNumber, revokedAt: new Date() }], thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86_400_000), crlNumber: 1n });
+      writeFileSync(ws.file('hook.crl'), crl.pem);
+      expect((await server.cli(['ca', 'hooks', hookCa, '--allow-list-policy', 'hook-device', '--crl-file', ws.file('hook.crl')])).code).toBe(0);
+      expect((await connect(server, crlDev, 'crl-dev')).client).toBeUndefined();
+      expect((await server.api('GET', `/v1/certificates/${crlDev.certificateId}`)).status).toBe(404);
+      // a CRL signed by another CA is refused when uploaded
+      const bogus = buildCrl({ issuerCertificate: parseCertificate(ws.read('maker.pem')), signer: createKeyObjectSigner(createPrivateKey(ws.read('maker.key'))), entries: [], thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86_400_000), crlNumber: 1n });
+      const refusedCrl = await server.api('PUT', `/v1/cas/${hookCa}/registration-hooks`, { crlPem: bogus.pem });
+      expect(refusedCrl.body.code).toBe('PKI_CRL_INVALID');
+      // a CRL fetched from a URL
+      const crlServer = createServer((_req, res) => res.end(Buffer.from(crl.der)));
+      await new Promise<void>((r) => crlServer.listen(0, '127.0.0.1', () => r()));
+      try {
+        await server.api('PUT', `/v1/cas/${hookCa}/registration-hooks`, { allowList: { policyName: 'hook-device' }, crlUrl: `http://127.0.0.1:${(crlServer.address() as { port: number }).port}/hook.crl` });
+        expect((await connect(server, urlDev, 'url-dev')).client).toBeUndefined();
+        expect((await server.api('GET', `/v1/certificates/${urlDev.certificateId}`)).status).toBe(404);
+      } finally {
+        crlServer.close();
+      }
     });
 
     it('refuses when the CA is inactive, auto-registration is off, the CA is revoked, the certificate expired, or the CA is unknown', async () => {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import * as pki from '../../pki/index.ts';
 import * as registry from '../../registry/index.ts';
 import type { ApiDependencies } from '../context.ts';
 import { S, bodyOf, ctxOf, paramsOf, queryOf } from '../route-helpers.ts';
@@ -179,4 +180,46 @@ export function registerPkiRoutes(app: FastifyInstance, deps: ApiDependencies): 
     });
   }
   app.get('/v1/certificates/incoming-transfers', { schema: { tags: ['certificates'] } }, async (request) => ({ transfers: await registry.listIncomingTransfers(store.db, ctxOf(request).tenantId) }));
+
+  app.get('/v1/cas/:caCertificateId/registration-hooks', { schema: { tags: ['cas'], params: caParams } }, async (request) => {
+    return registry.getCaRegistrationHooks(store.db, ctxOf(request).tenantId, paramsOf<{ caCertificateId: string }>(request).caCertificateId);
+  });
+  app.put('/v1/cas/:caCertificateId/registration-hooks', {
+    schema: {
+      tags: ['cas'], params: caParams,
+      body: {
+        type: 'object', additionalProperties: false,
+        properties: {
+          allowList: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, properties: { policyName: S.policyName } }] },
+          crlPem: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 1, maxLength: 10 * 1024 * 1024 }] },
+          crlUrl: { anyOf: [{ type: 'null' }, { type: 'string', pattern: '^https?://', maxLength: 2048 }] },
+        },
+      },
+    },
+  }, async (request) => {
+    const b = bodyOf<{ allowList?: { policyName?: string } | null; crlPem?: string | null; crlUrl?: string | null }>(request);
+    const ctx = ctxOf(request);
+    const { caCertificateId } = paramsOf<{ caCertificateId: string }>(request);
+    if (typeof b.crlPem === 'string') {
+      const ca = await registry.getCa(store.db, ctx.tenantId, caCertificateId);
+      await pki.readCrl(b.crlPem, pki.loadCertificate(ca.certificatePem));
+    }
+    return store.transaction((trx) => registry.setCaRegistrationHooks(trx, ctx, caCertificateId, { allowList: b.allowList ?? null, crlPem: b.crlPem ?? null, crlUrl: b.crlUrl ?? null }, { rowLocks: store.supportsRowLocks }));
+  });
+
+  app.post('/v1/allow-list', {
+    schema: { tags: ['cas'], body: { type: 'object', required: ['values'], additionalProperties: false, properties: { values: { type: 'array', maxItems: 10000, items: { type: 'string', minLength: 1, maxLength: 256 } } } } },
+  }, async (request, reply) => {
+    const { values } = bodyOf<{ values: string[] }>(request);
+    const added = await store.transaction((trx) => registry.addAllowListEntries(trx, ctxOf(request), values, { rowLocks: store.supportsRowLocks }));
+    return reply.status(201).send({ submitted: values.length, added });
+  });
+  app.get('/v1/allow-list', { schema: { tags: ['cas'], querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', maxLength: 256 }, maxResults: { type: 'integer', minimum: 1, maximum: 1000 } } } } }, async (request) => {
+    const q = queryOf<{ after?: string; maxResults?: number }>(request);
+    return { values: await registry.listAllowList(store.db, ctxOf(request).tenantId, { after: q.after, limit: q.maxResults ?? 100 }) };
+  });
+  app.delete('/v1/allow-list/:value', { schema: { tags: ['cas'], params: { type: 'object', required: ['value'], properties: { value: { type: 'string', minLength: 1, maxLength: 256 } } } } }, async (request, reply) => {
+    await store.transaction((trx) => registry.removeAllowListEntry(trx, ctxOf(request), paramsOf<{ value: string }>(request).value, { rowLocks: store.supportsRowLocks }));
+    return reply.status(204).send();
+  });
 }

@@ -1,9 +1,11 @@
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadClientConfig } from '../../config/index.ts';
@@ -111,6 +113,63 @@ async function closeFile(file: WriteStream): Promise<void> {
   await new Promise<void>((resolve, reject) => file.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }
 
+/** Extracts an archive (zip, 7z) with Debian's `7z` into `dir` (archives are opened by the CLI, never by the server). */
+function extractArchive(archive: string, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('7z', ['x', '-y', '-bd', `-o${dir}`, archive], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    const e = error as { code?: string; stderr?: Buffer };
+    throw new Error(e.code === 'ENOENT' ? 'opening archives needs the 7z command (Debian: apt-get install p7zip-full)' : `cannot extract ${path.basename(archive)}: ${e.stderr?.toString().trim() ?? 'unknown error'}`);
+  }
+}
+
+/**
+ * The PEM directory to import: `p` itself, or the extracted archive. An Infineon OPTIGA Trust M bundle is an
+ * archive of archives; only the certificates of data object `slot` (E0E0 by default: the device identity) are kept.
+ */
+function pemDirectoryOf(p: string, vendor: string, slot: string, work: string): string {
+  if (vendor === 'infineon') {
+    const outer = path.join(work, 'bundle');
+    extractArchive(p, outer);
+    const inner = readdirSync(outer).filter((f) => f.endsWith(`_${slot}_Certs.7z`));
+    if (inner.length === 0) throw new Error(`the bundle holds no *_${slot}_Certs.7z archive`);
+    const certs = path.join(work, 'certs');
+    for (const f of inner) extractArchive(path.join(outer, f), certs);
+    return certs;
+  }
+  if (statSync(p).isDirectory()) return p;
+  const certs = path.join(work, 'certs');
+  extractArchive(p, certs);
+  return certs;
+}
+
+interface GenerateOptions { count: string; out: string; caCert?: string; caKey?: string; keys: boolean; keysOut?: string; prefix: string; jobs?: string; startIndex?: string; nameWidth?: string }
+
+function materialOf(o: GenerateOptions): GeneratedMaterial {
+  if (!o.keys) return { kind: 'none' };
+  if (o.caCert !== undefined && o.caKey !== undefined) return { kind: 'certificate', caCertificatePem: readFileSync(o.caCert, 'utf8'), caKeyPem: readFileSync(o.caKey, 'utf8') };
+  return { kind: 'csr' };
+}
+
+/** Writes devices `start … start+count-1` to `o.out` (and their keys to `o.keysOut`). */
+async function generateRange(o: GenerateOptions, count: number, start: number, width: number): Promise<void> {
+  const out = createWriteStream(o.out);
+  const keys = o.keysOut === undefined ? undefined : createWriteStream(o.keysOut, { mode: 0o600 });
+  for (const d of generateDeviceLines({ count, material: materialOf(o), prefix: o.prefix, startIndex: start, nameWidth: width })) {
+    await writeLine(out, d.line);
+    if (keys !== undefined && d.privateKeyPem !== undefined) await writeLine(keys, JSON.stringify({ ThingName: d.thingName, PrivateKey: d.privateKeyPem }));
+  }
+  await closeFile(out);
+  if (keys !== undefined) await closeFile(keys);
+}
+
+/** Appends `part` to `target` (streaming) and removes it. */
+async function appendFile(part: string, target: string): Promise<void> {
+  await pipeline(createReadStream(part), createWriteStream(target, { flags: 'a' }));
+  rmSync(part, { force: true });
+}
+
 interface StartOptions { template: string; file: string; format: string; wait?: boolean; interval: string }
 
 async function startAndMaybeFollow(c: CliContext, cmd: Command, o: StartOptions): Promise<void> {
@@ -155,7 +214,7 @@ export function bulkCommands(c: CliContext): Command[] {
       .action((id: string, o: { out?: string }, cmd: Command) => c.run(() => download(c, cmd, id, kind, o.out)));
   }
   b.command('generate')
-    .description('generate N devices locally (keys + CSRs, or certificates signed by your CA) as bulk JSON lines')
+    .description('generate N devices locally (keys + CSRs, or certificates signed by your CA) as bulk JSON lines, in parallel processes')
     .requiredOption('--count <n>', 'number of devices')
     .requiredOption('--out <file>', 'JSON lines file to write')
     .option('--ca <caCertificateId>', 'the registered CA the certificates are for (informational)')
@@ -165,41 +224,51 @@ export function bulkCommands(c: CliContext): Command[] {
     .option('--no-keys', 'write only thing names (Gatehouse generates the keys; development only)')
     .option('--keys-out <file>', 'also write each device\'s private key (JSON lines: ThingName, PrivateKey)')
     .option('--prefix <prefix>', 'thing name prefix', 'device-')
-    .action((o: { count: string; out: string; caCert?: string; caKey?: string; keys: boolean; keysOut?: string; prefix: string }, cmd: Command) =>
+    .option('--jobs <n>', 'parallel processes (default: one per CPU)')
+    .addOption(new Option('--start-index <n>').hideHelp())
+    .addOption(new Option('--name-width <n>').hideHelp())
+    .action((o: GenerateOptions, cmd: Command) =>
       c.run(async () => {
         const count = Number(o.count);
         if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
         if ((o.caCert === undefined) !== (o.caKey === undefined)) throw new Error('--ca-cert and --ca-key go together');
-        const material: GeneratedMaterial = !o.keys
-          ? { kind: 'none' }
-          : o.caCert !== undefined && o.caKey !== undefined
-            ? { kind: 'certificate', caCertificatePem: readFileSync(o.caCert, 'utf8'), caKeyPem: readFileSync(o.caKey, 'utf8') }
-            : { kind: 'csr' };
         const started = Date.now();
-        const out = createWriteStream(o.out);
-        const keys = o.keysOut === undefined ? undefined : createWriteStream(o.keysOut, { mode: 0o600 });
-        for (const d of generateDeviceLines({ count, material, prefix: o.prefix })) {
-          await writeLine(out, d.line);
-          if (keys !== undefined && d.privateKeyPem !== undefined) await writeLine(keys, JSON.stringify({ ThingName: d.thingName, PrivateKey: d.privateKeyPem }));
+        const start = Number(o.startIndex ?? '1');
+        const width = Number(o.nameWidth ?? String(start + count - 1).length);
+        const jobs = Math.max(1, Math.min(Number(o.jobs ?? availableParallelism()), Math.floor(count / 200) || 1));
+        const per = Math.ceil(count / jobs);
+        // Parts 1..jobs-1 in child processes (the same CLI), part 0 here; then the parts are appended in order.
+        const children = Array.from({ length: jobs - 1 }, (_x, k) => {
+          const j = k + 1;
+          const args = [...process.execArgv, process.argv[1] ?? '', 'bulk', 'generate', '--jobs', '1', '--count', String(Math.min(per, count - j * per)), '--start-index', String(start + j * per),
+            '--name-width', String(width), '--prefix', o.prefix, '--out', `${o.out}.part${j}`,
+            ...(o.keysOut === undefined ? [] : ['--keys-out', `${o.keysOut}.part${j}`]), ...(o.caCert === undefined || o.caKey === undefined ? [] : ['--ca-cert', o.caCert, '--ca-key', o.caKey]), ...(o.keys ? [] : ['--no-keys'])];
+          const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+          return new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`generator part ${j} failed (exit ${String(code)})`)))));
+        });
+        await generateRange(o, Math.min(per, count), start, width);
+        await Promise.all(children);
+        for (let j = 1; j < jobs; j += 1) {
+          await appendFile(`${o.out}.part${j}`, o.out);
+          if (o.keysOut !== undefined) await appendFile(`${o.keysOut}.part${j}`, o.keysOut);
         }
-        await closeFile(out);
-        if (keys !== undefined) await closeFile(keys);
         const secs = (Date.now() - started) / 1000;
-        c.print(cmd, { file: o.out, count, material: material.kind, seconds: Math.round(secs * 10) / 10 });
+        if (o.jobs !== '1' || o.startIndex === undefined) c.print(cmd, { file: o.out, count, material: materialOf(o).kind, jobs, seconds: Math.round(secs * 10) / 10 });
       }),
     );
 
   const m = new Command('manifest').description('supply-chain manifests of pre-provisioned secure elements');
   m.command('import <path>')
     .description('verify and convert a manufacturer manifest into a bulk task (refused entries are reported per line)')
-    .addOption(new Option('--vendor <vendor>', 'manifest format').choices(['microchip', 'espressif', 'pem-dir']).makeOptionMandatory())
+    .addOption(new Option('--vendor <vendor>', 'manifest format (pem-dir: a directory, zip or 7z of PEM files; infineon: an OPTIGA Trust M bundle)').choices(['microchip', 'espressif', 'pem-dir', 'infineon']).makeOptionMandatory())
+    .option('--slot <object>', 'Infineon: the data object whose certificates are imported', 'E0E0')
     .requiredOption('--template <name>', 'provisioning template (parameters ThingName and CertificatePem)')
     .option('--verifier <file>', 'Microchip manifest signer certificate (repeatable)', collect, [])
     .addOption(new Option('--thing-name <source>', 'Microchip: thing name from the certificate CN or the uniqueId').choices(['cn', 'uniqueId']).default('cn'))
     .option('--report <file>', 'also write the refused entries (JSON lines) here')
     .option('--wait', 'follow the task until it ends')
     .option('--interval <ms>', 'polling interval while waiting', '500')
-    .action((p: string, o: { vendor: string; template: string; verifier: string[]; thingName: 'cn' | 'uniqueId'; report?: string; wait?: boolean; interval: string }, cmd: Command) =>
+    .action((p: string, o: { vendor: string; slot: string; template: string; verifier: string[]; thingName: 'cn' | 'uniqueId'; report?: string; wait?: boolean; interval: string }, cmd: Command) =>
       c.run(async () => {
         const dir = mkdtempSync(path.join(tmpdir(), 'gh-manifest-'));
         const file = path.join(dir, 'devices.jsonl');
@@ -223,7 +292,7 @@ export function bulkCommands(c: CliContext): Command[] {
           } else if (o.vendor === 'espressif') {
             for await (const e of convertEspressifManifest(createReadStream(p))) await take(e);
           } else {
-            for (const e of convertPemDirectory(p)) await take(e);
+            for (const e of convertPemDirectory(pemDirectoryOf(p, o.vendor, o.slot, dir))) await take(e);
           }
           await closeFile(out);
           if (report !== undefined) await closeFile(report);

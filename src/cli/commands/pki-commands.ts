@@ -125,5 +125,43 @@ export function pkiCommands(c: CliContext): Command[] {
     );
   ca.command('revoke <caCertificateId>').description('revoke a CA (removed from trust at once; on its parent CRL)').option('--reason <reason>').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/cas/${id}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
   ca.command('crl <caCertificateId>').description('print the CA CRL (PEM)').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.io.stdout(await c.client(cmd).text(`/v1/crl/${id}.pem`))));
-  return [cert, ca];
+  ca.command('hooks <caCertificateId>')
+    .description('built-in JITR registration hooks: activate allow-listed devices, refuse devices on a CRL')
+    .option('--allow-list', 'activate a pending certificate whose CN or serial is on the allow list')
+    .option('--allow-list-policy <policyName>', 'policy to attach when the allow list activates a device')
+    .option('--crl-file <file>', 'a CRL (PEM) of the CA: listed certificates are refused')
+    .option('--crl-url <url>', 'fetch the CA CRL from this URL (cached 10 minutes)')
+    .option('--show', 'only print the current hooks')
+    .action((id: string, o: { allowList?: boolean; allowListPolicy?: string; crlFile?: string; crlUrl?: string; show?: boolean }, cmd: Command) =>
+      c.run(async () => {
+        if (o.show === true) {
+          c.print(cmd, await c.client(cmd).call('GET', `/v1/cas/${id}/registration-hooks`));
+          return;
+        }
+        c.print(cmd, await c.client(cmd).call('PUT', `/v1/cas/${id}/registration-hooks`, {
+          allowList: o.allowList === true || o.allowListPolicy !== undefined ? (o.allowListPolicy === undefined ? {} : { policyName: o.allowListPolicy }) : null,
+          crlPem: o.crlFile === undefined ? null : readPem(o.crlFile),
+          crlUrl: o.crlUrl ?? null,
+        }));
+      }),
+    );
+
+  const allow = new Command('allowlist').description('the tenant allow list of device CNs / serial numbers (JITR allow-list hook)');
+  allow.command('import <file>')
+    .description('add one value per line (blank lines and # comments ignored)')
+    .action((f: string, _o: unknown, cmd: Command) =>
+      c.run(async () => {
+        const values = readFileSync(f, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+        let added = 0;
+        for (let i = 0; i < values.length; i += 10_000) {
+          const r = await c.client(cmd).call<{ added: number }>('POST', '/v1/allow-list', { values: values.slice(i, i + 10_000) });
+          added += r.added;
+        }
+        c.print(cmd, { submitted: values.length, added });
+      }),
+    );
+  allow.command('list').description('list values').option('--after <value>').option('--max <n>', 'how many', '100').action((o: { after?: string; max: string }, cmd: Command) =>
+    c.run(async () => c.print(cmd, (await c.client(cmd).call<{ values: string[] }>('GET', `/v1/allow-list?maxResults=${encodeURIComponent(o.max)}${o.after === undefined ? '' : `&after=${encodeURIComponent(o.after)}`}`)).values)));
+  allow.command('remove <value>').description('remove a value').action((v: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/allow-list/${encodeURIComponent(v)}`))));
+  return [cert, ca, allow];
 }

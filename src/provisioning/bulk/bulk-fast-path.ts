@@ -137,9 +137,14 @@ function sortedJson(o: Readonly<Record<string, string>>): string {
  */
 export async function selectPresentLines(trx: Executor, tc: TaskContext, lines: readonly PreparedLine[]): Promise<LineOutcome[]> {
   const tenantId = tc.ctx.tenantId;
-  const candidates = lines.flatMap((p) => (p.kind === 'ok' && p.cert !== undefined && p.plan.thing !== undefined && p.plan.certificate !== undefined ? [{ p, thing: p.plan.thing, cert: p.cert, status: p.plan.certificate.status }] : []));
-  if (candidates.length === 0) return [];
+  const all = lines.flatMap((p) => (p.kind === 'ok' && p.cert !== undefined && p.plan.thing !== undefined && p.plan.certificate !== undefined ? [{ p, thing: p.plan.thing, cert: p.cert, status: p.plan.certificate.status }] : []));
+  // Only lines whose certificate is registered already can be present: one query settles new devices.
   const certStatus = new Map<string, string>();
+  for (const part of chunks(all)) {
+    for (const r of await trx.selectFrom('certificates').select(['certificate_id', 'status']).where('tenant_id', '=', tenantId).where('certificate_id', 'in', part.map((c) => c.cert.certificateId)).execute()) certStatus.set(r.certificate_id, r.status);
+  }
+  const candidates = all.filter((c) => certStatus.has(c.cert.certificateId));
+  if (candidates.length === 0) return [];
   const things = new Map<string, { type: string | null; attributes: string }>();
   const groups = new Map<string, string[]>();
   const principals = new Set<string>();
@@ -147,7 +152,6 @@ export async function selectPresentLines(trx: Executor, tc: TaskContext, lines: 
   for (const part of chunks(candidates)) {
     const ids = part.map((c) => c.cert.certificateId);
     const names = part.map((c) => c.thing.thingName);
-    for (const r of await trx.selectFrom('certificates').select(['certificate_id', 'status']).where('tenant_id', '=', tenantId).where('certificate_id', 'in', ids).execute()) certStatus.set(r.certificate_id, r.status);
     for (const r of await trx.selectFrom('things').select(['thing_name', 'thing_type_name', 'attributes']).where('tenant_id', '=', tenantId).where('thing_name', 'in', names).execute()) {
       things.set(r.thing_name, { type: r.thing_type_name, attributes: sortedJson(JSON.parse(r.attributes) as Record<string, string>) });
     }

@@ -532,7 +532,7 @@ export class BulkTaskRunner {
         for (const anchor of candidates) {
           if (await verifyCertificateSignature(fields, anchor.publicKey)) {
             return {
-              certificateId: fields.certificateId, pem: pki.encodePem('CERTIFICATE', fields.der), caCertificateId: anchor.certificateId, serialNumber: fields.serialNumber,
+              certificateId: fields.certificateId, pem: only?.pem ?? pki.encodePem('CERTIFICATE', fields.der), caCertificateId: anchor.certificateId, serialNumber: fields.serialNumber,
               subjectCommonName: fields.subjectCommonName, notBefore: fields.notBefore, notAfter: fields.notAfter, createdBy: 'bulk', reused: false, issued: false, privateKeyPem: null,
             };
           }

@@ -17,6 +17,8 @@ export interface GenerateDevicesOptions {
   /** Thing names are `<prefix><index>`, zero-padded (default `device-`). */
   readonly prefix?: string;
   readonly startIndex?: number;
+  /** Digits of the zero-padded index (default: those of the last index), so that parallel parts agree. */
+  readonly nameWidth?: number;
   /** Validity of locally signed certificates (default 365 days). */
   readonly validityDays?: number;
 }
@@ -35,7 +37,7 @@ export interface GeneratedDevice {
 export function* generateDeviceLines(options: GenerateDevicesOptions): Generator<GeneratedDevice> {
   const prefix = options.prefix ?? 'device-';
   const start = options.startIndex ?? 1;
-  const width = String(start + options.count - 1).length;
+  const width = options.nameWidth ?? String(start + options.count - 1).length;
   const m = options.material;
   const issuer =
     m.kind === 'certificate'

@@ -1,0 +1,29 @@
+/**
+ * The bare TLS server of the raw handshake baseline (started by bench/support.ts in its own process):
+ * `tls.createServer` on 127.0.0.1, an ephemeral port, `requestCert: true, rejectUnauthorized: true`; it answers one
+ * byte to every verified client and closes. Reads its material from the JSON file given as argv[2] and prints
+ * `{"port":N}`. Exits on SIGTERM, or after 10 minutes at most.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:tls';
+
+const file = process.argv[2];
+if (file === undefined) throw new Error('usage: raw-tls-server.ts <material.json>');
+const material = JSON.parse(readFileSync(file, 'utf8')) as { cert: string; key: string; ca: string[] };
+const server = createServer({ cert: material.cert, key: material.key, ca: material.ca, requestCert: true, rejectUnauthorized: true }, (socket) => {
+  socket.on('error', () => socket.destroy());
+  socket.end('k');
+});
+server.on('tlsClientError', () => undefined);
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
+});
+const stop = (): void => {
+  server.close();
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+setTimeout(stop, 600_000).unref();
