@@ -346,7 +346,7 @@ function handshakeOnce(port: number, caPem: string, client: ClientIdentity, time
       socket.destroy();
       resolve({ ms: performance.now() - t0, protocol });
     });
-    socket.once('error', (error) => {
+    socket.once('error', (error: Error) => {
       clearTimeout(timer);
       socket.destroy();
       reject(error);

@@ -55,6 +55,8 @@ function toGatehouseError(error: FastifyError | Error): GatehouseError {
 /** Builds the REST control plane (not listening yet). */
 export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInstance> {
   const app = Fastify({
+    // pino's Logger type is wider than Fastify's; the cast keeps FastifyInstance's default logger type.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
     loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
     disableRequestLogging: true,

@@ -57,14 +57,15 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
     logger.info({ dialect: store.dialect, dataDir: config.dataDir }, 'store ready');
 
     const keyStore = new pki.EncryptedKeyStore({ kek, blobs: createKeyBlobRepository(store.db) });
-    let controlPlane: ControlPlane | undefined;
+    const trust: { changed?: (tenantId: string) => void } = {};
     const cas = new CertificateAuthorityService({
       store,
       keyStore,
       publicUrl: config.publicUrl,
-      onTrustChanged: (tenantId) => controlPlane?.notifyTrustChanged(tenantId),
+      onTrustChanged: (tenantId) => trust.changed?.(tenantId),
     });
-    controlPlane = new ControlPlane(store, cas);
+    const controlPlane = new ControlPlane(store, cas);
+    trust.changed = (tenantId) => controlPlane.notifyTrustChanged(tenantId);
 
     const material = await bootstrapInstallation({ store, cas, kek, domain: config.domain, adminToken: config.adminToken });
     writeFileSync(path.join(config.dataDir, DATA_FILES.rootCa), material.rootCaPem);

@@ -19,11 +19,11 @@ export function printResult(value: unknown, json: boolean, write: (s: string) =>
   if (typeof value === 'object') {
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (typeof v === 'string' && v.includes('\n')) write(`${k}:\n${v.trimEnd()}\n`);
-      else write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
+      else write(`${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}\n`);
     }
     return;
   }
-  write(`${String(value)}\n`);
+  write(`${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
 }
 
 function summarise(o: Record<string, unknown>): string {

@@ -250,7 +250,7 @@ export class DeviceTlsListener {
       // The verified path as OpenSSL built it: leaf → intermediates the device sent or the trust store holds → anchor.
       let cur: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
       for (let depth = 0; depth < 8 && cur !== undefined; depth += 1) {
-        const next: tls.DetailedPeerCertificate | undefined = cur.issuerCertificate as tls.DetailedPeerCertificate | undefined;
+        const next: tls.DetailedPeerCertificate | undefined = cur.issuerCertificate;
         if (next === undefined || next === cur || next.raw.equals(cur.raw)) break;
         chainDer.push(next.raw);
         cur = next;

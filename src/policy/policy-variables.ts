@@ -108,7 +108,7 @@ function certificateFieldValues(
   for (const key of keys) {
     if (!Object.hasOwn(record, key)) continue;
     const values = record[key];
-    if (Array.isArray(values) && values.length > 0) return values;
+    if (Array.isArray(values) && values.length > 0) return values as readonly string[];
   }
   return undefined;
 }

@@ -81,6 +81,7 @@ for (const dialect of DIALECTS) {
       JSON.stringify({ ThingName: 'keys-1' }),
     ];
     let input = '';
+    let rows: { ThingName: string; CertificatePem: string }[] = [];
     const badCodes: Record<number, string> = {
       9: 'PROVISIONING_BULK_LINE_MALFORMED',
       10: 'PKI_CERTIFICATE_MALFORMED',
@@ -169,7 +170,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('accepts CSV through the CLI and prints plain progress lines without a TTY; results download to a file', async () => {
-      const rows = lines(5, factory, 'csv-').map((l) => JSON.parse(l) as { ThingName: string; CertificatePem: string });
+      rows = lines(5, factory, 'csv-').map((l) => JSON.parse(l) as { ThingName: string; CertificatePem: string });
       const csv = ['ThingName,CertificatePem,Batch', ...rows.map((r) => `${r.ThingName},"${r.CertificatePem}",b2`)].join('\r\n');
       writeFileSync(path.join(tmp, 'devices.csv'), csv);
       const r = await server.cli(['bulk', 'start', '--template', 'bulk', '--file', path.join(tmp, 'devices.csv'), '--format', 'csv', '--wait', '--interval', '100']);
@@ -182,6 +183,23 @@ for (const dialect of DIALECTS) {
       expect(jsonLines(readFileSync(out, 'utf8'))).toHaveLength(5);
       const described = await server.cli(['--json', 'bulk', 'describe', taskId]);
       expect(JSON.parse(described.stdout)).toMatchObject({ status: 'COMPLETED', succeeded: 5, total: 5 });
+    });
+
+    it('follows the template OverrideSettings when a device exists with other attributes', async () => {
+      const withOverride = (action: string): string => JSON.stringify({ ...TEMPLATE, Resources: { ...TEMPLATE.Resources, thing: { ...TEMPLATE.Resources.thing, OverrideSettings: { AttributePayload: action } } } });
+      for (const action of ['FAIL', 'REPLACE']) {
+        expect((await server.api('POST', '/v1/provisioning-templates', { templateName: `bulk-${action.toLowerCase()}`, templateBody: withOverride(action) })).status).toBe(201);
+      }
+      const body = rows.slice(0, 2).map((r) => JSON.stringify({ ...r, Batch: 'b3' })).join('\n');
+      // DO_NOTHING (the default): the devices are there, their attributes are kept.
+      expect(await finished(server, (await upload(server, body, 'templateName=bulk')).taskId)).toMatchObject({ alreadyPresent: 2, failed: 0 });
+      expect((await server.api('GET', '/v1/things/csv-1')).body).toMatchObject({ attributes: { batch: 'b2' } });
+      const failed = await finished(server, (await upload(server, body, 'templateName=bulk-fail')).taskId);
+      expect(failed).toMatchObject({ alreadyPresent: 0, failed: 2 });
+      const errs = jsonLines<{ code: string }>((await server.api('GET', `/v1/bulk-tasks/${failed.taskId}/errors`)).body as string);
+      expect(errs.map((e) => e.code)).toEqual(['PROVISIONING_OVERRIDE_CONFLICT', 'PROVISIONING_OVERRIDE_CONFLICT']);
+      expect(await finished(server, (await upload(server, body, 'templateName=bulk-replace')).taskId)).toMatchObject({ alreadyPresent: 2, failed: 0 });
+      expect((await server.api('GET', '/v1/things/csv-2')).body).toMatchObject({ attributes: { batch: 'b3' } });
     });
 
     it('imports Microchip (verified, tampered entries refused), TrustMANAGER, Espressif, PEM-directory and Infineon manifests', async () => {
@@ -200,7 +218,7 @@ for (const dialect of DIALECTS) {
       const report = path.join(tmp, 'refused.jsonl');
       const mchp = await server.cli(['--json', 'manifest', 'import', '--vendor', 'microchip', '--template', 'bulk', '--verifier', signer, '--report', report, '--wait', '--interval', '100', path.join(tmp, 'tampered.json')]);
       expect(mchp.code, mchp.stderr).toBe(0);
-      const mt = JSON.parse(mchp.stdout.slice(mchp.stdout.indexOf('{'))) as TaskView;
+      const mt = JSON.parse(mchp.stdout) as TaskView;
       expect(mt).toMatchObject({ status: 'COMPLETED', total: 10, succeeded: 8, failed: 2 });
       const errs = jsonLines<{ line: number; code: string }>((await server.api('GET', `/v1/bulk-tasks/${mt.taskId}/errors`)).body as string);
       expect(errs.map((e) => [e.line, e.code])).toEqual([[4, 'PROVISIONING_MANIFEST_SIGNATURE_INVALID'], [8, 'PROVISIONING_MANIFEST_SIGNATURE_INVALID']]);
@@ -209,11 +227,11 @@ for (const dialect of DIALECTS) {
 
       const tm = await server.cli(['--json', 'manifest', 'import', '--vendor', 'microchip', '--template', 'bulk', '--verifier', signer, '--wait', path.join(MANIFESTS, 'microchip-ECC608-TMNGTLSS-B.json')]);
       expect(tm.code, tm.stderr).toBe(0);
-      expect(JSON.parse(tm.stdout.slice(tm.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 10, succeeded: 0, failed: 10 });
+      expect(JSON.parse(tm.stdout)).toMatchObject({ status: 'COMPLETED', total: 10, succeeded: 0, failed: 10 });
 
       const esp = await server.cli(['--json', 'manifest', 'import', '--vendor', 'espressif', '--template', 'bulk', '--wait', path.join(MANIFESTS, 'espressif.csv')]);
       expect(esp.code, esp.stderr).toBe(0);
-      expect(JSON.parse(esp.stdout.slice(esp.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 7, succeeded: 7, failed: 0 });
+      expect(JSON.parse(esp.stdout)).toMatchObject({ status: 'COMPLETED', total: 7, succeeded: 7, failed: 0 });
       expect((await server.api('GET', '/v1/things/4BA2BB8764BD')).status).toBe(200);
 
       const dir = path.join(tmp, 'pems');
@@ -225,18 +243,18 @@ for (const dialect of DIALECTS) {
       }
       const pd = await server.cli(['--json', 'manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', '--wait', dir]);
       expect(pd.code, pd.stderr).toBe(0);
-      expect(JSON.parse(pd.stdout.slice(pd.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 2, succeeded: 2 });
+      expect(JSON.parse(pd.stdout)).toMatchObject({ status: 'COMPLETED', total: 2, succeeded: 2 });
       expect((await server.api('GET', '/v1/things/pem-b')).status).toBe(200);
       // The same certificates as a zip: already present.
       execFileSync('7z', ['a', '-tzip', '-bd', path.join(tmp, 'pems.zip'), `${dir}/*`], { stdio: 'ignore' });
       const zip = await server.cli(['--json', 'manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', '--wait', path.join(tmp, 'pems.zip')]);
       expect(zip.code, zip.stderr).toBe(0);
-      expect(JSON.parse(zip.stdout.slice(zip.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 2, alreadyPresent: 2 });
+      expect(JSON.parse(zip.stdout)).toMatchObject({ status: 'COMPLETED', total: 2, alreadyPresent: 2 });
 
       // Infineon OPTIGA Trust M: an archive of archives; the E0E0 certificates, thing name = CN.
       const inf = await server.cli(['--json', 'manifest', 'import', '--vendor', 'infineon', '--template', 'bulk', '--wait', path.join(MANIFESTS, 'infineon.7z')]);
       expect(inf.code, inf.stderr).toBe(0);
-      expect(JSON.parse(inf.stdout.slice(inf.stdout.indexOf('{')))).toMatchObject({ status: 'COMPLETED', total: 200, succeeded: 200, failed: 0 });
+      expect(JSON.parse(inf.stdout)).toMatchObject({ status: 'COMPLETED', total: 200, succeeded: 200, failed: 0 });
     });
 
     it('stops and resumes, and after kill -9 of the server resumes with no device lost or duplicated', async () => {

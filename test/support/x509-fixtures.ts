@@ -14,7 +14,7 @@ export async function makeCertificate(options: {
   notBefore: Date;
   notAfter: Date;
 }): Promise<{ pem: string; privateKey: CryptoKey; subject: string }> {
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: '0' + Math.floor(Math.random() * 1e12).toString(16),
     subject: options.subject,

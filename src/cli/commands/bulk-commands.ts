@@ -65,8 +65,11 @@ function formatEta(seconds: number): string {
  */
 async function followTask(c: CliContext, cmd: Command, taskId: string, intervalMs: number): Promise<BulkTaskView> {
   const client = c.client(cmd);
-  const tty = process.stdout.isTTY;
-  const bar = tty ? new cliProgress.SingleBar({ format: 'bulk {bar} {percentage}% | {value}/{total} | {rate}/s | ETA {etaText} | errors {failed}', hideCursor: true, stream: process.stdout }, cliProgress.Presets.shades_classic) : undefined;
+  // With --json, stdout carries only the final JSON document; progress goes to stderr.
+  const json = c.globals(cmd).json === true;
+  const stream = json ? process.stderr : process.stdout;
+  const say = json ? c.io.stderr : c.io.stdout;
+  const bar = stream.isTTY ? new cliProgress.SingleBar({ format: 'bulk {bar} {percentage}% | {value}/{total} | {rate}/s | ETA {etaText} | errors {failed}', hideCursor: true, stream }, cliProgress.Presets.shades_classic) : undefined;
   let started = false;
   let lastPrint = 0;
   for (;;) {
@@ -80,7 +83,7 @@ async function followTask(c: CliContext, cmd: Command, taskId: string, intervalM
     } else if (Date.now() - lastPrint >= Math.max(intervalMs, 1000) || t.status !== 'RUNNING') {
       lastPrint = Date.now();
       const pct = t.total > 0 ? ((100 * t.processed) / t.total).toFixed(1) : '0.0';
-      c.io.stdout(`${t.status.toLowerCase()} ${t.processed}/${t.total} (${pct}%) ${t.rate.toFixed(0)}/s ETA ${formatEta(eta)} errors ${t.failed}\n`);
+      say(`${t.status.toLowerCase()} ${t.processed}/${t.total} (${pct}%) ${t.rate.toFixed(0)}/s ETA ${formatEta(eta)} errors ${t.failed}\n`);
     }
     if (t.status !== 'RUNNING' && t.status !== 'STOPPING') {
       bar?.stop();
@@ -296,7 +299,7 @@ export function bulkCommands(c: CliContext): Command[] {
           }
           await closeFile(out);
           if (report !== undefined) await closeFile(report);
-          if (c.globals(cmd).json !== true) c.io.stdout(`manifest: ${devices} devices, ${refused} refused entries\n`);
+          (c.globals(cmd).json === true ? c.io.stderr : c.io.stdout)(`manifest: ${devices} devices, ${refused} refused entries\n`);
           await startAndMaybeFollow(c, cmd, { template: o.template, file, format: 'jsonl', ...(o.wait === true ? { wait: true } : {}), interval: o.interval });
         } finally {
           rmSync(dir, { recursive: true, force: true });

@@ -263,7 +263,8 @@ export class BulkTaskRunner {
     const run = this.active.get(taskId);
     if (run !== undefined) {
       run.stopRequested = true;
-      await this.setStatus(taskId, 'STOPPING');
+      // Only a task still running shows STOPPING: its last batch may have just completed it.
+      await this.o.store.db.updateTable('bulk_tasks').set({ status: 'STOPPING', updated_at: registry.nowIso() }).where('task_id', '=', taskId).where('status', '=', 'RUNNING').execute();
       await run.done;
     } else if (r.status === 'RUNNING' || r.status === 'STOPPING') {
       await this.setStatus(taskId, 'STOPPED');

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Gateway connect rate, Gatehouse vs Mosquitto (issue 4, "Performance").
+#
+#   bench/mosquitto-connect.sh [N] [CONCURRENCY]        (defaults 1000 and 16; CERTS=50 client certificates)
+#
+# 1. Makes an EC P-256 PKI with openssl in a temp dir, shaped like Gatehouse's (root -> issuing CA -> server leaf,
+#    the server sends leaf + issuing CA; CERTS client certificates issued by the issuing CA).
+# 2. Starts Debian's mosquitto on a free 127.0.0.1 port (require_certificate true, use_identity_as_username true,
+#    allow_anonymous true, no persistence) and runs bench/mqtt-connect-load.ts against it: N x (mTLS connect ->
+#    CONNACK -> one QoS 1 publish -> disconnect), CONCURRENCY in flight. Mosquitto is then stopped.
+# 3. Runs bench/connect.ts (a real Gatehouse server, the same load with the same client code, next to its raw
+#    node:tls handshake baseline) and prints the ratio Gatehouse/Mosquitto.
+#
+# stdout: the JSON lines of both runs plus one line with the ratio; stderr: human summary.
+# Everything started here is stopped on exit (trap); the temp dir is removed.
+set -euo pipefail
+
+N="${1:-1000}"
+CONCURRENCY="${2:-16}"
+CERTS="${CERTS:-50}"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORK="$(mktemp -d /tmp/gh-bench-mosq-XXXXXX)"
+MOSQ_PID=""
+LOAD_PID=""
+
+cleanup() {
+  for pid in "${LOAD_PID}" "${MOSQ_PID}"; do
+    if [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null; then
+      kill "${pid}" 2>/dev/null || true
+      wait "${pid}" 2>/dev/null || true
+    fi
+  done
+  rm -rf "${WORK}"
+}
+
+# Runs a benchmark script with tsx in the background (so that the trap can stop it) and waits for it.
+run_tsx() {
+  local out="$1"
+  shift
+  node --import tsx "$@" >"${out}" &
+  LOAD_PID=$!
+  wait "${LOAD_PID}"
+  LOAD_PID=""
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+command -v mosquitto >/dev/null || { echo "mosquitto not found (apt-get install mosquitto)" >&2; exit 1; }
+cd "${REPO}"
+
+# --- PKI (EC P-256, like Gatehouse) ---------------------------------------------------------------------------
+ossl() { openssl "$@" 2>/dev/null; }
+key() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
+cat >"${WORK}/ca.ext" <<'EOF'
+basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+EOF
+cat >"${WORK}/server.ext" <<'EOF'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,DNS:*.localhost,IP:127.0.0.1,IP:::1
+authorityKeyIdentifier=keyid
+EOF
+cat >"${WORK}/client.ext" <<'EOF'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+authorityKeyIdentifier=keyid
+EOF
+key "${WORK}/root.key"
+ossl req -new -x509 -key "${WORK}/root.key" -subj "/CN=Mosquitto Bench Root" -days 2 -sha256 \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" -out "${WORK}/root.pem"
+key "${WORK}/issuing.key"
+ossl req -new -key "${WORK}/issuing.key" -subj "/CN=Mosquitto Bench Issuing CA" -out "${WORK}/issuing.csr"
+ossl x509 -req -in "${WORK}/issuing.csr" -CA "${WORK}/root.pem" -CAkey "${WORK}/root.key" -CAcreateserial -days 2 -sha256 \
+  -extfile "${WORK}/ca.ext" -out "${WORK}/issuing.pem"
+key "${WORK}/server.key"
+ossl req -new -key "${WORK}/server.key" -subj "/O=Bench/CN=localhost" -out "${WORK}/server.csr"
+ossl x509 -req -in "${WORK}/server.csr" -CA "${WORK}/issuing.pem" -CAkey "${WORK}/issuing.key" -CAcreateserial -days 2 -sha256 \
+  -extfile "${WORK}/server.ext" -out "${WORK}/server-leaf.pem"
+cat "${WORK}/server-leaf.pem" "${WORK}/issuing.pem" >"${WORK}/server-chain.pem"
+cat "${WORK}/root.pem" "${WORK}/issuing.pem" >"${WORK}/client-cas.pem"
+mkdir -p "${WORK}/clients"
+for i in $(seq 1 "${CERTS}"); do
+  c="${WORK}/clients/client-$(printf '%03d' "${i}")"
+  key "${c}.key"
+  ossl req -new -key "${c}.key" -subj "/CN=bench-device-${i}" -out "${c}.csr"
+  ossl x509 -req -in "${c}.csr" -CA "${WORK}/issuing.pem" -CAkey "${WORK}/issuing.key" -CAcreateserial -days 2 -sha256 \
+    -extfile "${WORK}/client.ext" -out "${c}.pem"
+  rm -f "${c}.csr"
+done
+chmod -R a+rX "${WORK}" # mosquitto started as root drops to its own user unless told otherwise
+
+# --- Mosquitto -------------------------------------------------------------------------------------------------
+PORT="$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
+cat >"${WORK}/mosquitto.conf" <<EOF
+user $(id -un)
+per_listener_settings false
+allow_anonymous true
+persistence false
+max_connections -1
+log_dest file ${WORK}/mosquitto.log
+log_type error
+log_type warning
+listener ${PORT} 127.0.0.1
+cafile ${WORK}/client-cas.pem
+certfile ${WORK}/server-chain.pem
+keyfile ${WORK}/server.key
+require_certificate true
+use_identity_as_username true
+EOF
+mosquitto -c "${WORK}/mosquitto.conf" &
+MOSQ_PID=$!
+for _ in $(seq 1 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null; then break; fi
+  kill -0 "${MOSQ_PID}" 2>/dev/null || { echo "mosquitto exited:" >&2; cat "${WORK}/mosquitto.log" >&2 || true; exit 1; }
+  sleep 0.1
+done
+echo "[mosquitto-connect] mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') pid ${MOSQ_PID} on 127.0.0.1:${PORT}; ${CERTS} client certificates; N=${N} concurrency=${CONCURRENCY}" >&2
+
+run_tsx "${WORK}/mosquitto.jsonl" bench/mqtt-connect-load.ts --port "${PORT}" --ca "${WORK}/root.pem" --cert-dir "${WORK}/clients" \
+  --n "${N}" --concurrency "${CONCURRENCY}" --label mosquitto --server-pid "${MOSQ_PID}" --time-limit-s 60
+MOSQ_OUT="$(cat "${WORK}/mosquitto.jsonl")"
+echo "${MOSQ_OUT}"
+kill "${MOSQ_PID}" 2>/dev/null || true
+wait "${MOSQ_PID}" 2>/dev/null || true
+MOSQ_PID=""
+
+# --- Gatehouse (same load, same client code, plus its raw handshake baseline) ------------------------------------------
+run_tsx "${WORK}/gatehouse.jsonl" bench/connect.ts "${N}" --certs "${CERTS}" --concurrency "${CONCURRENCY}"
+GH_OUT="$(cat "${WORK}/gatehouse.jsonl")"
+echo "${GH_OUT}"
+
+# --- Ratio -------------------------------------------------------------------------------------------------------------
+MOSQ_OUT="${MOSQ_OUT}" GH_OUT="${GH_OUT}" node -e '
+const pick = (text, metric) => {
+  for (const line of text.split("\n")) {
+    try { const j = JSON.parse(line); if (j.metric === metric) return j.value; } catch {}
+  }
+  throw new Error(`no ${metric} line`);
+};
+const mosq = pick(process.env.MOSQ_OUT, "mqtt_connects_per_second");
+const gh = pick(process.env.GH_OUT, "mqtt_connects_per_second");
+const raw = pick(process.env.GH_OUT, "raw_tls_handshakes_per_second");
+const r = (x) => Math.round(x * 1000) / 1000;
+console.log(JSON.stringify({ bench: "mosquitto-connect", metric: "ratio_gatehouse_to_mosquitto", value: r(gh / mosq), unit: "ratio",
+  gatehouseConnectsPerSecond: gh, mosquittoConnectsPerSecond: mosq, rawHandshakesPerSecond: raw, mosquittoToRaw: r(mosq / raw),
+  note: "Gatehouse runs one process (GATEHOUSE_WORKERS is parsed but not implemented); Mosquitto is single-threaded" }));
+console.error(`[mosquitto-connect] Gatehouse ${gh} connects/s, Mosquitto ${mosq} connects/s: ratio Gatehouse/Mosquitto ${r(gh / mosq)} (Mosquitto/raw handshakes ${r(mosq / raw)}, Gatehouse/raw ${r(gh / raw)})`);
+'
