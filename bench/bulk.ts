@@ -3,14 +3,15 @@
  * registered in the tenant (thing + certificate registered under that CA + policy attachment), through the
  * real bulk task runner (file on disk, template, batches, result rows, checkpoints), on SQLite and on PostgreSQL.
  *
- *   npx tsx bench/bulk.ts [N]      (default N = 100000; PostgreSQL from GATEHOUSE_BENCH_PG_URL, default
- *                                   postgres://root@127.0.0.1:5432/test, in a fresh schema dropped afterwards)
+ *   npx tsx bench/bulk.ts [N] [sqlite|postgres]
+ *       default N = 100000, both dialects; PostgreSQL from GATEHOUSE_BENCH_PG_URL (default
+ *       postgres://root@127.0.0.1:5432/test), in a fresh schema dropped afterwards.
  *
- * Prints one JSON line per dialect: devices/s (registration only; generating the input is not counted), the rate of
- * a re-run of the same file (every device already present), the CPU
- * seconds the first run spent (user + system, all threads: comparable when the machine is shared), the 1-minute load
- * average, and the peak RSS of the process. `GATEHOUSE_BENCH_BATCH` sets lines per transaction (default 500).
- * Not part of the test run.
+ * Prints one JSON line per dialect: devices/s of the first run (generating the input is not counted), devices/s of
+ * a re-run of the same file (every device already present), the CPU seconds of the first run (user + system, all
+ * threads: comparable when the machine is shared), the 1-minute load average and the peak RSS of the process.
+ * `GATEHOUSE_BENCH_BATCH` sets lines per transaction (default 500); `GATEHOUSE_BENCH_MATERIAL=csr` measures signing
+ * CSRs instead (bounded by the PKI's issuing rate, see bench/issue.ts). Not part of the test run.
  */
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
@@ -29,6 +30,8 @@ import type { Store } from '../src/store/index.ts';
 const n = Number.parseInt(process.argv[2] ?? '100000', 10);
 if (!Number.isInteger(n) || n <= 0) throw new Error('usage: tsx bench/bulk.ts [N]');
 const PG_URL = process.env['GATEHOUSE_BENCH_PG_URL'] ?? 'postgres://root@127.0.0.1:5432/test';
+/** `certificate` (default: existing certificates under a registered CA) or `csr` (Gatehouse signs every device). */
+const MATERIAL = process.env['GATEHOUSE_BENCH_MATERIAL'] === 'csr' ? 'csr' : 'certificate';
 
 const TEMPLATE = JSON.stringify({
   Parameters: { ThingName: { Type: 'String' } },
@@ -47,7 +50,8 @@ const input = path.join(work, 'devices.jsonl');
 {
   const started = Date.now();
   const out = createWriteStream(input);
-  for (const d of generateDeviceLines({ count: n, material: { kind: 'certificate', caCertificatePem: caPem, caKeyPem: readFileSync(path.join(work, 'ca.key'), 'utf8') }, prefix: 'bench-' })) {
+  const material = MATERIAL === 'csr' ? { kind: 'csr' as const } : { kind: 'certificate' as const, caCertificatePem: caPem, caKeyPem: readFileSync(path.join(work, 'ca.key'), 'utf8') };
+  for (const d of generateDeviceLines({ count: n, material, prefix: 'bench-' })) {
     if (!out.write(`${d.line}\n`)) await once(out, 'drain');
   }
   await new Promise<void>((resolve) => out.end(resolve));
@@ -99,9 +103,9 @@ async function run(dialect: 'sqlite' | 'postgres'): Promise<void> {
     }
     const rerunSeconds = (Date.now() - rerunStarted) / 1000;
     await runner.close();
-    const withCa = await store.db.selectFrom('certificates').select((eb) => eb.fn.countAll<number>().as('n')).where('ca_certificate_id', 'is not', null).where('created_by', '=', 'bulk').executeTakeFirstOrThrow();
+    const withCa = await store.db.selectFrom('certificates').select((eb) => eb.fn.countAll<number>().as('n')).where('ca_certificate_id', 'is not', null).where('created_by', 'in', ['bulk', 'bulk-csr']).executeTakeFirstOrThrow();
     process.stdout.write(`${JSON.stringify({
-      bench: 'bulk-register-existing-certificates', dialect, devices: n, status: view.status, succeeded: view.succeeded, failed: view.failed,
+      bench: MATERIAL === 'csr' ? 'bulk-sign-csrs' : 'bulk-register-existing-certificates', dialect, devices: n, status: view.status, succeeded: view.succeeded, failed: view.failed,
       registeredUnderCa: Number(withCa.n), seconds: Math.round(seconds * 10) / 10, devicesPerSecond: Math.round(n / seconds),
       rerunAlreadyPresent: rerunView.alreadyPresent, rerunDevicesPerSecond: Math.round(n / rerunSeconds),
       cpuSeconds: Math.round((cpu.user + cpu.system) / 1e5) / 10,

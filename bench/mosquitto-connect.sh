@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Gateway connect rate, Gatehouse vs Mosquitto (issue 4, "Performance").
 #
-#   bench/mosquitto-connect.sh [N] [CONCURRENCY]        (defaults 1000 and 16; CERTS=50 client certificates)
+#   bench/mosquitto-connect.sh [N] [CONCURRENCY]        (defaults 1000 and 16)
+#   env: CERTS=50 client certificates; MOSQUITTO_TCP_NODELAY=false (Mosquitto's default, and Gatehouse's device
+#   listener does not set TCP_NODELAY either: both then pay a ~40 ms delayed-ACK stall before CONNACK at low load)
 #
 # 1. Makes an EC P-256 PKI with openssl in a temp dir, shaped like Gatehouse's (root -> issuing CA -> server leaf,
 #    the server sends leaf + issuing CA; CERTS client certificates issued by the issuing CA).
@@ -18,6 +20,8 @@ set -euo pipefail
 N="${1:-1000}"
 CONCURRENCY="${2:-16}"
 CERTS="${CERTS:-50}"
+# Mosquitto's default is TCP_NODELAY off, like Gatehouse's device listener today; MOSQUITTO_TCP_NODELAY=true turns it on.
+MOSQUITTO_TCP_NODELAY="${MOSQUITTO_TCP_NODELAY:-false}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$(mktemp -d /tmp/gh-bench-mosq-XXXXXX)"
 MOSQ_PID=""
@@ -111,6 +115,7 @@ certfile ${WORK}/server-chain.pem
 keyfile ${WORK}/server.key
 require_certificate true
 use_identity_as_username true
+set_tcp_nodelay ${MOSQUITTO_TCP_NODELAY}
 EOF
 mosquitto -c "${WORK}/mosquitto.conf" &
 MOSQ_PID=$!
@@ -119,7 +124,7 @@ for _ in $(seq 1 100); do
   kill -0 "${MOSQ_PID}" 2>/dev/null || { echo "mosquitto exited:" >&2; cat "${WORK}/mosquitto.log" >&2 || true; exit 1; }
   sleep 0.1
 done
-echo "[mosquitto-connect] mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') pid ${MOSQ_PID} on 127.0.0.1:${PORT}; ${CERTS} client certificates; N=${N} concurrency=${CONCURRENCY}" >&2
+echo "[mosquitto-connect] mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') pid ${MOSQ_PID} on 127.0.0.1:${PORT}; ${CERTS} client certificates; N=${N} concurrency=${CONCURRENCY} set_tcp_nodelay=${MOSQUITTO_TCP_NODELAY}" >&2
 
 run_tsx "${WORK}/mosquitto.jsonl" bench/mqtt-connect-load.ts --port "${PORT}" --ca "${WORK}/root.pem" --cert-dir "${WORK}/clients" \
   --n "${N}" --concurrency "${CONCURRENCY}" --label mosquitto --server-pid "${MOSQ_PID}" --time-limit-s 60

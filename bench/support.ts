@@ -446,6 +446,7 @@ function hookExit(): void {
  * Starts `node bin/gatehouse.js serve` like the e2e tests do (test/support/server-process.ts), with SQLite in a
  * fresh data dir, all listeners on 127.0.0.1 with ephemeral ports, and waits for /healthz. GATEHOUSE_WORKERS is
  * removed from the environment (parsed by the config but not implemented: the server is one process).
+ * `GATEHOUSE_BENCH_NODE_ARGS` (space-separated) adds Node options to the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
  */
 export async function startGatehouse(options: { logLevel?: string } = {}): Promise<GatehouseProcess> {
   hookExit();
@@ -460,7 +461,8 @@ export async function startGatehouse(options: { logLevel?: string } = {}): Promi
     GATEHOUSE_HTTPS_PORT: '0',
     GATEHOUSE_LOG_LEVEL: options.logLevel ?? 'warn',
   });
-  const proc = spawn(process.execPath, [path.join(REPO, 'bin/gatehouse.js'), 'serve'], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgs = (process.env['GATEHOUSE_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const proc = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin/gatehouse.js'), 'serve'], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   let out = '';
   const keep = (d: Buffer): void => {

@@ -109,6 +109,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
       serverKeyPem: material.serverKeyPem,
       rootCaPem: material.rootCaPem,
       domain: config.domain,
+      limits: config.mqttLimits,
       events,
     });
     cleanups.push(() => gateway.close());

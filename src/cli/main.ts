@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
 import { startGatehouse, createLogger } from '../app/index.ts';
 import { SETTINGS, loadConfig } from '../config/index.ts';
-import type { GatehouseConfig } from '../config/index.ts';
 import { CliContext } from './cli-context.ts';
 import type { CliEnvironment } from './cli-context.ts';
 import { adminCommands } from './commands/admin-commands.ts';
@@ -17,7 +16,7 @@ function serveCommand(c: CliContext): Command {
   for (const s of SETTINGS) cmd.addOption(new Option(`--${s.flag} <value>`, `${s.description} [env ${s.env}]`));
   cmd.action((opts: Record<string, string | undefined>) =>
     c.run(async () => {
-      const flags: Partial<Record<keyof GatehouseConfig, string>> = {};
+      const flags: Partial<Record<(typeof SETTINGS)[number]['key'], string>> = {};
       for (const s of SETTINGS) {
         const camel = s.flag.replace(/-([a-z])/g, (_m, ch: string) => ch.toUpperCase());
         const v = opts[camel];

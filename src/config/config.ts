@@ -26,12 +26,23 @@ export interface GatehouseConfig {
   readonly publicUrl: string;
   /** Number of worker processes sharing the listeners. */
   readonly workers: number;
+  /** MQTT limits of the device gateway; undefined keeps the gateway's default (AWS IoT's values). */
+  readonly mqttLimits: {
+    readonly maxPacketSize?: number;
+    readonly maxTopicLength?: number;
+    readonly maxTopicLevels?: number;
+    readonly maxSubscriptionsPerClient?: number;
+    readonly maxConnectionsPerIp?: number;
+    readonly maxInflightInbound?: number;
+  };
 }
 
-type Kind = 'string' | 'port' | 'count' | 'logLevel';
+type Kind = 'string' | 'port' | 'count' | 'logLevel' | 'limit';
+
+type SettingKey = Exclude<keyof GatehouseConfig, 'mqttLimits'> | `mqttLimits.${keyof GatehouseConfig['mqttLimits']}`;
 
 interface SettingSpec {
-  readonly key: keyof GatehouseConfig;
+  readonly key: SettingKey;
   readonly env: string;
   readonly flag: string;
   readonly kind: Kind;
@@ -51,7 +62,13 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'adminToken', env: 'GATEHOUSE_ADMIN_TOKEN', flag: 'admin-token', kind: 'string', description: 'preset admin API token used on first start' },
   { key: 'kek', env: 'GATEHOUSE_KEK', flag: 'kek', kind: 'string', description: 'key-encryption key for CA keys (else <data dir>/kek)' },
   { key: 'publicUrl', env: 'GATEHOUSE_PUBLIC_URL', flag: 'public-url', kind: 'string', description: 'public base URL of the API (CRL distribution points); default http://localhost:<api port>' },
-  { key: 'workers', env: 'GATEHOUSE_WORKERS', flag: 'workers', kind: 'count', description: 'worker processes sharing the listeners (default 1)' },
+  { key: 'workers', env: 'GATEHOUSE_WORKERS', flag: 'workers', kind: 'count', description: 'worker processes sharing the listeners (default 1; only 1 is implemented so far)' },
+  { key: 'mqttLimits.maxPacketSize', env: 'GATEHOUSE_MQTT_MAX_PACKET_BYTES', flag: 'mqtt-max-packet-bytes', kind: 'limit', description: 'largest MQTT packet in bytes (default 131072)' },
+  { key: 'mqttLimits.maxTopicLength', env: 'GATEHOUSE_MQTT_MAX_TOPIC_LENGTH', flag: 'mqtt-max-topic-length', kind: 'limit', description: 'longest topic in bytes (default 256)' },
+  { key: 'mqttLimits.maxTopicLevels', env: 'GATEHOUSE_MQTT_MAX_TOPIC_LEVELS', flag: 'mqtt-max-topic-levels', kind: 'limit', description: 'most topic levels (default 16)' },
+  { key: 'mqttLimits.maxSubscriptionsPerClient', env: 'GATEHOUSE_MQTT_MAX_SUBSCRIPTIONS', flag: 'mqtt-max-subscriptions', kind: 'limit', description: 'most subscriptions per client (default 50)' },
+  { key: 'mqttLimits.maxConnectionsPerIp', env: 'GATEHOUSE_MQTT_MAX_CONNECTIONS_PER_IP', flag: 'mqtt-max-connections-per-ip', kind: 'limit', description: 'concurrent connections per IP, 0 = no limit (default 200)' },
+  { key: 'mqttLimits.maxInflightInbound', env: 'GATEHOUSE_MQTT_MAX_INFLIGHT', flag: 'mqtt-max-inflight', kind: 'limit', description: 'inbound QoS 2 messages in flight per client (default 100)' },
 ];
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -60,7 +77,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 export interface ConfigSources {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Values from CLI flags, keyed by setting key. */
-  readonly flags?: Readonly<Partial<Record<keyof GatehouseConfig, string | number>>>;
+  readonly flags?: Readonly<Partial<Record<SettingKey, string | number>>>;
   /** Path of an optional JSON config file (`--config`, or `GATEHOUSE_CONFIG`). */
   readonly configFile?: string | undefined;
   readonly cwd?: string;
@@ -86,6 +103,13 @@ function parseValue(spec: SettingSpec, raw: unknown, origin: string): string | n
       const n = Number(text);
       if (!/^\d+$/.test(text) || n < 1 || n > 64) {
         throw ConfigErrors.error('CONFIG_INVALID', `${origin}: ${spec.key} must be a whole number 1-64, got "${text}"`);
+      }
+      return n;
+    }
+    case 'limit': {
+      const n = Number(text);
+      if (!/^\d+$/.test(text) || n > 1_000_000_000) {
+        throw ConfigErrors.error('CONFIG_INVALID', `${origin}: ${spec.key} must be a whole number 0-1000000000, got "${text}"`);
       }
       return n;
     }
@@ -136,11 +160,15 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
     const raw = sources.flags?.[spec.key];
     if (raw !== undefined) values[spec.key] = parseValue(spec, raw, `--${spec.flag}`);
   }
-  const str = (k: keyof GatehouseConfig): string | undefined => {
+  const str = (k: SettingKey): string | undefined => {
     const v = values[k];
     return typeof v === 'string' ? v : undefined;
   };
-  const num = (k: keyof GatehouseConfig, d: number): number => {
+  const limit = (k: SettingKey): number | undefined => {
+    const v = values[k];
+    return typeof v === 'number' ? v : undefined;
+  };
+  const num = (k: SettingKey, d: number): number => {
     const v = values[k];
     return typeof v === 'number' ? v : d;
   };
@@ -162,6 +190,11 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
     kek: str('kek'),
     publicUrl: (str('publicUrl') ?? `http://localhost:${apiPort}`).replace(/\/+$/, ''),
     workers: num('workers', 1),
+    mqttLimits: Object.freeze(Object.fromEntries(
+      (['maxPacketSize', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxConnectionsPerIp', 'maxInflightInbound'] as const)
+        .map((k) => [k, limit(`mqttLimits.${k}`)] as const)
+        .filter(([, v]) => v !== undefined),
+    ) as GatehouseConfig['mqttLimits']),
   };
   return Object.freeze(config);
 }

@@ -219,6 +219,7 @@ for (const dialect of DIALECTS) {
       const mchp = await server.cli(['--json', 'manifest', 'import', '--vendor', 'microchip', '--template', 'bulk', '--verifier', signer, '--report', report, '--wait', '--interval', '100', path.join(tmp, 'tampered.json')]);
       expect(mchp.code, mchp.stderr).toBe(0);
       const mt = JSON.parse(mchp.stdout) as TaskView;
+      expect(mchp.stderr).toContain('manifest: 8 devices, 2 refused entries');
       expect(mt).toMatchObject({ status: 'COMPLETED', total: 10, succeeded: 8, failed: 2 });
       const errs = jsonLines<{ line: number; code: string }>((await server.api('GET', `/v1/bulk-tasks/${mt.taskId}/errors`)).body as string);
       expect(errs.map((e) => [e.line, e.code])).toEqual([[4, 'PROVISIONING_MANIFEST_SIGNATURE_INVALID'], [8, 'PROVISIONING_MANIFEST_SIGNATURE_INVALID']]);

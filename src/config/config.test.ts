@@ -1,0 +1,34 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it('has the documented defaults and freezes the result', () => {
+    const c = loadConfig({ env: {}, cwd: '/srv' });
+    expect(c).toMatchObject({ host: '0.0.0.0', apiPort: 8080, mqttPort: 8883, httpsPort: 8443, dataDir: '/srv/gatehouse-data', logLevel: 'info', domain: 'localhost', workers: 1, mqttLimits: {} });
+    expect(c.databaseUrl).toBeUndefined();
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('takes file < env < flags, including the MQTT limits', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gh-cfg-'));
+    const file = path.join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ apiPort: 9000, mqttPort: 9001, 'mqttLimits.maxSubscriptionsPerClient': 7 }));
+    const c = loadConfig({ env: { GATEHOUSE_MQTT_PORT: '9100', GATEHOUSE_MQTT_MAX_CONNECTIONS_PER_IP: '0' }, flags: { mqttPort: '9200' }, configFile: file, cwd: dir });
+    expect(c.apiPort).toBe(9000);
+    expect(c.mqttPort).toBe(9200);
+    expect(c.mqttLimits).toEqual({ maxSubscriptionsPerClient: 7, maxConnectionsPerIp: 0 });
+  });
+
+  it('names the setting and its origin in errors', () => {
+    expect(() => loadConfig({ env: { GATEHOUSE_API_PORT: '70000' } })).toThrow(/GATEHOUSE_API_PORT/);
+    expect(() => loadConfig({ env: { GATEHOUSE_LOG_LEVEL: 'loud' } })).toThrow(/logLevel/);
+    expect(() => loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'mysql://x' } })).toThrow(/postgres/);
+    const dir = mkdtempSync(path.join(tmpdir(), 'gh-cfg-'));
+    writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ colour: 'red' }));
+    expect(() => loadConfig({ env: {}, configFile: 'bad.json', cwd: dir })).toThrow(expect.objectContaining({ code: 'CONFIG_UNKNOWN_SETTING' }));
+    expect(() => loadConfig({ env: {}, configFile: 'missing.json', cwd: dir })).toThrow(expect.objectContaining({ code: 'CONFIG_FILE_UNREADABLE' }));
+  });
+});
