@@ -2,10 +2,12 @@
 // the device SDK of src/device, the CLI, and error paths.
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { iot, iotidentity, mqtt as awsMqtt } from 'aws-iot-device-sdk-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCsr, generateKeyPair } from '../../src/pki/index.ts';
 import { connectDevice, FleetProvisioningClient, provisionByClaim, provisionByTrustedUser } from '../../src/device/index.ts';
 import type { DeviceEndpoint } from '../../src/device/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
@@ -121,6 +123,11 @@ for (const dialect of DIALECTS) {
       expect(expired).toMatchObject({ statusCode: 400, errorCode: 'InvalidCertificateOwnershipToken' });
       expect((expired as { errorMessage: string }).errorMessage).toContain('PROVISIONING_TOKEN_EXPIRED');
       expect((await server.api('GET', `/v1/certificates/${k3.certificateId}`)).body.status).toBe('PENDING_ACTIVATION');
+      // the sweeper deletes certificates whose token expired unused (and only those)
+      const swept = await server.api('POST', '/v1/maintenance/sweep-unregistered');
+      expect(swept.body.deleted).toBeGreaterThanOrEqual(1);
+      expect((await server.api('GET', `/v1/certificates/${k3.certificateId}`)).status).toBe(404);
+      expect((await server.api('GET', `/v1/certificates/${k.certificateId}`)).body.status).toBe('ACTIVE');
       await c.endAsync();
     });
 
@@ -204,6 +211,83 @@ for (const dialect of DIALECTS) {
       const refused = await provisionByClaim({ endpoint, claim: victim, templateName: 'sensors', parameters: { SerialNumber: 'R1' }, attempts: 1 }).catch((e: Error & { code?: string }) => e);
       expect((refused as { code?: string }).code).toBe('DEVICE_CONNECT_FAILED');
     });
+
+    it("runs AWS's own device SDK (aws-iot-device-sdk-v2 IotIdentityClient) unchanged against Gatehouse", async () => {
+      const write = (name: string, text: string): string => {
+        const f = path.join(tmp, name);
+        writeFileSync(f, text);
+        return f;
+      };
+      const connectAws = async (certPem: string, keyPem: string, clientId: string): Promise<awsMqtt.MqttClientConnection> => {
+        const config = iot.AwsIotMqttConnectionConfigBuilder.new_mtls_builder_from_path(write(`${clientId}.pem`, certPem), write(`${clientId}.key`, keyPem))
+          .with_certificate_authority_from_path(undefined, path.join(server.dataDir, 'root-ca.pem'))
+          .with_endpoint('localhost')
+          .with_port(server.ports.mqtt)
+          .with_client_id(clientId)
+          .with_clean_session(true)
+          .with_ping_timeout_ms(3_000)
+          .build();
+        const connection = new awsMqtt.MqttClient().new_connection(config);
+        await connection.connect();
+        return connection;
+      };
+      const once = <T>(subscribe: (handler: (error?: unknown, response?: T) => void) => Promise<unknown>): { ready: Promise<unknown>; value: Promise<T> } => {
+        let resolve: (v: T) => void = () => undefined;
+        let reject: (e: unknown) => void = () => undefined;
+        const value = new Promise<T>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
+        const ready = subscribe((error, response) => (error !== undefined || response === undefined ? reject(error) : resolve(response)));
+        return { ready, value };
+      };
+      const runFlow = async (mode: 'keys' | 'csr', serial: string): Promise<{ certPem: string; keyPem: string; thingName: string }> => {
+        const connection = await connectAws(claim.certificatePem, claim.privateKeyPem, `aws-sdk-claim-${mode}`);
+        const identity = new iotidentity.IotIdentityClient(connection);
+        const Q = awsMqtt.QoS.AtLeastOnce;
+        try {
+          let certPem: string;
+          let keyPem: string;
+          let token: string;
+          if (mode === 'keys') {
+            const acc = once<iotidentity.model.CreateKeysAndCertificateResponse>((h) => identity.subscribeToCreateKeysAndCertificateAccepted({}, Q, h));
+            const rej = once<iotidentity.model.ErrorResponse>((h) => identity.subscribeToCreateKeysAndCertificateRejected({}, Q, h));
+            await Promise.all([acc.ready, rej.ready]);
+            await identity.publishCreateKeysAndCertificate({}, Q);
+            const r = await Promise.race([acc.value, rej.value.then((e) => Promise.reject(new Error(JSON.stringify(e))))]);
+            certPem = r.certificatePem ?? '';
+            keyPem = r.privateKey ?? '';
+            token = r.certificateOwnershipToken ?? '';
+          } else {
+            const keys = generateKeyPair('EC_P256');
+            const acc = once<iotidentity.model.CreateCertificateFromCsrResponse>((h) => identity.subscribeToCreateCertificateFromCsrAccepted({}, Q, h));
+            await acc.ready;
+            await identity.publishCreateCertificateFromCsr({ certificateSigningRequest: createCsr({ privateKeyPem: keys.privateKeyPem, subject: { CN: ['aws-sdk-device'] } }) }, Q);
+            const r = await acc.value;
+            certPem = r.certificatePem ?? '';
+            keyPem = keys.privateKeyPem;
+            token = r.certificateOwnershipToken ?? '';
+          }
+          const reg = once<iotidentity.model.RegisterThingResponse>((h) => identity.subscribeToRegisterThingAccepted({ templateName: 'sensors' }, Q, h));
+          const regRej = once<iotidentity.model.ErrorResponse>((h) => identity.subscribeToRegisterThingRejected({ templateName: 'sensors' }, Q, h));
+          await Promise.all([reg.ready, regRej.ready]);
+          await identity.publishRegisterThing({ templateName: 'sensors', certificateOwnershipToken: token, parameters: { SerialNumber: serial } }, Q);
+          const done = await Promise.race([reg.value, regRej.value.then((e) => Promise.reject(new Error(JSON.stringify(e))))]);
+          expect(done.deviceConfiguration).toMatchObject({ FallbackUrl: 'https://example.invalid/fallback' });
+          return { certPem, keyPem, thingName: done.thingName ?? '' };
+        } finally {
+          await connection.disconnect().catch(() => undefined);
+        }
+      };
+      for (const [mode, serial] of [['keys', 'AWS1'], ['csr', 'AWS2']] as const) {
+        const dev = await runFlow(mode, serial);
+        expect(dev.thingName).toBe(`sensor-${serial}`);
+        // then the AWS client connects with the new identity and publishes what the template's policy allows
+        const c = await connectAws(dev.certPem, dev.keyPem, dev.thingName);
+        await c.publish(`things/${dev.thingName}/telemetry`, 'from the AWS SDK', awsMqtt.QoS.AtLeastOnce);
+        await c.disconnect();
+      }
+    }, 60_000);
 
     it('drives claims and devices from the CLI: claim create, device provision, device connect', async () => {
       const out = path.join(tmp, 'cli-claim');

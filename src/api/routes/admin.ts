@@ -74,6 +74,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ApiDependencies)
     return reply.status(204).send();
   });
 
+  app.post('/v1/maintenance/sweep-unregistered', { config: adminOnly, schema: { tags: ['audit'] } }, async () => ({
+    // Runs now what runs every 5 minutes: certificates made by the fleet API whose ownership token expired unused are deleted.
+    deleted: await deps.controlPlane.fleet.sweepUnregistered(),
+  }));
+
   app.get('/v1/audit', {
     config: adminOnly,
     schema: { tags: ['audit'], querystring: { type: 'object', additionalProperties: false, properties: { maxResults: S.paging.maxResults, beforeSeq: { type: 'integer', minimum: 1 } } } },
