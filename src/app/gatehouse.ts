@@ -56,7 +56,15 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
     cleanups.push(() => store.close());
     logger.info({ dialect: store.dialect, dataDir: config.dataDir }, 'store ready');
 
-    const keyStore = new pki.EncryptedKeyStore({ kek, blobs: createKeyBlobRepository(store.db) });
+    let keyStore: pki.KeyStore;
+    if (config.pkcs11 === undefined) {
+      keyStore = new pki.EncryptedKeyStore({ kek, blobs: createKeyBlobRepository(store.db) });
+    } else {
+      const p11 = pki.Pkcs11KeyStore.open(config.pkcs11);
+      cleanups.push(() => p11.close());
+      keyStore = p11;
+      logger.info({ library: config.pkcs11.libraryPath, token: config.pkcs11.tokenLabel }, 'CA keys live in the PKCS#11 token');
+    }
     const trust: { changed?: (tenantId: string) => void } = {};
     const cas = new CertificateAuthorityService({
       store,

@@ -17,6 +17,8 @@ export const REDACT_PATHS = [
   '*.keyPair',
   'serverKeyPem',
   'kek',
+  'pin',
+  '*.pin',
 ];
 
 /** Builds the process logger: JSON lines to stdout (or a given stream), secrets redacted. */

@@ -26,6 +26,8 @@ export interface GatehouseConfig {
   readonly publicUrl: string;
   /** Number of worker processes sharing the listeners. */
   readonly workers: number;
+  /** CA keys in a PKCS#11 token instead of encrypted blobs (all three set, or none). */
+  readonly pkcs11: { readonly libraryPath: string; readonly tokenLabel: string; readonly pin: string } | undefined;
   /** MQTT limits of the device gateway; undefined keeps the gateway's default (AWS IoT's values). */
   readonly mqttLimits: {
     readonly maxPacketSize?: number;
@@ -39,7 +41,7 @@ export interface GatehouseConfig {
 
 type Kind = 'string' | 'port' | 'count' | 'logLevel' | 'limit';
 
-type SettingKey = Exclude<keyof GatehouseConfig, 'mqttLimits'> | `mqttLimits.${keyof GatehouseConfig['mqttLimits']}`;
+type SettingKey = Exclude<keyof GatehouseConfig, 'mqttLimits' | 'pkcs11'> | `mqttLimits.${keyof GatehouseConfig['mqttLimits']}` | 'pkcs11.libraryPath' | 'pkcs11.tokenLabel' | 'pkcs11.pin';
 
 interface SettingSpec {
   readonly key: SettingKey;
@@ -63,6 +65,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'kek', env: 'GATEHOUSE_KEK', flag: 'kek', kind: 'string', description: 'key-encryption key for CA keys (else <data dir>/kek)' },
   { key: 'publicUrl', env: 'GATEHOUSE_PUBLIC_URL', flag: 'public-url', kind: 'string', description: 'public base URL of the API (CRL distribution points); default http://localhost:<api port>' },
   { key: 'workers', env: 'GATEHOUSE_WORKERS', flag: 'workers', kind: 'count', description: 'worker processes sharing the listeners (default 1; only 1 is implemented so far)' },
+  { key: 'pkcs11.libraryPath', env: 'GATEHOUSE_PKCS11_LIBRARY', flag: 'pkcs11-library', kind: 'string', description: 'PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so): CA keys are made and used in the token' },
+  { key: 'pkcs11.tokenLabel', env: 'GATEHOUSE_PKCS11_TOKEN', flag: 'pkcs11-token', kind: 'string', description: 'label of the PKCS#11 token holding the CA keys' },
+  { key: 'pkcs11.pin', env: 'GATEHOUSE_PKCS11_PIN', flag: 'pkcs11-pin', kind: 'string', description: 'user PIN of the PKCS#11 token' },
   { key: 'mqttLimits.maxPacketSize', env: 'GATEHOUSE_MQTT_MAX_PACKET_BYTES', flag: 'mqtt-max-packet-bytes', kind: 'limit', description: 'largest MQTT packet in bytes (default 131072)' },
   { key: 'mqttLimits.maxTopicLength', env: 'GATEHOUSE_MQTT_MAX_TOPIC_LENGTH', flag: 'mqtt-max-topic-length', kind: 'limit', description: 'longest topic in bytes (default 256)' },
   { key: 'mqttLimits.maxTopicLevels', env: 'GATEHOUSE_MQTT_MAX_TOPIC_LEVELS', flag: 'mqtt-max-topic-levels', kind: 'limit', description: 'most topic levels (default 16)' },
@@ -177,6 +182,11 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw ConfigErrors.error('CONFIG_INVALID', 'GATEHOUSE_DATABASE_URL must be a postgres:// URL (leave it unset for the embedded SQLite)');
   }
+  const p11 = [str('pkcs11.libraryPath'), str('pkcs11.tokenLabel'), str('pkcs11.pin')] as const;
+  const p11Set = p11.filter((v) => v !== undefined).length;
+  if (p11Set !== 0 && p11Set !== 3) {
+    throw ConfigErrors.error('CONFIG_INVALID', 'GATEHOUSE_PKCS11_LIBRARY, GATEHOUSE_PKCS11_TOKEN and GATEHOUSE_PKCS11_PIN go together: set all three or none');
+  }
   const config: GatehouseConfig = {
     host: str('host') ?? '0.0.0.0',
     apiPort,
@@ -190,6 +200,7 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
     kek: str('kek'),
     publicUrl: (str('publicUrl') ?? `http://localhost:${apiPort}`).replace(/\/+$/, ''),
     workers: num('workers', 1),
+    pkcs11: p11[0] !== undefined && p11[1] !== undefined && p11[2] !== undefined ? Object.freeze({ libraryPath: p11[0], tokenLabel: p11[1], pin: p11[2] }) : undefined,
     mqttLimits: Object.freeze(Object.fromEntries(
       (['maxPacketSize', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxConnectionsPerIp', 'maxInflightInbound'] as const)
         .map((k) => [k, limit(`mqttLimits.${k}`)] as const)

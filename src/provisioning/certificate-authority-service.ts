@@ -149,6 +149,9 @@ export class CertificateAuthorityService {
     if (cached !== undefined) return cached.then((r) => ({ ...r, ca }));
     const p = (async (): Promise<ReadyIssuer> => {
       if (ca.keyRef === null) throw ProvisioningErrors.error('PROVISIONING_CA_NOT_OWNED');
+      if (ca.keyStore !== null && ca.keyStore !== this.o.keyStore.kind) {
+        throw ProvisioningErrors.error('PROVISIONING_CA_KEY_STORE_MISMATCH', `the key of CA ${ca.caCertificateId} is in the ${ca.keyStore} key store, but this server uses ${this.o.keyStore.kind}`);
+      }
       const signer = await this.o.keyStore.getSigner(ca.keyRef);
       const certificate = pki.parseCertificate(ca.certificatePem);
       const chainPem = await this.chainOf(ca);

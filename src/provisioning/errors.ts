@@ -22,6 +22,7 @@ export const ProvisioningErrors = defineErrors({
   PROVISIONING_AUTO_REGISTRATION_DISABLED: { kind: 'forbidden', description: 'The issuing CA does not allow auto-registration (JITP/JITR).' },
   PROVISIONING_JITP_FAILED: { kind: 'internal', description: 'Just-in-time provisioning failed for an unexpected reason; nothing was written.' },
   PROVISIONING_CRL_UNAVAILABLE: { kind: 'unavailable', description: 'The CRL configured for a CA cannot be fetched or read; auto-registration fails closed.' },
+  PROVISIONING_CA_KEY_STORE_MISMATCH: { kind: 'unavailable', description: 'The CA key lives in another key store (encrypted vs PKCS#11) than the one this server is configured with.' },
   PROVISIONING_NOT_INITIALISED: { kind: 'internal', description: 'The installation has no issuing CA yet (bootstrap did not run).' },
   PROVISIONING_BULK_TASK_NOT_FOUND: { kind: 'not_found', description: 'No bulk registration task with this id in this tenant.' },
   PROVISIONING_BULK_TASK_STATE_INVALID: { kind: 'conflict', description: 'The bulk task cannot be stopped or resumed in its current status.' },

@@ -22,3 +22,24 @@ export async function execSql(server: { dataDir: string; databaseUrl: string | u
     await client.end();
   }
 }
+
+/** Counts the rows of a table in a test server's database. */
+export async function countRows(server: { dataDir: string; databaseUrl: string | undefined }, table: string): Promise<number> {
+  if (!/^[a-z_]+$/.test(table)) throw new Error('bad table name');
+  if (server.databaseUrl === undefined) {
+    const db = new BetterSqlite3(path.join(server.dataDir, 'gatehouse.db'), { readonly: true });
+    try {
+      return (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: server.databaseUrl });
+  await client.connect();
+  try {
+    const r = await client.query<{ n: string }>(`select count(*) as n from ${table}`);
+    return Number(r.rows[0]?.n ?? 0);
+  } finally {
+    await client.end();
+  }
+}
