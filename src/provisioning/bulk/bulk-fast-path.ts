@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as registry from '../../registry/index.ts';
 import type { Executor } from '../../store/index.ts';
 import type { ResourcePlan, ThingPlan } from '../../templates/index.ts';
-import type { CertificateMaterial, LineOutcome, PreparedLine, TaskContext } from './bulk-task-runner.ts';
+import type { CertificateMaterial, LineOutcome, PreparedLine, TaskContext } from './bulk-line.ts';
 
 /** A line that creates a new thing and registers a new certificate: written with multi-row inserts. */
 export interface FastLine {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import type { Readable, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { sql } from 'kysely';
 import { isGatehouseError } from '../../errors/index.ts';
 import * as pki from '../../pki/index.ts';
 import type { ParsedCertificate } from '../../pki/index.ts';
@@ -11,12 +12,12 @@ import * as registry from '../../registry/index.ts';
 import type { CertificateStatus, RegistryContext } from '../../registry/index.ts';
 import type { Executor, Store } from '../../store/index.ts';
 import { evaluateTemplate, parseTemplate } from '../../templates/index.ts';
-import type { ProvisioningTemplate, ResourcePlan } from '../../templates/index.ts';
 import { applyPlan } from '../apply-plan.ts';
-import type { CertificateAuthorityService, ReadyIssuer } from '../certificate-authority-service.ts';
+import type { CertificateAuthorityService } from '../certificate-authority-service.ts';
 import { ProvisioningErrors } from '../errors.ts';
 import { DEVICE_CERT_VALIDITY_DAYS } from '../manual.ts';
 import { selectFastLines, selectPresentLines, writeFastLines } from './bulk-fast-path.ts';
+import type { CertificateMaterial, LineOutcome, PreparedLine, TaskContext } from './bulk-line.ts';
 import { readCertificateFields, verifyCertificateSignature } from './fast-certificate.ts';
 import { countRecords, readDeviceFile } from './input-readers.ts';
 import type { BulkInputFormat, DeviceRecord } from './input-readers.ts';
@@ -75,62 +76,12 @@ const PEM_KEYS = ['CertificatePem'] as const;
 const REFUSED_KEY = '$refused';
 const PLACEHOLDER_ID = '0'.repeat(64);
 
-type FailureCode = string;
-
-/** A line's certificate, verified or issued before the transaction. */
-export interface CertificateMaterial {
-  readonly certificateId: string;
-  readonly pem: string;
-  readonly caCertificateId: string | null;
-  readonly serialNumber: string;
-  readonly subjectCommonName: string | null;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly createdBy: string;
-  /** Already registered in the tenant and attached to this line's thing (re-run of a CSR or generated line). */
-  readonly reused: boolean;
-  /** Returned in the results: the certificate Gatehouse signed or generated. */
-  readonly issued: boolean;
-  readonly privateKeyPem: string | null;
-}
-
-/** A line after the checks that need no transaction. */
-export type PreparedLine =
-  | { readonly kind: 'ok'; readonly lineNo: number; readonly thingName: string | null; readonly plan: ResourcePlan; readonly cert: CertificateMaterial | undefined }
-  | { readonly kind: 'fail'; readonly lineNo: number; readonly thingName: string | null; readonly code: FailureCode; readonly message: string };
-
-/** What a line's result row records. */
-export interface LineOutcome {
-  readonly lineNo: number;
-  readonly outcome: 'created' | 'present' | 'failed';
-  readonly thingName: string | null;
-  readonly certificateId: string | null;
-  readonly certificatePem: string | null;
-  readonly privateKeyPem: string | null;
-  readonly code: string | null;
-  readonly message: string | null;
-}
-
 interface ActiveRun {
   stopRequested: boolean;
   readonly startedAt: number;
   processedAtStart: number;
   processed: number;
   done: Promise<void>;
-}
-
-/** What every line of a running task shares. */
-export interface TaskContext {
-  readonly ctx: RegistryContext;
-  readonly taskId: string;
-  readonly template: ProvisioningTemplate;
-  readonly declared: ReadonlySet<string>;
-  readonly hasCertificate: boolean;
-  readonly anchors: readonly ParsedCertificate[];
-  /** ACTIVE CAs by subject Name DER (hex), for the fast path. */
-  readonly anchorsByIssuer: ReadonlyMap<string, readonly ParsedCertificate[]>;
-  readonly revokedCaIds: ReadonlySet<string>;
-  issuer: Promise<ReadyIssuer> | undefined;
 }
 
 type TaskRow = {
@@ -423,7 +374,7 @@ export class BulkTaskRunner {
         const fast = await selectFastLines(trx, tc, lines.filter((p) => !handled.has(p.lineNo)), this.w);
         outcomes.push(...(await writeFastLines(trx, tc, fast, this.w)));
         for (const f of fast) handled.add(f.lineNo);
-        for (const p of lines) if (!handled.has(p.lineNo)) outcomes.push(await this.writeLine(trx, tc, p));
+        for (const p of lines) if (!handled.has(p.lineNo)) outcomes.push(await this.writeLineIsolated(trx, tc, p));
         await this.writeOutcomes(trx, tc.taskId, outcomes, last);
       });
     } catch {
@@ -596,6 +547,25 @@ export class BulkTaskRunner {
       certificateId: issued.certificateId, pem: issued.pem, caCertificateId: ready.ca.caCertificateId, serialNumber: issued.serialNumber, subjectCommonName: subject.CN?.[0] ?? null,
       notBefore: issued.notBefore, notAfter: issued.notAfter, createdBy: csr === undefined ? 'bulk-keys' : 'bulk-csr', reused: false, issued: true, privateKeyPem: keys?.privateKeyPem ?? null,
     };
+  }
+
+  /**
+   * Writes one line under a savepoint of the batch transaction: a line that fails (override conflict, missing
+   * group, certificate attached elsewhere, …) is rolled back alone and recorded as failed; the batch goes on.
+   */
+  private async writeLineIsolated(trx: Executor, tc: TaskContext, p: PreparedLine): Promise<LineOutcome> {
+    if (p.kind === 'fail') return failedOutcome(p.lineNo, p.thingName, p.code, p.message);
+    await sql`savepoint bulk_line`.execute(trx);
+    try {
+      const outcome = await this.writeLine(trx, tc, p);
+      await sql`release savepoint bulk_line`.execute(trx);
+      return outcome;
+    } catch (error) {
+      await sql`rollback to savepoint bulk_line`.execute(trx);
+      await sql`release savepoint bulk_line`.execute(trx);
+      const e = errorOf(error);
+      return failedOutcome(p.lineNo, p.thingName, e.code, e.message);
+    }
   }
 
   /** Writes one line's resources and returns its outcome (inside the caller's transaction). */

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { SqliteDialect } from 'kysely';
-import type { Dialect } from 'kysely';
+import type { Dialect, SqliteDatabase, SqliteStatement } from 'kysely';
 import type { StoreDialect } from '../../store-dialect.ts';
 
 /** Options of the embedded SQLite store. */
@@ -24,12 +24,30 @@ export function createSqliteStoreDialect(options: SqliteStoreOptions): StoreDial
   database.pragma('busy_timeout = 5000');
   database.pragma('cache_size = -65536');
   database.pragma('temp_store = MEMORY');
+  // Kysely prepares every query anew; better-sqlite3 statements are reusable (execution is synchronous), so keep
+  // the prepared statement of each SQL text (bounded) instead of paying sqlite3_prepare on every query.
+  const statements = new Map<string, SqliteStatement>();
+  const cached: SqliteDatabase = {
+    prepare(sql: string): SqliteStatement {
+      let stmt = statements.get(sql);
+      if (stmt === undefined) {
+        stmt = database.prepare(sql) as unknown as SqliteStatement;
+        if (statements.size >= 2000) statements.clear();
+        statements.set(sql, stmt);
+      }
+      return stmt;
+    },
+    close(): void {
+      statements.clear();
+      database.close();
+    },
+  };
   return {
     name: 'sqlite',
     supportsRowLocks: false,
     migrationSchema: undefined,
     createKyselyDialect(): Dialect {
-      return new SqliteDialect({ database });
+      return new SqliteDialect({ database: cached });
     },
     prepare: () => Promise.resolve(),
     isUniqueViolation(error: unknown): boolean {
