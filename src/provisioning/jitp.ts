@@ -4,6 +4,7 @@ import type { CaRecord } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
 import { CERTIFICATE_PARAMETERS, evaluateTemplate, parseTemplate } from '../templates/index.ts';
 import { applyPlan } from './apply-plan.ts';
+import { certificateRecordOf } from './certificate-record.ts';
 import { ProvisioningErrors } from './errors.ts';
 
 /** The `AWS::IoT::Certificate::*` parameters a JITP template gets from the device certificate (protocols.md). */
@@ -51,17 +52,7 @@ export async function provisionJustInTime(store: Store, tenantId: string, ca: Ca
   const ctx = { tenantId, actor };
   try {
     return await store.transaction(async (trx) => {
-      await registry.insertCertificate(trx, ctx, {
-        certificateId: cert.certificateId,
-        certificatePem: cert.pem,
-        caCertificateId: ca.caCertificateId,
-        status: 'PENDING_ACTIVATION',
-        serialNumber: cert.serialNumber,
-        subjectCommonName: cert.subject.CN?.[0] ?? null,
-        notBefore: cert.notBefore,
-        notAfter: cert.notAfter,
-        createdBy: 'jitp',
-      }, { rowLocks: store.supportsRowLocks });
+      await registry.insertCertificate(trx, ctx, certificateRecordOf(cert, ca.caCertificateId, 'PENDING_ACTIVATION', 'jitp'), { rowLocks: store.supportsRowLocks });
       const applied = await applyPlan(trx, ctx, plan, { certificateId: cert.certificateId, rowLocks: store.supportsRowLocks });
       const after = await registry.getCertificate(trx, tenantId, cert.certificateId);
       if (after.status === 'PENDING_ACTIVATION') await registry.updateCertificateStatus(trx, ctx, cert.certificateId, 'ACTIVE', { rowLocks: store.supportsRowLocks });

@@ -2,6 +2,7 @@ import type { ParsedCertificate } from '../pki/index.ts';
 import * as registry from '../registry/index.ts';
 import type { CaRecord, CertificateRecord } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
+import { certificateRecordOf } from './certificate-record.ts';
 import type { ProvisioningEventSink } from './events.ts';
 
 /** Topic of the JITR event (protocols.md). */
@@ -38,17 +39,7 @@ export async function registerJustInTime(store: Store, tenantId: string, ca: CaR
   if (rec === undefined) {
     try {
       rec = await store.transaction(async (trx) => {
-        const r = await registry.insertCertificate(trx, { tenantId, actor: 'system:jitr' }, {
-          certificateId: cert.certificateId,
-          certificatePem: cert.pem,
-          caCertificateId: ca.caCertificateId,
-          status: 'PENDING_ACTIVATION',
-          serialNumber: cert.serialNumber,
-          subjectCommonName: cert.subject.CN?.[0] ?? null,
-          notBefore: cert.notBefore,
-          notAfter: cert.notAfter,
-          createdBy: 'jitr',
-        }, { rowLocks: store.supportsRowLocks });
+        const r = await registry.insertCertificate(trx, { tenantId, actor: 'system:jitr' }, certificateRecordOf(cert, ca.caCertificateId, 'PENDING_ACTIVATION', 'jitr'), { rowLocks: store.supportsRowLocks });
         await registry.appendAudit(trx, { tenantId, actor: 'system:jitr' }, 'jitr.registered', `cert/${cert.certificateId}`, { caCertificateId: ca.caCertificateId }, store.supportsRowLocks);
         return r;
       });

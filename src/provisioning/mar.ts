@@ -3,6 +3,7 @@ import type { ParsedCertificate } from '../pki/index.ts';
 import * as registry from '../registry/index.ts';
 import type { CertificateRecord, CertificateStatus, RegistryContext } from '../registry/index.ts';
 import type { Executor, Store } from '../store/index.ts';
+import { certificateRecordOf } from './certificate-record.ts';
 import { ProvisioningErrors } from './errors.ts';
 
 /** Input of registerCertificate (AWS RegisterCertificate). */
@@ -53,17 +54,7 @@ export async function registerCertificate(store: Store, ctx: RegistryContext, in
   }
   const caId = await findIssuingCa(store.db, ctx.tenantId, leaf, intermediates);
   return store.transaction((trx) =>
-    registry.insertCertificate(trx, ctx, {
-      certificateId: leaf.certificateId,
-      certificatePem: leaf.pem,
-      caCertificateId: caId,
-      status: initialStatus(input),
-      serialNumber: leaf.serialNumber,
-      subjectCommonName: leaf.subject.CN?.[0] ?? null,
-      notBefore: leaf.notBefore,
-      notAfter: leaf.notAfter,
-      createdBy: input.createdBy ?? 'register',
-    }, { rowLocks: store.supportsRowLocks }),
+    registry.insertCertificate(trx, ctx, certificateRecordOf(leaf, caId, initialStatus(input), input.createdBy ?? 'register'), { rowLocks: store.supportsRowLocks }),
   );
 }
 
@@ -75,16 +66,6 @@ export async function registerCertificateWithoutCa(store: Store, ctx: RegistryCo
   const { leaf } = parseDeviceCertificate(input.certificatePem);
   pki.assertCertificateTimeValid(leaf, new Date());
   return store.transaction((trx) =>
-    registry.insertCertificate(trx, ctx, {
-      certificateId: leaf.certificateId,
-      certificatePem: leaf.pem,
-      caCertificateId: null,
-      status: initialStatus(input),
-      serialNumber: leaf.serialNumber,
-      subjectCommonName: leaf.subject.CN?.[0] ?? null,
-      notBefore: leaf.notBefore,
-      notAfter: leaf.notAfter,
-      createdBy: input.createdBy ?? 'register-without-ca',
-    }, { rowLocks: store.supportsRowLocks }),
+    registry.insertCertificate(trx, ctx, certificateRecordOf(leaf, null, initialStatus(input), input.createdBy ?? 'register-without-ca'), { rowLocks: store.supportsRowLocks }),
   );
 }
