@@ -106,6 +106,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
     // ---- device gateway: MQTT over mutual TLS, events, webhooks, JITP/JITR, fleet provisioning API ----
     const events = new InProcessEventBus({ onHandlerError: (error) => logger.warn({ err: error }, 'event handler failed') });
     const provisioningEvents = createProvisioningEventSink(events, metrics);
+    controlPlane.setEventSink(provisioningEvents);
     cleanups.push(await startWebhooks(store, events, controlPlane, logger));
     const gateway = await DeviceGateway.create({
       unknownCertificateHandler: createAutoRegistrationHandler(store, provisioningEvents, logger.child({ module: 'auto-registration' })),

@@ -2,7 +2,11 @@ import * as registry from '../registry/index.ts';
 import type { CaRecord, CaUpdate, CertificateRecord, CertificateStatus, RegistryContext } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
 import type { CertificateAuthorityService, CreateCaInput, RegisterCaInput } from './certificate-authority-service.ts';
+import { randomUUID } from 'node:crypto';
+import { NO_EVENTS } from './events.ts';
+import type { ProvisioningEventSink } from './events.ts';
 import { FleetProvisioning } from './fleet-claim.ts';
+import { tenantAccountId } from './jitr.ts';
 import { createKeysAndCertificate, issueFromCsr } from './manual.ts';
 import type { IssueFromCsrInput } from './manual.ts';
 import { registerCertificate, registerCertificateWithoutCa } from './mar.ts';
@@ -28,6 +32,7 @@ export interface ChangeListener {
  */
 export class ControlPlane {
   private readonly listeners: ChangeListener[] = [];
+  private events: ProvisioningEventSink = NO_EVENTS;
   private readonly store: Store;
   readonly cas: CertificateAuthorityService;
   /** Fleet provisioning by claim and by trusted user. */
@@ -37,6 +42,30 @@ export class ControlPlane {
     this.store = store;
     this.cas = cas;
     this.fleet = new FleetProvisioning(store, cas);
+  }
+
+  /** Where lifecycle events go (set by the composition root once the event bus exists). */
+  setEventSink(sink: ProvisioningEventSink): void {
+    this.events = sink;
+  }
+
+  /**
+   * Publishes an AWS-style thing lifecycle event (`$aws/events/thing/<thingName>/<created|updated|deleted>`) on the
+   * tenant's broker and to webhooks subscribed to `thing.<operation>`.
+   */
+  thingEvent(tenantId: string, operation: 'created' | 'updated' | 'deleted', thing: { thingName: string; thingId?: string; version?: number; thingTypeName?: string | null; attributes?: Record<string, string> }): void {
+    this.events.emit(tenantId, `thing.${operation}`, `$aws/events/thing/${thing.thingName}/${operation}`, {
+      eventType: 'THING_EVENT',
+      eventId: randomUUID(),
+      timestamp: Date.now(),
+      operation: operation.toUpperCase(),
+      accountId: tenantAccountId(tenantId),
+      thingName: thing.thingName,
+      ...(thing.thingId === undefined ? {} : { thingId: thing.thingId }),
+      ...(thing.version === undefined ? {} : { versionNumber: thing.version }),
+      ...(thing.thingTypeName === undefined || thing.thingTypeName === null ? {} : { thingTypeName: thing.thingTypeName }),
+      ...(thing.attributes === undefined ? {} : { attributes: thing.attributes }),
+    });
   }
 
   /** Adds a listener of registry changes. */

@@ -289,6 +289,36 @@ for (const dialect of DIALECTS) {
       }
     }, 60_000);
 
+    it('publishes thing lifecycle events to webhooks, HMAC-signed, without leaking the secret', async () => {
+      const got: { body: { eventType: string; topic: string; event: Record<string, unknown> }; signature: string }[] = [];
+      const hook = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          got.push({ body: JSON.parse(body) as never, signature: String(req.headers['gatehouse-signature']) });
+          res.end('ok');
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+      try {
+        const wh = await server.api('POST', '/v1/webhooks', { url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/`, events: ['thing.created', 'thing.deleted'], secret: 'thing-events-secret-123' });
+        expect(wh.status).toBe(201);
+        await server.api('POST', '/v1/things', { thingName: 'evented', attributes: { a: 'b' } });
+        await server.api('DELETE', '/v1/things/evented');
+        const deadline = Date.now() + 10_000;
+        while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(got.map((g) => g.body.eventType).sort()).toEqual(['thing.created', 'thing.deleted']);
+        const created = got.find((g) => g.body.eventType === 'thing.created');
+        expect(created?.body).toMatchObject({ topic: '$aws/events/thing/evented/created', event: { eventType: 'THING_EVENT', operation: 'CREATED', thingName: 'evented', attributes: { a: 'b' } } });
+        expect(created?.signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+        const list = await server.api('GET', '/v1/webhooks');
+        expect(JSON.stringify(list.body)).not.toContain('thing-events-secret-123');
+        await server.api('DELETE', `/v1/webhooks/${wh.body.webhookId as string}`);
+      } finally {
+        hook.close();
+      }
+    });
+
     it('drives claims and devices from the CLI: claim create, device provision, device connect', async () => {
       const out = path.join(tmp, 'cli-claim');
       const created = await server.cli(['--json', 'claim', 'create', '--template', 'sensors', '--batch', 'cli-batch', '--out', out]);

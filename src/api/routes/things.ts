@@ -20,7 +20,9 @@ export function registerThingRoutes(app: FastifyInstance, deps: ApiDependencies)
     },
   }, async (request, reply) => {
     const body = bodyOf<registry.CreateThingInput>(request);
+    const existed = (await registry.findThing(store.db, ctxOf(request).tenantId, body.thingName)) !== undefined;
     const thing = await store.transaction((trx) => registry.createThing(trx, ctxOf(request), body, w));
+    if (!existed) deps.controlPlane.thingEvent(ctxOf(request).tenantId, 'created', thing);
     return reply.status(201).send(thing);
   });
 
@@ -59,12 +61,18 @@ export function registerThingRoutes(app: FastifyInstance, deps: ApiDependencies)
     },
   }, async (request) => {
     const { thingName } = paramsOf<{ thingName: string }>(request);
-    return store.transaction((trx) => registry.updateThing(trx, ctxOf(request), thingName, bodyOf<registry.UpdateThingInput>(request), w));
+    const thing = await store.transaction((trx) => registry.updateThing(trx, ctxOf(request), thingName, bodyOf<registry.UpdateThingInput>(request), w));
+    deps.controlPlane.thingEvent(ctxOf(request).tenantId, 'updated', thing);
+    // attributes feed policy variables of live connections
+    deps.controlPlane.notifyPoliciesChanged(ctxOf(request).tenantId);
+    return thing;
   });
 
   app.delete('/v1/things/:thingName', { schema: { tags: ['things'], params: thingParams } }, async (request, reply) => {
     const { thingName } = paramsOf<{ thingName: string }>(request);
     await store.transaction((trx) => registry.deleteThing(trx, ctxOf(request), thingName, w));
+    deps.controlPlane.thingEvent(ctxOf(request).tenantId, 'deleted', { thingName });
+    deps.controlPlane.notifyPoliciesChanged(ctxOf(request).tenantId);
     return reply.status(204).send();
   });
 

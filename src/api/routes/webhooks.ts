@@ -4,7 +4,10 @@ import type { ApiDependencies } from '../context.ts';
 import { bodyOf, ctxOf, paramsOf } from '../route-helpers.ts';
 
 /** Event types a webhook may subscribe to. */
-export const WEBHOOK_EVENT_TYPES = ['presence.connected', 'presence.disconnected', 'certificate.registered', 'jitp.provisioned', 'jitp.failed', 'auto-registration.refused'] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  'presence.connected', 'presence.disconnected', 'thing.created', 'thing.updated', 'thing.deleted',
+  'certificate.registered', 'jitp.provisioned', 'jitp.failed', 'jitr.activated', 'auto-registration.refused',
+] as const;
 
 const idParams = { type: 'object', required: ['webhookId'], properties: { webhookId: { type: 'string', format: 'uuid' } } } as const;
 
