@@ -31,7 +31,7 @@ export function createSqliteStoreDialect(options: SqliteStoreOptions): StoreDial
     prepare(sql: string): SqliteStatement {
       let stmt = statements.get(sql);
       if (stmt === undefined) {
-        stmt = database.prepare(sql) as unknown as SqliteStatement;
+        stmt = database.prepare(sql);
         if (statements.size >= 2000) statements.clear();
         statements.set(sql, stmt);
       }
