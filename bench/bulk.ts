@@ -10,7 +10,7 @@
  * Prints one JSON line per dialect: devices/s of the first run (generating the input is not counted), devices/s of
  * a re-run of the same file (every device already present), the CPU seconds of the first run (user + system, all
  * threads: comparable when the machine is shared), the 1-minute load average and the peak RSS of the process.
- * `GATEHOUSE_BENCH_BATCH` sets lines per transaction (default 500); `GATEHOUSE_BENCH_MATERIAL=csr` measures signing
+ * `GATEHOUSE_BENCH_BATCH` sets lines per transaction (default 1000); `GATEHOUSE_BENCH_MATERIAL=csr` measures signing
  * CSRs instead (bounded by the PKI's issuing rate, see bench/issue.ts). Not part of the test run.
  */
 import 'reflect-metadata';
@@ -82,7 +82,7 @@ async function run(dialect: 'sqlite' | 'postgres'): Promise<void> {
     const ctx = { tenantId: DEFAULT_TENANT, actor: 'bench' };
     await cas.registerCa(ctx, { caCertificatePem: caPem, certificateMode: 'SNI_ONLY', setAsActive: true });
     await store.transaction((trx) => createProvisioningTemplate(trx, ctx, { templateName: 'bench', templateBody: TEMPLATE }));
-    const runner = new BulkTaskRunner({ store, cas, dataDir: path.join(work, dialect), batchSize: Number(process.env['GATEHOUSE_BENCH_BATCH'] ?? '500') });
+    const runner = new BulkTaskRunner({ store, cas, dataDir: path.join(work, dialect), batchSize: Number(process.env['GATEHOUSE_BENCH_BATCH'] ?? '1000') });
     const started = Date.now();
     const cpuBefore = process.cpuUsage();
     const task = await runner.createTask(ctx, { templateName: 'bench', format: 'jsonl', input: createReadStream(input), maxBytes: 2 ** 31 });

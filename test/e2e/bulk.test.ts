@@ -46,7 +46,7 @@ async function finished(server: Server, taskId: string): Promise<TaskView> {
 for (const dialect of DIALECTS) {
   describe(`bulk registration and manifest import (${dialect.name})`, () => {
     let server: Server;
-    let firstServer: Server;
+    let firstServer: Server | undefined;
     const ws = new OpensslWorkspace();
     const tmp = mkdtempSync(path.join(tmpdir(), 'gh-bulk-'));
     let factoryCaId: string;
@@ -68,9 +68,10 @@ for (const dialect of DIALECTS) {
       ws.selfSignedCa('other', '/CN=Unregistered CA');
     });
     afterAll(async () => {
+      rmSync(tmp, { recursive: true, force: true });
+      if (firstServer === undefined) return; // the server did not start; its error is the one reported
       await server.destroy();
       if (server !== firstServer) await firstServer.disposeDatabase();
-      rmSync(tmp, { recursive: true, force: true });
     });
 
     // Lines 1-3 under the factory CA, 4-5 without a CA, 6-7 CSRs, 8 keys generated, then one of each bad input.

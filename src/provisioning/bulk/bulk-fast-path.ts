@@ -20,14 +20,20 @@ function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
   return out;
 }
 
-async function existing(trx: Executor, tenantId: string, table: 'certificates' | 'things', values: readonly string[]): Promise<Set<string>> {
+async function existingThings(trx: Executor, tenantId: string, names: readonly string[]): Promise<Set<string>> {
   const found = new Set<string>();
-  for (const part of chunks([...new Set(values)])) {
-    if (table === 'certificates') {
-      for (const r of await trx.selectFrom('certificates').select('certificate_id').where('tenant_id', '=', tenantId).where('certificate_id', 'in', part).execute()) found.add(r.certificate_id);
-    } else {
-      for (const r of await trx.selectFrom('things').select('thing_name').where('tenant_id', '=', tenantId).where('thing_name', 'in', part).execute()) found.add(r.thing_name);
-    }
+  for (const part of chunks([...new Set(names)])) {
+    for (const r of await trx.selectFrom('things').select('thing_name').where('tenant_id', '=', tenantId).where('thing_name', 'in', part).execute()) found.add(r.thing_name);
+  }
+  return found;
+}
+
+/** Statuses of the batch's certificates that the tenant has registered already (one query per 500 lines). */
+export async function lookupCertificates(trx: Executor, tc: TaskContext, lines: readonly PreparedLine[]): Promise<ReadonlyMap<string, string>> {
+  const ids = [...new Set(lines.flatMap((p) => (p.kind === 'ok' && p.cert !== undefined ? [p.cert.certificateId] : [])))];
+  const found = new Map<string, string>();
+  for (const part of chunks(ids)) {
+    for (const r of await trx.selectFrom('certificates').select(['certificate_id', 'status']).where('tenant_id', '=', tc.ctx.tenantId).where('certificate_id', 'in', part).execute()) found.set(r.certificate_id, r.status);
   }
   return found;
 }
@@ -38,7 +44,7 @@ async function existing(trx: Executor, tenantId: string, table: 'certificates' |
  * other line goes through `applyPlan`, one by one, in the same transaction. Policies made from a template
  * document are created here once per batch, like `applyPlan` would.
  */
-export async function selectFastLines(trx: Executor, tc: TaskContext, lines: readonly PreparedLine[], w: registry.WriteOptions): Promise<FastLine[]> {
+export async function selectFastLines(trx: Executor, tc: TaskContext, lines: readonly PreparedLine[], registered: ReadonlyMap<string, string>, w: registry.WriteOptions): Promise<FastLine[]> {
   const tenantId = tc.ctx.tenantId;
   const candidates = lines.flatMap((p) =>
     p.kind === 'ok' && p.cert !== undefined && !p.cert.reused && p.plan.thing !== undefined && p.plan.certificate !== undefined ? [{ p, thing: p.plan.thing, cert: p.cert }] : [],
@@ -46,8 +52,7 @@ export async function selectFastLines(trx: Executor, tc: TaskContext, lines: rea
   if (candidates.length === 0) return [];
   const certCount = new Map<string, number>();
   for (const c of candidates) certCount.set(c.cert.certificateId, (certCount.get(c.cert.certificateId) ?? 0) + 1);
-  const certs = await existing(trx, tenantId, 'certificates', candidates.map((c) => c.cert.certificateId));
-  const things = await existing(trx, tenantId, 'things', candidates.map((c) => c.thing.thingName));
+  const things = await existingThings(trx, tenantId, candidates.map((c) => c.thing.thingName));
 
   const types = [...new Set(candidates.flatMap((c) => (c.thing.thingTypeName === undefined ? [] : [c.thing.thingTypeName])))];
   const usableTypes = new Set<string>();
@@ -78,7 +83,7 @@ export async function selectFastLines(trx: Executor, tc: TaskContext, lines: rea
     const policyNames = c.p.plan.policies.map((pol) => (pol.policy.kind === 'name' ? pol.policy.policyName : pol.policy.suggestedName));
     const ok =
       certCount.get(c.cert.certificateId) === 1 &&
-      !certs.has(c.cert.certificateId) &&
+      !registered.has(c.cert.certificateId) &&
       !things.has(c.thing.thingName) &&
       (c.thing.thingTypeName === undefined || usableTypes.has(c.thing.thingTypeName)) &&
       c.thing.thingGroups.every((g) => knownGroups.has(g)) &&
@@ -135,14 +140,11 @@ function sortedJson(o: Readonly<Record<string, string>>): string {
  * that thing and every planned policy attached to the certificate. They are reported `present` without writing,
  * whatever the `OverrideSettings`, since there is nothing to override. Any difference sends the line to `applyPlan`.
  */
-export async function selectPresentLines(trx: Executor, tc: TaskContext, lines: readonly PreparedLine[]): Promise<LineOutcome[]> {
+export async function selectPresentLines(trx: Executor, tc: TaskContext, lines: readonly PreparedLine[], registered: ReadonlyMap<string, string>): Promise<LineOutcome[]> {
   const tenantId = tc.ctx.tenantId;
   const all = lines.flatMap((p) => (p.kind === 'ok' && p.cert !== undefined && p.plan.thing !== undefined && p.plan.certificate !== undefined ? [{ p, thing: p.plan.thing, cert: p.cert, status: p.plan.certificate.status }] : []));
-  // Only lines whose certificate is registered already can be present: one query settles new devices.
-  const certStatus = new Map<string, string>();
-  for (const part of chunks(all)) {
-    for (const r of await trx.selectFrom('certificates').select(['certificate_id', 'status']).where('tenant_id', '=', tenantId).where('certificate_id', 'in', part.map((c) => c.cert.certificateId)).execute()) certStatus.set(r.certificate_id, r.status);
-  }
+  // Only lines whose certificate is registered already can be present.
+  const certStatus = registered;
   const candidates = all.filter((c) => certStatus.has(c.cert.certificateId));
   if (candidates.length === 0) return [];
   const things = new Map<string, { type: string | null; attributes: string }>();

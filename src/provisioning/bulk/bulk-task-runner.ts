@@ -16,9 +16,9 @@ import { applyPlan } from '../apply-plan.ts';
 import type { CertificateAuthorityService } from '../certificate-authority-service.ts';
 import { ProvisioningErrors } from '../errors.ts';
 import { DEVICE_CERT_VALIDITY_DAYS } from '../manual.ts';
-import { selectFastLines, selectPresentLines, writeFastLines } from './bulk-fast-path.ts';
+import { lookupCertificates, selectFastLines, selectPresentLines, writeFastLines } from './bulk-fast-path.ts';
 import type { CertificateMaterial, LineOutcome, PreparedLine, TaskContext } from './bulk-line.ts';
-import { readCertificateFields, verifyCertificateSignature } from './fast-certificate.ts';
+import { decodeSingleCertificatePem, readCertificateFields, verifyCertificateSignature } from './fast-certificate.ts';
 import { countRecords, readDeviceFile } from './input-readers.ts';
 import type { BulkInputFormat, DeviceRecord } from './input-readers.ts';
 
@@ -53,7 +53,7 @@ export interface BulkTaskRunnerOptions {
   readonly cas: CertificateAuthorityService;
   /** Inputs are kept under `<dataDir>/bulk/<taskId>.input` so that a task can resume after a crash. */
   readonly dataDir: string;
-  /** Lines per transaction (default 500). */
+  /** Lines per transaction (default 1000). */
   readonly batchSize?: number;
   /** Called when a task's loop fails as a whole (logging). */
   readonly onTaskError?: (taskId: string, error: unknown) => void;
@@ -116,7 +116,8 @@ class ByteLimit extends Transform {
  * Reliability: each line's result row is written in the same transaction as its resources, and the task's
  * checkpoint (`processed_lines`) and counters advance in that transaction too, per batch of lines. A crash loses at
  * most the batch in flight, which `resume` redoes; lines that already have a result row are skipped, so nothing is
- * duplicated. A batch that fails is redone line by line, so one bad line fails alone.
+ * duplicated. A line that fails inside the batch is rolled back to its savepoint and recorded as failed; a batch
+ * that fails as a whole (e.g. a concurrent insert of the same thing) is redone line by line. One bad line fails alone.
  */
 export class BulkTaskRunner {
   private readonly o: BulkTaskRunnerOptions;
@@ -126,7 +127,7 @@ export class BulkTaskRunner {
 
   constructor(options: BulkTaskRunnerOptions) {
     this.o = options;
-    this.batchSize = options.batchSize ?? 500;
+    this.batchSize = options.batchSize ?? 1000;
   }
 
   private get w(): registry.WriteOptions {
@@ -368,10 +369,11 @@ export class BulkTaskRunner {
     try {
       await this.o.store.transaction(async (trx) => {
         // Unchanged devices (re-runs) and pure creations are handled per batch; the rest go through applyPlan.
-        const present = await selectPresentLines(trx, tc, lines);
+        const registered = await lookupCertificates(trx, tc, lines);
+        const present = await selectPresentLines(trx, tc, lines, registered);
         const handled = new Set(present.map((o) => o.lineNo));
         outcomes.push(...present);
-        const fast = await selectFastLines(trx, tc, lines.filter((p) => !handled.has(p.lineNo)), this.w);
+        const fast = await selectFastLines(trx, tc, lines.filter((p) => !handled.has(p.lineNo)), registered, this.w);
         outcomes.push(...(await writeFastLines(trx, tc, fast, this.w)));
         for (const f of fast) handled.add(f.lineNo);
         for (const p of lines) if (!handled.has(p.lineNo)) outcomes.push(await this.writeLineIsolated(trx, tc, p));
@@ -474,9 +476,8 @@ export class BulkTaskRunner {
    * check in the thread pool); everything else, and every failure, takes the full `pki` path for its checks and codes.
    */
   private async registeredCertificate(tc: TaskContext, pem: string): Promise<CertificateMaterial> {
-    const blocks = pki.decodePemBlocks(pem);
-    const only = blocks.length === 1 ? blocks[0] : undefined;
-    const fields = only?.label === 'CERTIFICATE' ? readCertificateFields(only.der) : undefined;
+    const der = decodeSingleCertificatePem(pem);
+    const fields = der === undefined ? undefined : readCertificateFields(der);
     if (fields !== undefined && !fields.isCa) {
       const now = Date.now();
       const candidates = (tc.anchorsByIssuer.get(fields.issuerNameDer.toString('hex')) ?? []).filter((a) => a.notBefore.getTime() <= now && now <= a.notAfter.getTime());
@@ -484,7 +485,7 @@ export class BulkTaskRunner {
         for (const anchor of candidates) {
           if (await verifyCertificateSignature(fields, anchor.publicKey)) {
             return {
-              certificateId: fields.certificateId, pem: only?.pem ?? pki.encodePem('CERTIFICATE', fields.der), caCertificateId: anchor.certificateId, serialNumber: fields.serialNumber,
+              certificateId: fields.certificateId, pem: pki.encodePem('CERTIFICATE', fields.der), caCertificateId: anchor.certificateId, serialNumber: fields.serialNumber,
               subjectCommonName: fields.subjectCommonName, notBefore: fields.notBefore, notAfter: fields.notAfter, createdBy: 'bulk', reused: false, issued: false, privateKeyPem: null,
             };
           }

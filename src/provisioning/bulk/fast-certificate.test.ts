@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as pki from '../../pki/index.ts';
-import { readCertificateFields, verifyCertificateSignature } from './fast-certificate.ts';
+import { decodeSingleCertificatePem, readCertificateFields, verifyCertificateSignature } from './fast-certificate.ts';
 import { convertMicrochipManifest } from './manifest-microchip.ts';
 
 const MANIFESTS = path.resolve(import.meta.dirname, '../../../../shared/data/manifests');
@@ -58,6 +58,14 @@ describe('fast certificate reader', () => {
     const tampered = readCertificateFields(der);
     expect(tampered).toBeDefined();
     if (tampered !== undefined) expect(await verifyCertificateSignature(tampered, ca.publicKey)).toBe(false);
+  });
+
+  it('decodes exactly one CERTIFICATE block and declines chains and other labels', () => {
+    const pem = readFileSync(path.join(dir, 'ec.pem'), 'utf8');
+    expect(decodeSingleCertificatePem(pem.replace(/\n/g, '\r\n'))?.equals(pki.parseCertificate(pem).der)).toBe(true);
+    expect(decodeSingleCertificatePem(pem + pem)).toBeUndefined();
+    expect(decodeSingleCertificatePem(pem.replace(/CERTIFICATE/g, 'CERTIFICATE REQUEST'))).toBeUndefined();
+    expect(decodeSingleCertificatePem('-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n')).toBeUndefined();
   });
 
   it('declines what it does not know instead of guessing', () => {

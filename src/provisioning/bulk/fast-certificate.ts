@@ -1,4 +1,4 @@
-import { createHash, verify as cryptoVerify } from 'node:crypto';
+import { hash as oneShotHash, verify as cryptoVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 /**
@@ -138,7 +138,7 @@ export function readCertificateFields(der: Buffer): FastCertificateFields | unde
     while (serialStart < serial.end - 1 && der[serialStart] === 0) serialStart += 1;
     return {
       der,
-      certificateId: createHash('sha256').update(der).digest('hex'),
+      certificateId: oneShotHash('sha256', der, 'hex'),
       serialNumber: der.toString('hex', serialStart, serial.end),
       issuerNameDer: der.subarray(issuer.start, issuer.end),
       subjectCommonName: commonNameOf(der, subject),
@@ -164,4 +164,21 @@ export function verifyCertificateSignature(fields: FastCertificateFields, issuer
       resolve(false);
     }
   });
+}
+
+const BEGIN = '-----BEGIN CERTIFICATE-----';
+const END = '-----END CERTIFICATE-----';
+
+/**
+ * The DER of text holding exactly one `CERTIFICATE` PEM block, or undefined for anything else (several blocks,
+ * other labels). Lenient on purpose: the fast path then checks the signature over the DER, and everything it
+ * declines goes through the strict `pki` parser.
+ */
+export function decodeSingleCertificatePem(text: string): Buffer | undefined {
+  const begin = text.indexOf(BEGIN);
+  if (begin === -1 || text.indexOf('-----BEGIN', begin + BEGIN.length) !== -1) return undefined;
+  const end = text.indexOf(END, begin + BEGIN.length);
+  if (end === -1) return undefined;
+  const der = Buffer.from(text.slice(begin + BEGIN.length, end), 'base64');
+  return der.length > 0 ? der : undefined;
 }
