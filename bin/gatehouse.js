@@ -3,6 +3,12 @@
 import { register } from 'tsx/esm/api';
 import 'reflect-metadata';
 
+// A closed pipe (`gatehouse … | head`) ends the command quietly instead of crashing.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 register();
 const { main } = await import('../src/cli/main.ts');
 await main(process.argv, {

@@ -39,7 +39,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ApiDependencies)
   app.get('/v1/endpoint', { config: { roles: [...registry.ROLES] }, schema: { tags: ['tenants'] } }, async (request) => {
     const tenant = await registry.getTenant(store.db, ctxOf(request).tenantId);
     const ep = deps.deviceEndpoint();
-    return { tenant: tenant.tenantId, endpoint: tenant.endpoint, mqttPort: ep.mqttPort, httpsPort: ep.httpsPort, rootCaPem: ep.rootCaPem };
+    // The default tenant also answers to the bare domain (no SNI needed), which resolves where `<tenant>.<domain>` may not.
+    const endpoint = tenant.tenantId === registry.DEFAULT_TENANT ? deps.config.domain : tenant.endpoint;
+    return { tenant: tenant.tenantId, endpoint, tenantEndpoint: tenant.endpoint, mqttPort: ep.mqttPort, httpsPort: ep.httpsPort, rootCaPem: ep.rootCaPem };
   });
 
   app.post('/v1/tokens', {
