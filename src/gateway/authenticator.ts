@@ -7,6 +7,7 @@
 import * as registry from '../registry/index.ts';
 import type { CertificateRecord } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
+import type { ConnectCache } from './connect-cache.ts';
 import type { PeerIdentity, TlsRefusalReason } from './device-tls.ts';
 
 /** Why a connection was refused, at TLS or at CONNECT (label `reason` of `gatehouse_mqtt_connect_refusals_total`). */
@@ -90,6 +91,20 @@ export interface CertificateAuthenticatorOptions {
   readonly unknownCertificateHandler?: UnknownCertificateHandler | undefined;
   /** Longest accepted client id. */
   readonly maxClientIdLength: number;
+  /** Keeps the facts of admitted certificates between connections (see `connect-cache.ts`); none: read every time. */
+  readonly cache?: ConnectCache<CertificateFacts> | undefined;
+}
+
+/** What admission reads from the registry about one certificate. */
+export interface CertificateFacts {
+  readonly certificate: CertificateRecord | undefined;
+  /** Status of the issuing CA (any tenant), when the certificate was registered with one. */
+  readonly caStatus: string | undefined;
+}
+
+/** Facts worth keeping: an ACTIVE certificate with no CA or an ACTIVE CA (anything else is read again next time). */
+function admissible(f: CertificateFacts): boolean {
+  return f.certificate?.status === 'ACTIVE' && (f.certificate.caCertificateId === null || f.caStatus === 'ACTIVE');
 }
 
 function pemOfDer(der: Buffer): string {
@@ -118,26 +133,28 @@ export class CertificateAuthenticator {
     if (clientId.length === 0 || clientId.length > this.o.maxClientIdLength) {
       return { ok: false, reason: 'client_id_invalid', detail: `client id must have 1 to ${this.o.maxClientIdLength} characters` };
     }
-    const db = this.o.store.db;
-    let cert = await registry.findCertificate(db, identity.tenantId, identity.certificateId);
-    if (cert === undefined) {
+    const { tenantId, certificateId } = identity;
+    let facts = await this.facts(tenantId, certificateId);
+    if (facts.certificate === undefined) {
       const handler = this.o.unknownCertificateHandler;
       if (handler === undefined || !identity.chainVerified) {
         return { ok: false, reason: 'unknown_certificate', detail: 'certificate is not registered in this tenant' };
       }
       const outcome = await handler.handleUnknownCertificate({
-        tenantId: identity.tenantId,
-        certificateId: identity.certificateId,
-        certificatePem: pemOfDer(identity.peerCertificate.raw),
+        tenantId,
+        certificateId,
+        certificatePem: pemOfDer(identity.certificateDer),
         chainPem: identity.chainDer.map(pemOfDer),
         clientId,
         remoteAddress: identity.remoteAddress,
       });
       if (outcome.kind === 'refused') return { ok: false, reason: 'unknown_certificate', detail: outcome.detail ?? 'certificate is not registered in this tenant' };
       if (outcome.kind === 'registered-reconnect') return { ok: false, reason: 'provisioned_reconnect', detail: 'provisioned just in time; reconnect' };
-      cert = await registry.findCertificate(db, identity.tenantId, identity.certificateId);
-      if (cert === undefined) return { ok: false, reason: 'unknown_certificate', detail: 'certificate is still not registered after the unknown-certificate handler' };
+      this.o.cache?.invalidate(tenantId, certificateId);
+      facts = await this.facts(tenantId, certificateId);
     }
+    const cert = facts.certificate;
+    if (cert === undefined) return { ok: false, reason: 'unknown_certificate', detail: 'certificate is still not registered after the unknown-certificate handler' };
     switch (cert.status) {
       case 'ACTIVE':
         break;
@@ -146,7 +163,7 @@ export class CertificateAuthenticator {
       case 'INACTIVE':
         return { ok: false, reason: 'certificate_inactive', detail: 'certificate is INACTIVE' };
       default:
-        if (cert.status === 'PENDING_ACTIVATION') this.o.unknownCertificateHandler?.onPendingCertificate?.(identity.tenantId, cert.certificateId);
+        if (cert.status === 'PENDING_ACTIVATION') this.o.unknownCertificateHandler?.onPendingCertificate?.(tenantId, cert.certificateId);
         return { ok: false, reason: 'certificate_pending', detail: `certificate is ${cert.status}` };
     }
     const t = now.getTime();
@@ -155,8 +172,20 @@ export class CertificateAuthenticator {
     if (cert.caCertificateId === null) return { ok: true, certificate: cert };
     // A certificate recorded with a CA must have been verified by TLS against the tenant's trust store.
     if (!identity.chainVerified) return { ok: false, reason: 'tls_unverified', detail: 'certificate chain was not verified' };
-    const ca = await registry.findCaAnyTenant(db, cert.caCertificateId);
-    if (ca === undefined || ca.status !== 'ACTIVE') return { ok: false, reason: 'ca_inactive', detail: `issuing CA is ${ca?.status ?? 'unknown'}` };
+    if (facts.caStatus !== 'ACTIVE') return { ok: false, reason: 'ca_inactive', detail: `issuing CA is ${facts.caStatus ?? 'unknown'}` };
     return { ok: true, certificate: cert };
+  }
+
+  /** The registry's facts about a certificate, from the cache when it holds them. */
+  private facts(tenantId: string, certificateId: string): Promise<CertificateFacts> {
+    const load = async (): Promise<CertificateFacts> => {
+      const db = this.o.store.db;
+      const certificate = await registry.findCertificate(db, tenantId, certificateId);
+      if (certificate?.caCertificateId === null || certificate?.caCertificateId === undefined) return { certificate, caStatus: undefined };
+      const ca = await registry.findCaAnyTenant(db, certificate.caCertificateId);
+      return { certificate, caStatus: ca?.status };
+    };
+    const cache = this.o.cache;
+    return cache === undefined ? load() : cache.get(tenantId, certificateId, load, admissible);
   }
 }

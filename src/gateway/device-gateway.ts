@@ -20,14 +20,16 @@ import { payloadOfEvent, topicOfEvent } from '../events/index.ts';
 import type { DisconnectReason, EventBus, LifecycleEvent } from '../events/index.ts';
 import type { ChangeListener } from '../provisioning/index.ts';
 import type { Store } from '../store/index.ts';
+import type { PolicyCertificate } from '../policy/index.ts';
 import { CONNACK_CODE_OF_REFUSAL, CertificateAuthenticator } from './authenticator.ts';
-import type { RefusalReason, UnknownCertificateHandler } from './authenticator.ts';
+import type { CertificateFacts, RefusalReason, UnknownCertificateHandler } from './authenticator.ts';
+import { ConnectCache } from './connect-cache.ts';
 import type { DeviceApiRouter } from './fleet-provisioning-router.ts';
 import { DeviceTlsListener } from './device-tls.ts';
 import type { PeerIdentity } from './device-tls.ts';
 import { DEFAULT_GATEWAY_LIMITS, PacketSizeGuard, checkTopicLimits } from './gateway-limits.ts';
 import type { GatewayLimits } from './gateway-limits.ts';
-import { PolicyEnforcer } from './policy-enforcer.ts';
+import { PolicyEnforcer, policyCertificateOf } from './policy-enforcer.ts';
 import type { ConnectionPolicy, PrincipalPolicies } from './policy-enforcer.ts';
 
 /** Options of {@link DeviceGateway.create}. */
@@ -55,6 +57,18 @@ export interface DeviceGatewayOptions {
   readonly deviceApis?: readonly DeviceApiRouter[] | undefined;
   /** Told when a device-API handler fails unexpectedly (it already answered nothing; log or count it). */
   readonly onDeviceApiError?: ((error: unknown) => void) | undefined;
+  /**
+   * How long the registry facts of an admitted certificate (record, CA status, policies, thing) are reused by
+   * later connections without a query (default 30 000 ms; 0 = read on every connect). Changes made through the
+   * control plane invalidate them at once; see `connect-cache.ts`.
+   */
+  readonly connectCacheTtlMs?: number | undefined;
+}
+
+/** The policies of a certificate together with the certificate fields that policy variables read. */
+interface PrincipalFacts {
+  readonly principal: PrincipalPolicies;
+  readonly certificate: PolicyCertificate;
 }
 
 /** Why the gateway itself closed a connection (label of `gatehouse_mqtt_enforcement_disconnects_total`). */
@@ -104,6 +118,8 @@ export class DeviceGateway implements ChangeListener {
   private readonly tls: DeviceTlsListener;
   private readonly authenticator: CertificateAuthenticator;
   private readonly enforcer: PolicyEnforcer;
+  private readonly certificateFacts: ConnectCache<CertificateFacts>;
+  private readonly principalFacts: ConnectCache<PrincipalFacts>;
   private readonly brokers = new Map<string, Promise<Aedes>>();
   private readonly identities = new WeakMap<Duplex, PeerIdentity>();
   private readonly connections = new WeakMap<Client, Connection>();
@@ -129,10 +145,13 @@ export class DeviceGateway implements ChangeListener {
     this.o = options;
     this.limits = { ...DEFAULT_GATEWAY_LIMITS, ...(options.limits ?? {}) };
     this.log = options.logger;
+    this.certificateFacts = new ConnectCache({ ttlMs: options.connectCacheTtlMs });
+    this.principalFacts = new ConnectCache({ ttlMs: options.connectCacheTtlMs });
     this.authenticator = new CertificateAuthenticator({
       store: options.store,
       unknownCertificateHandler: options.unknownCertificateHandler,
       maxClientIdLength: this.limits.maxClientIdLength,
+      cache: this.certificateFacts,
     });
     this.enforcer = new PolicyEnforcer({ store: options.store, logger: options.logger, region: options.region });
     this.refusals = new Counter({
@@ -202,6 +221,8 @@ export class DeviceGateway implements ChangeListener {
 
   /** A certificate's status or attachments changed: re-check it and its live connections now. */
   certificateChanged(tenantId: string, certificateId: string): void {
+    this.certificateFacts.invalidate(tenantId, certificateId);
+    this.principalFacts.invalidate(tenantId, certificateId);
     const key = connKey(tenantId, certificateId);
     const watch = this.watches.get(key);
     if (watch !== undefined) watch.version++;
@@ -212,6 +233,7 @@ export class DeviceGateway implements ChangeListener {
 
   /** Policies or group attachments of a tenant changed: recompute the policies of its live connections. */
   policiesChanged(tenantId: string): void {
+    this.principalFacts.invalidateTenant(tenantId);
     this.bumpTenant(tenantId);
     const live = this.byTenant.get(tenantId);
     if (live === undefined || live.size === 0) return;
@@ -226,6 +248,8 @@ export class DeviceGateway implements ChangeListener {
 
   /** The trusted CAs of a tenant changed: rebuild its trust store, and re-check its live connections (CA status). */
   trustChanged(tenantId: string): void {
+    // A CA may issue certificates of other tenants (the installation root): forget every CA status.
+    this.certificateFacts.clear();
     this.bumpTenant(tenantId);
     this.tls.rebuildTrust(tenantId).catch((error: unknown) => this.log.error({ err: error, tenantId }, 'trust store rebuild failed'));
     const live = this.byTenant.get(tenantId);
@@ -378,15 +402,26 @@ export class DeviceGateway implements ChangeListener {
   private async authenticateOnce(client: Client, identity: PeerIdentity, clientId: string): Promise<ConnectionPolicy | AuthenticateError> {
     const auth = await this.authenticator.authenticate(identity, clientId);
     if (!auth.ok) return this.refuse(auth.reason, auth.detail, client, identity);
-    let principal: PrincipalPolicies;
+    let facts: PrincipalFacts;
     try {
-      principal = await this.enforcer.loadPrincipal(identity.tenantId, identity.certificateId);
+      facts = await this.principalOf(identity);
     } catch (error) {
       return this.refuse('internal_error', error instanceof Error ? error.message : String(error), client, identity);
     }
-    const policy = this.enforcer.connectionPolicy(identity.tenantId, clientId, principal, identity.peerCertificate);
+    const policy = this.enforcer.connectionPolicy(identity.tenantId, clientId, facts.principal, facts.certificate);
     if (!this.enforcer.canConnect(policy)) return this.refuse('connect_denied', `iot:Connect denied on client/${clientId}`, client, identity);
     return policy;
+  }
+
+  /** The effective policies and policy-variable certificate fields of a connection's certificate (cached). */
+  private principalOf(identity: PeerIdentity): Promise<PrincipalFacts> {
+    return this.principalFacts.get(identity.tenantId, identity.certificateId, async () => {
+      // Parsed from the live socket; a socket closed meanwhile yields no certificate: fail this load (not cached).
+      const peer = identity.peerCertificate;
+      if ((peer as Partial<typeof peer>).raw === undefined) throw new Error('the connection closed before its certificate was read');
+      const certificate = policyCertificateOf(peer);
+      return { principal: await this.enforcer.loadPrincipal(identity.tenantId, identity.certificateId), certificate };
+    });
   }
 
   private watch(key: string): { version: number; holders: number } {
@@ -446,8 +481,10 @@ export class DeviceGateway implements ChangeListener {
 
   private async refreshPolicies(tenantId: string, certificateId: string, conns: Connection[]): Promise<void> {
     try {
-      const principal = await this.enforcer.loadPrincipal(tenantId, certificateId);
-      for (const c of conns) c.policy = this.enforcer.connectionPolicy(tenantId, c.clientId, principal, c.identity.peerCertificate);
+      const first = conns.find((c) => !c.client.conn.destroyed) ?? conns[0];
+      if (first === undefined) return;
+      const facts = await this.principalOf(first.identity);
+      for (const c of conns) c.policy = this.enforcer.connectionPolicy(tenantId, c.clientId, facts.principal, facts.certificate);
       this.log.debug({ tenantId, certificateId, connections: conns.length }, 'live connection policies refreshed');
     } catch (error) {
       this.log.error({ err: error, tenantId, certificateId }, 'cannot refresh policies of live connections; closing them');

@@ -13,6 +13,7 @@
  *   fingerprint; OpenSSL has still checked that the client holds its key (CertificateVerify).
  */
 import { createHash } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -28,11 +29,19 @@ export interface PeerIdentity {
   readonly certificateId: string;
   /** True when OpenSSL verified the chain against the tenant's trust store; false for a fingerprint match. */
   readonly chainVerified: boolean;
-  /** The client certificate as Node parsed it (subject, issuer, alternative names, serial, raw DER). */
+  /** The client certificate, DER. */
+  readonly certificateDer: Buffer;
+  /**
+   * The client certificate as Node parsed it (subject, issuer, alternative names, serial). Parsed on first read,
+   * which must happen while the socket is open (the gateway reads it only when it has no cached copy).
+   */
   readonly peerCertificate: tls.PeerCertificate;
   /** The SNI host name sent by the client, if any. */
   readonly servername: string | undefined;
-  /** DER of the certificates above the leaf in the verified path (intermediates, then the anchor). */
+  /**
+   * DER of the certificates above the leaf in the verified path (intermediates, then the anchor); empty when the
+   * chain was not verified. Built on first read (only unknown certificates need it), while the socket is open.
+   */
   readonly chainDer: readonly Buffer[];
   readonly remoteAddress: string | undefined;
 }
@@ -61,6 +70,25 @@ export interface DeviceTlsListenerOptions {
 /** Returns the certificate id (SHA-256 of the DER, lower-case hex) of a DER certificate. */
 export function certificateIdOfDer(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
+}
+
+/**
+ * The verified path as OpenSSL built it, above the leaf: intermediates the device sent or the trust store holds,
+ * then the anchor. `leaf` must come from `getPeerX509Certificate()` during 'secureConnection': Node drops the peer
+ * chain once application data flows, but the X509Certificate objects taken then keep their issuers.
+ */
+function verifiedChainDer(leaf: X509Certificate): Buffer[] {
+  const chain: Buffer[] = [];
+  let cur: X509Certificate = leaf;
+  for (let depth = 0; depth < 8; depth += 1) {
+    const next: X509Certificate | undefined = cur.issuerCertificate;
+    if (next === undefined) break;
+    const der = next.raw;
+    if (der.equals(cur.raw)) break;
+    chain.push(der);
+    cur = next;
+  }
+  return chain;
 }
 
 /** The mutual-TLS listener of the device gateway, with per-tenant trust stores that reload live. */
@@ -240,33 +268,31 @@ export class DeviceTlsListener {
     socket.on('error', (error) => this.o.logger.debug({ err: error }, 'device socket error'));
     const servername = typeof socket.servername === 'string' ? socket.servername : undefined;
     const tenantId = this.tenantOf(servername);
-    const peer = socket.getPeerCertificate(false);
-    const raw = (peer as Partial<tls.PeerCertificate>).raw;
-    if (raw === undefined || raw.length === 0) {
+    const x509 = socket.getPeerX509Certificate();
+    if (x509 === undefined) {
       this.refuse(socket, 'no_certificate', tenantId, undefined);
       return;
     }
-    const certificateId = certificateIdOfDer(raw);
-    const chainDer: Buffer[] = [];
-    if (socket.authorized) {
-      // The verified path as OpenSSL built it: leaf → intermediates the device sent or the trust store holds → anchor.
-      let cur: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-      for (let depth = 0; depth < 8 && cur !== undefined; depth += 1) {
-        const next: tls.DetailedPeerCertificate | undefined = cur.issuerCertificate;
-        if (next === undefined || next === cur || next.raw.equals(cur.raw)) break;
-        chainDer.push(next.raw);
-        cur = next;
-      }
-    }
-    const identity = (chainVerified: boolean): PeerIdentity => ({
-      tenantId,
-      certificateId,
-      chainVerified,
-      peerCertificate: peer,
-      servername,
-      chainDer,
-      remoteAddress: socket.remoteAddress,
-    });
+    const certificateDer = x509.raw;
+    const certificateId = certificateIdOfDer(certificateDer);
+    const identity = (chainVerified: boolean): PeerIdentity => {
+      let peer: tls.PeerCertificate | undefined;
+      let chain: Buffer[] | undefined;
+      return {
+        tenantId,
+        certificateId,
+        chainVerified,
+        certificateDer,
+        servername,
+        remoteAddress: socket.remoteAddress,
+        get peerCertificate(): tls.PeerCertificate {
+          return (peer ??= socket.getPeerCertificate(false));
+        },
+        get chainDer(): readonly Buffer[] {
+          return (chain ??= chainVerified ? verifiedChainDer(x509) : []);
+        },
+      };
+    };
     if (socket.authorized) {
       this.o.onConnection(socket, identity(true));
       return;

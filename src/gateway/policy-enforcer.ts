@@ -23,6 +23,17 @@ export const DEFAULT_POLICY_REGION = 'us-east-1';
 
 /** The 12-digit account id of a tenant in resource ARNs: stable, derived from the tenant id. */
 export function accountIdOfTenant(tenantId: string): string {
+  const known = accountIds.get(tenantId);
+  if (known !== undefined) return known;
+  const id = computeAccountId(tenantId);
+  if (accountIds.size >= 10_000) accountIds.clear();
+  accountIds.set(tenantId, id);
+  return id;
+}
+
+const accountIds = new Map<string, string>();
+
+function computeAccountId(tenantId: string): string {
   const n = createHash('sha256').update(`gatehouse-tenant:${tenantId}`).digest().readBigUInt64BE(0) % 1_000_000_000_000n;
   return n.toString().padStart(12, '0');
 }
@@ -121,12 +132,12 @@ export class PolicyEnforcer {
   }
 
   /** Builds the authorization state of one connection. */
-  connectionPolicy(tenantId: string, clientId: string, principal: PrincipalPolicies, peer: tls.PeerCertificate): ConnectionPolicy {
+  connectionPolicy(tenantId: string, clientId: string, principal: PrincipalPolicies, certificate: PolicyCertificate): ConnectionPolicy {
     const context: PolicyContext = {
       clientId,
       thing: principal.thing,
       isAttached: principal.isAttached,
-      certificate: policyCertificateOf(peer),
+      certificate,
       region: this.region,
       accountId: accountIdOfTenant(tenantId),
     };
