@@ -7,6 +7,7 @@ import { ApiErrors } from '../src/api/index.ts';
 import { AppErrors } from '../src/app/index.ts';
 import { CliErrors } from '../src/cli/errors.ts';
 import { ConfigErrors } from '../src/config/index.ts';
+import { EventErrors } from '../src/events/index.ts';
 import { PkiErrors } from '../src/pki/index.ts';
 import { PolicyErrors } from '../src/policy/index.ts';
 import { ProvisioningErrors } from '../src/provisioning/index.ts';
@@ -21,6 +22,7 @@ export const DOMAINS: readonly { name: string; registry: ErrorRegistry<string> }
   { name: 'Configuration', registry: ConfigErrors },
   { name: 'Process start', registry: AppErrors },
   { name: 'Store', registry: StoreErrors },
+  { name: 'Event bus', registry: EventErrors },
   { name: 'Registry', registry: RegistryErrors },
   { name: 'PKI', registry: PkiErrors },
   { name: 'Policy language', registry: PolicyErrors },

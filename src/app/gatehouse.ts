@@ -1,11 +1,15 @@
+import { createHash } from 'node:crypto';
 import { writeFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { buildApiServer } from '../api/index.ts';
 import type { GatehouseConfig } from '../config/index.ts';
-import { InProcessEventBus } from '../events/index.ts';
-import { DeviceGateway, FleetProvisioningRouter } from '../gateway/index.ts';
+import { InProcessEventBus, RedisChannel } from '../events/index.ts';
+import { DeviceGateway, FleetProvisioningRouter, redisBrokerBackend } from '../gateway/index.ts';
+import type { BrokerBackendFactory } from '../gateway/index.ts';
+import { bridgeChanges } from './cluster-bridge.ts';
+import type { ChangeMessage } from './cluster-bridge.ts';
 import { createAutoRegistrationHandler, createProvisioningEventSink, startWebhooks } from './device-wiring.ts';
 import * as pki from '../pki/index.ts';
 import { CertificateAuthorityService, ControlPlane, bootstrapInstallation } from '../provisioning/index.ts';
@@ -34,13 +38,31 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** How this process takes part in the installation. */
+export interface StartOptions {
+  /**
+   * `single` (default): the one process — it takes the data-dir lock, initialises the installation and writes
+   * `server.json`. `worker`: one of the `--workers` processes forked by `startCluster`; the primary holds the lock,
+   * initialised the installation before forking, and writes `server.json` once every worker is ready.
+   */
+  readonly role?: 'single' | 'worker';
+  /** Runs the periodic housekeeping (fleet sweeper); one worker does it (default true). */
+  readonly housekeeping?: boolean;
+}
+
+/** The bus namespace of an installation: every process and node of it derives the same one from its root CA. */
+export function busNamespaceOf(rootCaPem: string): string {
+  return `gatehouse:${createHash('sha256').update(rootCaPem.trim()).digest('hex').slice(0, 16)}`;
+}
+
 /**
  * The composition root: the only place that builds dependencies (config → data dir → store → key store → CA
  * service → control plane → listeners) and wires them. Nothing else creates a database, logger or key store.
  */
-export async function startGatehouse(config: GatehouseConfig, logger: Logger): Promise<RunningGatehouse> {
-  const releaseLock = lockDataDir(config.dataDir);
-  const cleanups: (() => Promise<void> | void)[] = [releaseLock];
+export async function startGatehouse(config: GatehouseConfig, logger: Logger, options: StartOptions = {}): Promise<RunningGatehouse> {
+  const role = options.role ?? 'single';
+  const cleanups: Cleanups = [];
+  if (role === 'single') cleanups.push(lockDataDir(config.dataDir));
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) {
       try {
@@ -51,38 +73,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
     }
   };
   try {
-    const kek = pki.parseKek(config.kek ?? readOrCreateKekFile(config.dataDir, pki.generateKek));
-    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-    cleanups.push(() => store.close());
-    logger.info({ dialect: store.dialect, dataDir: config.dataDir }, 'store ready');
-
-    let keyStore: pki.KeyStore;
-    if (config.pkcs11 === undefined) {
-      keyStore = new pki.EncryptedKeyStore({ kek, blobs: createKeyBlobRepository(store.db) });
-    } else {
-      const p11 = pki.Pkcs11KeyStore.open(config.pkcs11);
-      cleanups.push(() => p11.close());
-      keyStore = p11;
-      logger.info({ library: config.pkcs11.libraryPath, token: config.pkcs11.tokenLabel }, 'CA keys live in the PKCS#11 token');
-    }
-    const trust: { changed?: (tenantId: string) => void } = {};
-    const cas = new CertificateAuthorityService({
-      store,
-      keyStore,
-      publicUrl: config.publicUrl,
-      onTrustChanged: (tenantId) => trust.changed?.(tenantId),
-    });
-    const controlPlane = new ControlPlane(store, cas);
-    trust.changed = (tenantId) => controlPlane.notifyTrustChanged(tenantId);
-
-    const material = await bootstrapInstallation({ store, cas, kek, domain: config.domain, adminToken: config.adminToken });
-    writeFileSync(path.join(config.dataDir, DATA_FILES.rootCa), material.rootCaPem);
-    if (material.createdAdminToken !== undefined) {
-      writeSecretFile(path.join(config.dataDir, DATA_FILES.adminToken), `${material.createdAdminToken}\n`);
-      process.stdout.write(
-        `\nGatehouse initialised ${config.dataDir}\n  admin API token (shown once, also in ${path.join(config.dataDir, DATA_FILES.adminToken)}, mode 0600):\n  ${material.createdAdminToken}\n\n`,
-      );
-    }
+    const { store, controlPlane, material } = await openCore(config, logger, cleanups, role);
 
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics, prefix: 'gatehouse_process_' });
@@ -103,6 +94,21 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
     if (typeof address === 'object' && address !== null) ports.api = address.port;
     const apiUrl = `http://${urlHost(config.host)}:${ports.api}`;
 
+    // ---- the bus shared with the other processes of the installation (workers, nodes) ----
+    let brokerBackend: BrokerBackendFactory | undefined;
+    if (config.busUrl !== undefined) {
+      const namespace = busNamespaceOf(material.rootCaPem);
+      const channel = await RedisChannel.open<ChangeMessage>({
+        url: config.busUrl,
+        channel: `${namespace}:changes`,
+        onError: (error) => logger.warn({ err: error }, 'bus connection error (Redis reconnects by itself)'),
+      });
+      cleanups.push(() => channel.close());
+      cleanups.push(bridgeChanges(controlPlane, channel, logger));
+      brokerBackend = redisBrokerBackend(config.busUrl, namespace);
+      logger.info({ namespace }, 'sharing MQTT delivery, sessions and change notifications over the Redis bus');
+    }
+
     // ---- device gateway: MQTT over mutual TLS, events, webhooks, JITP/JITR, fleet provisioning API ----
     const events = new InProcessEventBus({ onHandlerError: (error) => logger.warn({ err: error }, 'event handler failed') });
     const provisioningEvents = createProvisioningEventSink(events, metrics);
@@ -120,6 +126,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
       domain: config.domain,
       limits: config.mqttLimits,
       events,
+      brokerBackend,
     });
     cleanups.push(() => gateway.close());
     controlPlane.addListener(gateway);
@@ -129,18 +136,20 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
       throw AppErrors.error('APP_LISTEN_FAILED', `cannot listen on ${config.host}:${config.mqttPort}: ${(cause as Error).message}`, { cause });
     }
     // Certificates created by the fleet API and never registered are deleted after their token's life.
-    const sweeper = setInterval(() => {
+    const sweeper = options.housekeeping === false ? undefined : setInterval(() => {
       controlPlane.fleet.sweepUnregistered().then(
         (n) => { if (n > 0) logger.info({ deleted: n }, 'swept unregistered fleet certificates'); },
         (error: unknown) => logger.warn({ err: error }, 'fleet sweeper failed'),
       );
     }, 5 * 60_000);
-    sweeper.unref();
+    sweeper?.unref();
     cleanups.push(() => clearInterval(sweeper));
     // ---- end device gateway ----
-    const serverFile = path.join(config.dataDir, DATA_FILES.server);
-    writeFileSync(serverFile, JSON.stringify({ pid: process.pid, apiUrl, ports }, null, 2));
-    cleanups.push(() => unlinkSync(serverFile));
+    if (role === 'single') {
+      const serverFile = path.join(config.dataDir, DATA_FILES.server);
+      writeFileSync(serverFile, JSON.stringify({ pid: process.pid, apiUrl, ports }, null, 2));
+      cleanups.push(() => unlinkSync(serverFile));
+    }
     ready = true;
     logger.info({ apiUrl, ports }, 'gatehouse ready');
     let stopping: Promise<void> | undefined;
@@ -163,5 +172,73 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger): P
   } catch (error) {
     await cleanup();
     throw error;
+  }
+}
+
+/** Cleanup steps, run in reverse order. */
+type Cleanups = (() => Promise<void> | void)[];
+
+/**
+ * Opens what every process of an installation needs: KEK, store (migrated), key store, CA service, control plane,
+ * and the installation material (bootstrapped on first start: root CA, server certificate, admin token).
+ */
+async function openCore(config: GatehouseConfig, logger: Logger, cleanups: Cleanups, role: 'single' | 'worker' | 'primary'): Promise<{ store: Store; controlPlane: ControlPlane; material: InstallationMaterial }> {
+  const kek = pki.parseKek(config.kek ?? readOrCreateKekFile(config.dataDir, pki.generateKek));
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  cleanups.push(() => store.close());
+  logger.info({ dialect: store.dialect, dataDir: config.dataDir }, 'store ready');
+
+  let keyStore: pki.KeyStore;
+  if (config.pkcs11 === undefined) {
+    keyStore = new pki.EncryptedKeyStore({ kek, blobs: createKeyBlobRepository(store.db) });
+  } else {
+    const p11 = pki.Pkcs11KeyStore.open(config.pkcs11);
+    cleanups.push(() => p11.close());
+    keyStore = p11;
+    logger.info({ library: config.pkcs11.libraryPath, token: config.pkcs11.tokenLabel }, 'CA keys live in the PKCS#11 token');
+  }
+  const trust: { changed?: (tenantId: string) => void } = {};
+  const cas = new CertificateAuthorityService({
+    store,
+    keyStore,
+    publicUrl: config.publicUrl,
+    onTrustChanged: (tenantId) => trust.changed?.(tenantId),
+  });
+  const controlPlane = new ControlPlane(store, cas);
+  trust.changed = (tenantId) => controlPlane.notifyTrustChanged(tenantId);
+
+  const material = await bootstrapInstallation({ store, cas, kek, domain: config.domain, adminToken: config.adminToken });
+  if (role !== 'worker') writeFileSync(path.join(config.dataDir, DATA_FILES.rootCa), material.rootCaPem);
+  if (material.createdAdminToken !== undefined) {
+    writeSecretFile(path.join(config.dataDir, DATA_FILES.adminToken), `${material.createdAdminToken}\n`);
+    process.stdout.write(
+      `\nGatehouse initialised ${config.dataDir}\n  admin API token (shown once, also in ${path.join(config.dataDir, DATA_FILES.adminToken)}, mode 0600):\n  ${material.createdAdminToken}\n\n`,
+    );
+  }
+  return { store, controlPlane, material };
+}
+
+/**
+ * What the primary of `--workers N` does before forking: takes the data-dir lock, migrates the database and
+ * initialises the installation (so that workers never race to do it), then closes the store. Returns the lock's
+ * release function and the installation's root CA.
+ */
+export async function prepareInstallation(config: GatehouseConfig, logger: Logger): Promise<{ release: () => void; rootCaPem: string }> {
+  const release = lockDataDir(config.dataDir);
+  const cleanups: Cleanups = [];
+  try {
+    const { material } = await openCore(config, logger, cleanups, 'primary');
+    return { release, rootCaPem: material.rootCaPem };
+  } catch (error) {
+    release();
+    throw error;
+  } finally {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        logger.warn({ err: error }, 'cleanup step failed');
+      }
+    }
   }
 }

@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
-import { startGatehouse, createLogger } from '../app/index.ts';
+import cluster from 'node:cluster';
+import { WORKER_INDEX_ENV, createLogger, startCluster, startGatehouse } from '../app/index.ts';
+import type { WorkerReady } from '../app/index.ts';
 import { SETTINGS, loadConfig } from '../config/index.ts';
 import { CliContext } from './cli-context.ts';
 import type { CliEnvironment } from './cli-context.ts';
@@ -24,10 +26,26 @@ function serveCommand(c: CliContext): Command {
       }
       const config = loadConfig({ env: c.io.env, flags, configFile: opts['config'], cwd: c.io.cwd });
       const logger = createLogger(config.logLevel);
-      const running = await startGatehouse(config, logger);
-      c.io.stdout(`Gatehouse is up: API ${running.apiUrl} (data ${config.dataDir}, ${running.store.dialect})\n`);
+      let running: { stop(): Promise<void> };
+      if (cluster.isWorker) {
+        // A `--workers` process forked by the primary below: serve, then tell the primary where.
+        const worker = await startGatehouse(config, logger, { role: 'worker', housekeeping: c.io.env[WORKER_INDEX_ENV] === '0' });
+        const ready: WorkerReady = { type: 'gatehouse-worker-ready', apiUrl: worker.apiUrl, ports: worker.ports };
+        process.send?.(ready);
+        // The primary is gone (killed): a worker never outlives it.
+        process.once('disconnect', () => stop('primary gone'));
+        running = worker;
+      } else if (config.workers > 1) {
+        const primary = await startCluster(config, logger, c.io.env['NODE_CLUSTER_SCHED_POLICY'] !== undefined);
+        c.io.stdout(`Gatehouse is up: API ${primary.apiUrl} (data ${config.dataDir}, ${config.workers} workers: pids ${primary.workerPids().join(', ')})\n`);
+        running = primary;
+      } else {
+        const single = await startGatehouse(config, logger);
+        c.io.stdout(`Gatehouse is up: API ${single.apiUrl} (data ${config.dataDir}, ${single.store.dialect})\n`);
+        running = single;
+      }
       let signalled = false;
-      const stop = (signal: string): void => {
+      function stop(signal: string): void {
         if (signalled) return;
         signalled = true;
         logger.info({ signal }, 'stopping');
@@ -38,7 +56,7 @@ function serveCommand(c: CliContext): Command {
             process.exit(1);
           },
         );
-      };
+      }
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     }),

@@ -24,8 +24,14 @@ export interface GatehouseConfig {
   readonly kek: string | undefined;
   /** Base URL under which this server is reachable by devices and relying parties (CRL distribution points). */
   readonly publicUrl: string;
-  /** Number of worker processes sharing the listeners. */
+  /** Number of worker processes sharing the listeners (1: this process serves; more: node:cluster workers). */
   readonly workers: number;
+  /**
+   * Redis URL of the bus shared by worker processes and nodes: cross-process MQTT delivery, retained messages and
+   * persistent sessions, registry change notifications. Required for `workers` > 1 (default then
+   * `redis://127.0.0.1:6379`); unset with one worker means everything stays in process.
+   */
+  readonly busUrl: string | undefined;
   /** CA keys in a PKCS#11 token instead of encrypted blobs (all three set, or none). */
   readonly pkcs11: { readonly libraryPath: string; readonly tokenLabel: string; readonly pin: string } | undefined;
   /** MQTT limits of the device gateway; undefined keeps the gateway's default (AWS IoT's values). */
@@ -64,7 +70,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'adminToken', env: 'GATEHOUSE_ADMIN_TOKEN', flag: 'admin-token', kind: 'string', description: 'preset admin API token used on first start' },
   { key: 'kek', env: 'GATEHOUSE_KEK', flag: 'kek', kind: 'string', description: 'key-encryption key for CA keys (else <data dir>/kek)' },
   { key: 'publicUrl', env: 'GATEHOUSE_PUBLIC_URL', flag: 'public-url', kind: 'string', description: 'public base URL of the API (CRL distribution points); default http://localhost:<api port>' },
-  { key: 'workers', env: 'GATEHOUSE_WORKERS', flag: 'workers', kind: 'count', description: 'worker processes sharing the listeners (default 1; only 1 is implemented so far)' },
+  { key: 'workers', env: 'GATEHOUSE_WORKERS', flag: 'workers', kind: 'count', description: 'worker processes sharing the listeners (default 1; more than 1 needs the Redis bus, see --bus-url)' },
+  { key: 'busUrl', env: 'GATEHOUSE_BUS_URL', flag: 'bus-url', kind: 'string', description: 'redis://… bus shared by workers and nodes (MQTT delivery, sessions, change notifications); default redis://127.0.0.1:6379 when workers > 1' },
   { key: 'pkcs11.libraryPath', env: 'GATEHOUSE_PKCS11_LIBRARY', flag: 'pkcs11-library', kind: 'string', description: 'PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so): CA keys are made and used in the token' },
   { key: 'pkcs11.tokenLabel', env: 'GATEHOUSE_PKCS11_TOKEN', flag: 'pkcs11-token', kind: 'string', description: 'label of the PKCS#11 token holding the CA keys' },
   { key: 'pkcs11.pin', env: 'GATEHOUSE_PKCS11_PIN', flag: 'pkcs11-pin', kind: 'string', description: 'user PIN of the PKCS#11 token' },
@@ -178,6 +185,7 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
     return typeof v === 'number' ? v : d;
   };
   const apiPort = num('apiPort', 8080);
+  const workers = num('workers', 1);
   const databaseUrl = str('databaseUrl');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw ConfigErrors.error('CONFIG_INVALID', 'GATEHOUSE_DATABASE_URL must be a postgres:// URL (leave it unset for the embedded SQLite)');
@@ -199,7 +207,8 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
     adminToken: str('adminToken'),
     kek: str('kek'),
     publicUrl: (str('publicUrl') ?? `http://localhost:${apiPort}`).replace(/\/+$/, ''),
-    workers: num('workers', 1),
+    workers,
+    busUrl: str('busUrl') ?? (workers > 1 ? 'redis://127.0.0.1:6379' : undefined),
     pkcs11: p11[0] !== undefined && p11[1] !== undefined && p11[2] !== undefined ? Object.freeze({ libraryPath: p11[0], tokenLabel: p11[1], pin: p11[2] }) : undefined,
     mqttLimits: Object.freeze(Object.fromEntries(
       (['maxPacketSize', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxConnectionsPerIp', 'maxInflightInbound'] as const)

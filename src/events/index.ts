@@ -14,3 +14,5 @@ export {
   type DeadLetter,
   type DeadLetterSink,
 } from './webhook-dispatcher.ts';
+export { RedisChannel, redactUrl, type RedisChannelOptions } from './redis-channel.ts';
+export { EventErrors } from './errors.ts';

@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import { Aedes } from 'aedes';
 import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
+import type { BrokerBackendFactory } from './broker-backend.ts';
 import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import type { Registry as MetricsRegistry } from 'prom-client';
@@ -63,6 +64,12 @@ export interface DeviceGatewayOptions {
    * control plane invalidate them at once; see `connect-cache.ts`.
    */
   readonly connectCacheTtlMs?: number | undefined;
+  /**
+   * Shared message/session backend of the tenant brokers (see `broker-backend.ts`) when several processes serve
+   * the installation; none: in-process. With one, lifecycle events are published even by a process that has no
+   * device of the tenant (the subscribers may be connected to another process).
+   */
+  readonly brokerBackend?: BrokerBackendFactory | undefined;
 }
 
 /** The policies of a certificate together with the certificate fields that policy variables read. */
@@ -310,8 +317,24 @@ export class DeviceGateway implements ChangeListener {
   }
 
   private async createBroker(tenantId: string): Promise<Aedes> {
+    const backend = this.o.brokerBackend?.(tenantId);
+    let broker: Aedes;
+    try {
+      broker = await this.newBroker(tenantId, backend);
+    } catch (error) {
+      backend?.mq.close(() => undefined);
+      if (backend !== undefined) void Promise.resolve(backend.persistence.destroy()).catch(() => undefined);
+      throw error;
+    }
+    return broker;
+  }
+
+  private async newBroker(tenantId: string, backend: ReturnType<BrokerBackendFactory> | undefined): Promise<Aedes> {
     const broker = await Aedes.createBroker({
-      id: `gatehouse-${tenantId}`,
+      // Unique per process when brokers of several processes share a backend (aedes closes an older connection
+      // with the same client id only when the announcement comes from another broker id).
+      id: backend === undefined ? `gatehouse-${tenantId}` : `gatehouse-${tenantId}-${process.pid}-${randomUUID().slice(0, 8)}`,
+      ...(backend === undefined ? {} : { mq: backend.mq, persistence: backend.persistence }),
       connectTimeout: this.limits.connectTimeoutMs,
       maxClientsIdLength: this.limits.maxClientIdLength,
       maxTopicLevels: this.limits.maxTopicLevels,
@@ -605,7 +628,7 @@ export class DeviceGateway implements ChangeListener {
   /** Publishes a lifecycle event on its tenant's broker (delivery is then filtered by each subscriber's policy). */
   private deliverEvent(event: LifecycleEvent): void {
     if (this.closed) return;
-    const broker = this.brokers.get(event.tenantId);
+    const broker = this.o.brokerBackend === undefined ? this.brokers.get(event.tenantId) : this.brokerOf(event.tenantId);
     if (broker === undefined) return;
     void broker.then((b) => {
       if (b.closed) return;

@@ -27,3 +27,5 @@ export {
 } from './policy-enforcer.ts';
 export { DEFAULT_GATEWAY_LIMITS, PacketSizeGuard, checkTopicLimits, type GatewayLimits } from './gateway-limits.ts';
 export { FleetProvisioningRouter, rejectionOf, type DeviceApiRouter, type DeviceApiRequest, type DeviceApiResponse } from './fleet-provisioning-router.ts';
+export { redisBrokerBackend, type BrokerBackend, type BrokerBackendFactory } from './broker-backend.ts';
+export { ConnectCache, type ConnectCacheOptions } from './connect-cache.ts';
