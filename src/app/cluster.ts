@@ -56,6 +56,12 @@ export async function startCluster(config: GatehouseConfig, logger: Logger, sche
   const workers = new Map<number, Worker>(); // index → worker
   const restarts: number[] = [];
   let serverFile: string | undefined;
+  let first: WorkerReady | undefined;
+  const pids = (): number[] => [...workers.values()].map((w) => w.process.pid ?? 0);
+  const writeServerFile = (): void => {
+    if (serverFile === undefined || first === undefined) return;
+    writeFileSync(serverFile, JSON.stringify({ pid: process.pid, apiUrl: first.apiUrl, ports: first.ports, workers: pids() }, null, 2));
+  };
   try {
     // Fail early and clearly when the bus is missing, rather than in N workers at once.
     const probe = await RedisChannel.open({ url: busUrl, channel: `${busNamespaceOf(rootCaPem)}:probe` });
@@ -91,17 +97,21 @@ export async function startCluster(config: GatehouseConfig, logger: Logger, sche
             return;
           }
           logger.error({ index, pid: worker.process.pid, code, signal }, 'worker died; starting a replacement');
-          fork(index).catch((error: unknown) => logger.error({ err: error, index }, 'replacement worker failed to start'));
+          fork(index).then(
+            () => {
+              if (!stopping) writeServerFile();
+            },
+            (error: unknown) => logger.error({ err: error, index }, 'replacement worker failed to start'),
+          );
         });
       });
     };
 
     const readies = await Promise.all(Array.from({ length: config.workers }, (_, i) => fork(i)));
-    const first = readies[0];
+    first = readies[0];
     if (first === undefined) throw AppErrors.error('APP_WORKER_FAILED', 'no worker started');
-    const pids = (): number[] => [...workers.values()].map((w) => w.process.pid ?? 0);
     serverFile = path.join(config.dataDir, DATA_FILES.server);
-    writeFileSync(serverFile, JSON.stringify({ pid: process.pid, apiUrl: first.apiUrl, ports: first.ports, workers: pids() }, null, 2));
+    writeServerFile();
     logger.info({ apiUrl: first.apiUrl, ports: first.ports, workers: pids() }, 'gatehouse ready (workers)');
     let stopped: Promise<void> | undefined;
     return {

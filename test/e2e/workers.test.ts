@@ -142,6 +142,20 @@ for (const dialect of DIALECTS) describe(`gatehouse serve --workers 2 (${dialect
     expect(Date.now() - started).toBeLessThan(2500);
   });
 
+  it('replaces a worker that dies, and keeps serving', async () => {
+    const file = path.join(server.dataDir, 'server.json');
+    const before = JSON.parse(readFileSync(file, 'utf8')) as { workers: number[] };
+    const victim = before.workers[0] ?? 0;
+    process.kill(victim, 'SIGKILL');
+    const after = await waitFor(() => {
+      const info = JSON.parse(readFileSync(file, 'utf8')) as { workers: number[] };
+      return info.workers.length === 2 && !info.workers.includes(victim) ? info : undefined;
+    }, 60_000, 'a replacement worker in server.json');
+    expect(after.workers).toContain(before.workers[1]);
+    const dev = await device('w-after');
+    for (let i = 0; i < 2; i++) (await connect(dev, `w-after-${i}`)).end(true);
+  }, 90_000);
+
   it('stops every worker on SIGTERM and releases the data directory', async () => {
     const info = JSON.parse(readFileSync(path.join(server.dataDir, 'server.json'), 'utf8')) as { workers: number[] };
     const code = await server.stop('SIGTERM');
@@ -150,4 +164,22 @@ for (const dialect of DIALECTS) describe(`gatehouse serve --workers 2 (${dialect
       expect(() => process.kill(pid, 0)).toThrow();
     }
   });
+});
+
+describe('gatehouse serve with an unreachable bus', () => {
+  it('refuses to start with EVENTS_BUS_UNREACHABLE', async () => {
+    const { execFile } = await import('node:child_process');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(path.join(tmpdir(), 'gh-bus-'));
+    try {
+      const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = execFile(process.execPath, [path.resolve(import.meta.dirname, '../../bin/gatehouse.js'), 'serve', '--workers', '2', '--bus-url', 'redis://127.0.0.1:1', '--api-port', '0', '--mqtt-port', '0', '--host', '127.0.0.1', '--log-level', 'warn'], { env: { ...process.env, GATEHOUSE_DATA_DIR: dir }, timeout: 60_000 }, (_error, stdout, stderr) => resolve({ code: child.exitCode, out: `${stdout}${stderr}` }));
+      });
+      expect(result.code).not.toBe(0);
+      expect(result.out).toContain('EVENTS_BUS_UNREACHABLE');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
