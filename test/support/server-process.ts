@@ -71,7 +71,8 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
   };
   delete env['GATEHOUSE_URL'];
   delete env['GATEHOUSE_TOKEN'];
-  const proc = spawn(process.execPath, [BIN, 'serve'], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgs = (process.env['GATEHOUSE_TEST_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const proc = spawn(process.execPath, [...nodeArgs, BIN, 'serve'], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
