@@ -1,5 +1,5 @@
 import * as registry from '../registry/index.ts';
-import type { RegistryContext } from '../registry/index.ts';
+import type { CertificateRecord, RegistryContext } from '../registry/index.ts';
 import type { ResourcePlan } from '../templates/index.ts';
 import type { Executor } from '../store/index.ts';
 import { ProvisioningErrors } from './errors.ts';
@@ -8,6 +8,8 @@ import { ProvisioningErrors } from './errors.ts';
 export interface AppliedPlan {
   readonly thingName: string | undefined;
   readonly certificateId: string | undefined;
+  /** The certificate's record after the plan (its status as the plan left it). */
+  readonly certificate: CertificateRecord | undefined;
   readonly policyNames: string[];
   /** True when the thing already existed. */
   readonly thingExisted: boolean;
@@ -17,6 +19,8 @@ export interface AppliedPlan {
 export interface ApplyPlanOptions {
   /** The certificate the plan's certificate resource designates, already registered in the tenant by the caller. */
   readonly certificateId?: string | undefined;
+  /** That certificate's record as the caller wrote or read it in this transaction: saves reading it again. */
+  readonly certificate?: CertificateRecord | undefined;
   readonly rowLocks?: boolean | undefined;
 }
 
@@ -35,7 +39,8 @@ export async function applyPlan(db: Executor, ctx: RegistryContext, plan: Resour
   if (plan.certificate !== undefined && certificateId === undefined) {
     throw ProvisioningErrors.error('PROVISIONING_PLAN_INVALID', 'the plan names a certificate to register or issue, but none was supplied');
   }
-  if (certificateId !== undefined) await registry.getCertificate(db, ctx.tenantId, certificateId);
+  let cert: CertificateRecord | undefined;
+  if (certificateId !== undefined) cert = options.certificate?.certificateId === certificateId ? options.certificate : await registry.getCertificate(db, ctx.tenantId, certificateId);
 
   let thingExisted = false;
   const t = plan.thing;
@@ -81,13 +86,14 @@ export async function applyPlan(db: Executor, ctx: RegistryContext, plan: Resour
       policyNames.push(p.policy.suggestedName);
     }
   }
-  if (certificateId !== undefined) {
-    for (const name of policyNames) await registry.attachPolicy(db, ctx, name, { kind: 'certificate', certificateId }, w);
-    if (t !== undefined) await registry.attachThingPrincipal(db, ctx, t.thingName, certificateId, w);
-    if (plan.certificate !== undefined) {
-      const cert = await registry.getCertificate(db, ctx.tenantId, certificateId);
-      if (cert.status !== plan.certificate.status) await registry.updateCertificateStatus(db, ctx, certificateId, plan.certificate.status, w);
+  if (certificateId !== undefined && cert !== undefined) {
+    // Every end was read or written above, in this transaction.
+    const attach = { ...w, endsVerified: true };
+    for (const name of policyNames) await registry.attachPolicy(db, ctx, name, { kind: 'certificate', certificateId }, attach);
+    if (t !== undefined) await registry.attachThingPrincipal(db, ctx, t.thingName, certificateId, attach);
+    if (plan.certificate !== undefined && cert.status !== plan.certificate.status) {
+      cert = await registry.updateCertificateStatus(db, ctx, certificateId, plan.certificate.status, { ...w, current: cert });
     }
   }
-  return { thingName: t?.thingName, certificateId, policyNames, thingExisted };
+  return { thingName: t?.thingName, certificateId, certificate: cert, policyNames, thingExisted };
 }

@@ -3,11 +3,15 @@ import * as pki from '../pki/index.ts';
 import { isGatehouseError } from '../errors/index.ts';
 import * as registry from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
+import { TemplateCache } from '../templates/index.ts';
 import type { ProvisioningEventSink } from './events.ts';
 import { provisionJustInTime } from './jitp.ts';
 import { announcePending, registerJustInTime } from './jitr.ts';
-import { findIssuingCa } from './mar.ts';
+import { verifyIssuingCa } from './mar.ts';
 import { ProvisioningErrors } from './errors.ts';
+
+/** How many parsed CA certificates an AutoRegistration keeps. */
+const PARSED_CA_CACHE_SIZE = 1000;
 
 /** What the gateway tells about a verified but unregistered client certificate. */
 export interface AutoRegistrationRequest {
@@ -35,10 +39,23 @@ export class AutoRegistration {
   private readonly store: Store;
   private readonly events: ProvisioningEventSink;
   private readonly crls = new Map<string, { crl: pki.ReadCrl; until: number }>();
+  /** CA certificates parsed once (keyed by PEM: a CA record's certificate never changes). */
+  private readonly parsedCas = new Map<string, pki.ParsedCertificate>();
+  private readonly templates = new TemplateCache();
 
   constructor(store: Store, events: ProvisioningEventSink) {
     this.store = store;
     this.events = events;
+  }
+
+  private parsedCa(pem: string): pki.ParsedCertificate {
+    let parsed = this.parsedCas.get(pem);
+    if (parsed === undefined) {
+      parsed = pki.parseCertificate(pem);
+      if (this.parsedCas.size >= PARSED_CA_CACHE_SIZE) this.parsedCas.clear();
+      this.parsedCas.set(pem, parsed);
+    }
+    return parsed;
   }
 
   private refuse(tenantId: string, certificateId: string, code: string, reason: string): AutoRegistrationOutcome {
@@ -55,18 +72,18 @@ export class AutoRegistration {
       return { kind: 'refused', code: isGatehouseError(error) ? error.code : 'PKI_CERTIFICATE_MALFORMED', reason: 'unreadable certificate' };
     }
     const { tenantId } = request;
-    let caId: string;
+    let ca: registry.CaRecord;
     try {
       const intermediates = (request.intermediatesPem ?? []).map((p) => pki.parseCertificate(p));
-      caId = await findIssuingCa(this.store.db, tenantId, leaf, intermediates);
+      ca = await verifyIssuingCa(this.store.db, tenantId, leaf, intermediates, { parseCa: (pem) => this.parsedCa(pem) });
     } catch (error) {
       return this.refuse(tenantId, leaf.certificateId, isGatehouseError(error) ? error.code : 'PROVISIONING_CA_UNKNOWN_ISSUER', isGatehouseError(error) ? error.message : 'chain not verified');
     }
-    const ca = await registry.getCa(this.store.db, tenantId, caId);
+    const caId = ca.caCertificateId;
     if (!ca.autoRegistration) return this.refuse(tenantId, leaf.certificateId, 'PROVISIONING_AUTO_REGISTRATION_DISABLED', `CA ${caId} does not allow auto-registration`);
     if (ca.registrationTemplate !== null) {
       try {
-        const r = await provisionJustInTime(this.store, tenantId, ca, leaf, `device:${leaf.certificateId}`);
+        const r = await provisionJustInTime(this.store, tenantId, ca, leaf, `device:${leaf.certificateId}`, { templates: this.templates });
         if (r.created) this.events.emit(tenantId, 'jitp.provisioned', `$gatehouse/events/jitp/provisioned/${caId}`, { certificateId: leaf.certificateId, caCertificateId: caId, thingName: r.thingName ?? null, timestamp: Date.now() });
         return { kind: 'provisioned', thingName: r.thingName, firstConnect: ca.firstConnect };
       } catch (error) {

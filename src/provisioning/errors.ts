@@ -18,7 +18,7 @@ export const ProvisioningErrors = defineErrors({
   PROVISIONING_CLAIM_REVOKED: { kind: 'forbidden', description: 'The claim certificate was revoked and can no longer provision devices.' },
   PROVISIONING_CLAIM_EXHAUSTED: { kind: 'forbidden', description: 'The claim certificate reached its maximum number of devices.' },
   PROVISIONING_CLAIM_TEMPLATE_MISMATCH: { kind: 'forbidden', description: 'The claim certificate was issued for another provisioning template.' },
-  PROVISIONING_RATE_LIMITED: { kind: 'rate_limited', description: 'Too many provisioning requests for this claim; retry later.' },
+  PROVISIONING_RATE_LIMITED: { kind: 'rate_limited', description: 'Too many provisioning requests for this claim: it reached its rate limit (ratePerMinute devices per minute); retry later.' },
   PROVISIONING_AUTO_REGISTRATION_DISABLED: { kind: 'forbidden', description: 'The issuing CA does not allow auto-registration (JITP/JITR).' },
   PROVISIONING_JITP_FAILED: { kind: 'internal', description: 'Just-in-time provisioning failed for an unexpected reason; nothing was written.' },
   PROVISIONING_CRL_UNAVAILABLE: { kind: 'unavailable', description: 'The CRL configured for a CA cannot be fetched or read; auto-registration fails closed.' },

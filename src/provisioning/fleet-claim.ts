@@ -2,10 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { leastPrivilegeClaimPolicy } from '../policy/index.ts';
 import * as registry from '../registry/index.ts';
 import type { RegistryContext } from '../registry/index.ts';
-import type { Store } from '../store/index.ts';
-import { evaluateTemplate, parseTemplate } from '../templates/index.ts';
+import type { ClaimCertificatesTable, Executor, Store } from '../store/index.ts';
+import { TemplateCache, evaluateTemplate } from '../templates/index.ts';
 import { applyPlan } from './apply-plan.ts';
 import type { CertificateAuthorityService } from './certificate-authority-service.ts';
+import { ClaimRateLimiter } from './claim-rate-limiter.ts';
+import type { ClaimOperation } from './claim-rate-limiter.ts';
 import { ProvisioningErrors } from './errors.ts';
 import { createKeysAndCertificate, issueFromCsr } from './manual.ts';
 import { runPreProvisioningHook } from './pre-provisioning-hook.ts';
@@ -29,6 +31,53 @@ export interface RegisterThingRequest {
   readonly parameters?: Readonly<Record<string, string>> | undefined;
 }
 
+/** Input of createClaimCertificate (POST /v1/provisioning-templates/{name}/claim-certificates). */
+export interface CreateClaimInput {
+  readonly batch: string;
+  /** Devices this claim may provision in all (issue 5 §3, optional). */
+  readonly maxDevices?: number | undefined;
+  /** Devices this claim may provision per minute (issue 5 §3, optional; see ClaimRateLimiter). */
+  readonly ratePerMinute?: number | undefined;
+  readonly validityDays?: number | undefined;
+}
+
+/** New limits of a batch claim (PATCH /v1/claim-certificates/{id}): a number sets a limit, null removes it, absent keeps it. */
+export interface ClaimLimitsUpdate {
+  readonly maxDevices?: number | null | undefined;
+  readonly ratePerMinute?: number | null | undefined;
+}
+
+/** A claim as listed. */
+export interface ClaimView {
+  readonly certificateId: string;
+  readonly templateName: string;
+  readonly kind: string;
+  readonly batch: string | null;
+  readonly devicesProvisioned: number;
+  readonly maxDevices: number | null;
+  readonly ratePerMinute: number | null;
+  readonly expiresAt: string;
+  readonly revokedAt: string | null;
+}
+
+type ClaimRow = Readonly<ClaimCertificatesTable>;
+
+function claimView(r: ClaimRow): ClaimView {
+  return {
+    certificateId: r.certificate_id, templateName: r.template_name, kind: r.kind, batch: r.batch, devicesProvisioned: r.devices_provisioned,
+    maxDevices: r.max_devices, ratePerMinute: r.rate_per_minute, expiresAt: r.expires_at, revokedAt: r.revoked_at,
+  };
+}
+
+/** The claim a fleet-provisioning call was admitted under, and how to give back its rate-limit token if the call fails. */
+interface ClaimAdmission {
+  /** Undefined for a device's own certificate (no claim). */
+  readonly claim: ClaimRow | undefined;
+  readonly release: () => void;
+}
+
+const NOTHING_TO_RELEASE = (): void => undefined;
+
 /** Name of the generated least-privilege policy of a template's claims. */
 export function claimPolicyName(templateName: string): string {
   return `GatehouseClaim-${templateName}`;
@@ -45,10 +94,14 @@ const hashToken = (t: string): string => createHash('sha256').update(t).digest('
 export class FleetProvisioning {
   private readonly store: Store;
   private readonly cas: CertificateAuthorityService;
+  private readonly limiter: ClaimRateLimiter;
+  /** The fleet templates, parsed once per version rather than once per RegisterThing. */
+  private readonly templates = new TemplateCache();
 
-  constructor(store: Store, cas: CertificateAuthorityService) {
+  constructor(store: Store, cas: CertificateAuthorityService, limiter: ClaimRateLimiter = new ClaimRateLimiter()) {
     this.store = store;
     this.cas = cas;
+    this.limiter = limiter;
   }
 
   private get w(): registry.WriteOptions {
@@ -75,7 +128,7 @@ export class FleetProvisioning {
    * Issues the long-lived claim certificate of a manufacturing batch, with the template's least-privilege policy
    * (only the provisioning topics of that template). The key is returned once and never stored.
    */
-  async createClaimCertificate(ctx: RegistryContext, templateName: string, input: { batch: string; maxDevices?: number | undefined; validityDays?: number | undefined }): Promise<{ certificateId: string; certificatePem: string; certificateChainPem: string; keyPair: { PrivateKey: string; PublicKey: string }; policyName: string }> {
+  async createClaimCertificate(ctx: RegistryContext, templateName: string, input: CreateClaimInput): Promise<{ certificateId: string; certificatePem: string; certificateChainPem: string; keyPair: { PrivateKey: string; PublicKey: string }; policyName: string }> {
     await this.fleetTemplate(ctx.tenantId, templateName);
     const policyName = await this.ensureClaimPolicy(ctx, templateName);
     const issued = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'ACTIVE', subjectCommonName: `claim:${templateName}:${input.batch}`, createdBy: 'claim', ...(input.validityDays === undefined ? {} : { validityMinutes: input.validityDays * 1440 }) });
@@ -83,9 +136,9 @@ export class FleetProvisioning {
       await registry.attachPolicy(trx, ctx, policyName, { kind: 'certificate', certificateId: issued.certificateId }, this.w);
       await trx.insertInto('claim_certificates').values({
         tenant_id: ctx.tenantId, certificate_id: issued.certificateId, template_name: templateName, kind: 'batch', batch: input.batch, max_devices: input.maxDevices ?? null,
-        devices_provisioned: 0, expires_at: issued.record.notAfter, revoked_at: null, created_at: registry.nowIso(),
+        rate_per_minute: input.ratePerMinute ?? null, devices_provisioned: 0, expires_at: issued.record.notAfter, revoked_at: null, created_at: registry.nowIso(),
       }).execute();
-      await registry.appendAudit(trx, ctx, 'claim.create', `cert/${issued.certificateId}`, { templateName, batch: input.batch }, this.store.supportsRowLocks);
+      await registry.appendAudit(trx, ctx, 'claim.create', `cert/${issued.certificateId}`, { templateName, batch: input.batch, maxDevices: input.maxDevices ?? null, ratePerMinute: input.ratePerMinute ?? null }, this.store.supportsRowLocks);
     });
     return { certificateId: issued.certificateId, certificatePem: issued.certificatePem, certificateChainPem: issued.certificateChainPem, keyPair: issued.keyPair, policyName };
   }
@@ -100,7 +153,7 @@ export class FleetProvisioning {
       await registry.attachPolicy(trx, ctx, policyName, { kind: 'certificate', certificateId: issued.certificateId }, this.w);
       await trx.insertInto('claim_certificates').values({
         tenant_id: ctx.tenantId, certificate_id: issued.certificateId, template_name: templateName, kind: 'trusted-user', batch: null, max_devices: 1,
-        devices_provisioned: 0, expires_at: issued.record.notAfter, revoked_at: null, created_at: registry.nowIso(),
+        rate_per_minute: null, devices_provisioned: 0, expires_at: issued.record.notAfter, revoked_at: null, created_at: registry.nowIso(),
       }).execute();
       await registry.appendAudit(trx, ctx, 'claim.trusted-user.create', `provisioningtemplate/${templateName}`, { certificateId: issued.certificateId }, this.store.supportsRowLocks);
     });
@@ -116,45 +169,92 @@ export class FleetProvisioning {
     });
   }
 
-  /** Lists the claims of a template. */
-  async listClaims(tenantId: string, templateName: string): Promise<{ certificateId: string; kind: string; batch: string | null; devicesProvisioned: number; maxDevices: number | null; expiresAt: string; revokedAt: string | null }[]> {
-    const rows = await this.store.db.selectFrom('claim_certificates').selectAll().where('tenant_id', '=', tenantId).where('template_name', '=', templateName).orderBy('created_at').execute();
-    return rows.map((r) => ({ certificateId: r.certificate_id, kind: r.kind, batch: r.batch, devicesProvisioned: r.devices_provisioned, maxDevices: r.max_devices, expiresAt: r.expires_at, revokedAt: r.revoked_at }));
+  /** Changes the limits of a batch claim (devices in all, devices per minute); they apply to the next call. */
+  async updateClaim(ctx: RegistryContext, certificateId: string, update: ClaimLimitsUpdate): Promise<ClaimView> {
+    return this.store.transaction(async (trx) => {
+      const row = await trx.selectFrom('claim_certificates').selectAll().where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).executeTakeFirst();
+      if (row?.kind !== 'batch') throw registry.RegistryErrors.error('REGISTRY_CERTIFICATE_NOT_FOUND', `no batch claim certificate ${certificateId}`);
+      const set = {
+        ...(update.maxDevices === undefined ? {} : { max_devices: update.maxDevices }),
+        ...(update.ratePerMinute === undefined ? {} : { rate_per_minute: update.ratePerMinute }),
+      };
+      if (Object.keys(set).length === 0) return claimView(row);
+      await trx.updateTable('claim_certificates').set(set).where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).execute();
+      const after = { ...row, ...set };
+      await registry.appendAudit(trx, ctx, 'claim.update', `cert/${certificateId}`, { maxDevices: after.max_devices, ratePerMinute: after.rate_per_minute }, this.store.supportsRowLocks);
+      return claimView(after);
+    });
   }
 
-  private async assertClaimUsable(caller: CallerIdentity, templateName?: string): Promise<void> {
+  /** Lists the claims of a template. */
+  async listClaims(tenantId: string, templateName: string): Promise<ClaimView[]> {
+    const rows = await this.store.db.selectFrom('claim_certificates').selectAll().where('tenant_id', '=', tenantId).where('template_name', '=', templateName).orderBy('created_at').execute();
+    return rows.map(claimView);
+  }
+
+  /**
+   * Checks the caller's claim and takes one unit of its rate limit for `operation` (a device's own certificate has no
+   * claim: its policy alone decides). The admission's `release` gives the unit back when the call then fails.
+   */
+  private async admitClaim(caller: CallerIdentity, operation: ClaimOperation, templateName?: string): Promise<ClaimAdmission> {
     const claim = await this.store.db.selectFrom('claim_certificates').selectAll().where('tenant_id', '=', caller.tenantId).where('certificate_id', '=', caller.certificateId).executeTakeFirst();
-    if (claim === undefined) return; // a device's own certificate: the policy alone decides
+    if (claim === undefined) return { claim, release: NOTHING_TO_RELEASE };
     if (claim.revoked_at !== null) throw ProvisioningErrors.error('PROVISIONING_CLAIM_REVOKED', 'the claim certificate is revoked');
     if (Date.parse(claim.expires_at) < Date.now()) throw ProvisioningErrors.error('PROVISIONING_CLAIM_REVOKED', 'the claim certificate has expired');
     if (templateName !== undefined && claim.template_name !== templateName) throw ProvisioningErrors.error('PROVISIONING_CLAIM_TEMPLATE_MISMATCH', `this claim is for template "${claim.template_name}"`);
     if (claim.max_devices !== null && claim.devices_provisioned >= claim.max_devices) throw ProvisioningErrors.error('PROVISIONING_CLAIM_EXHAUSTED', `this claim already provisioned ${claim.devices_provisioned} devices`);
+    const rate = claim.rate_per_minute;
+    if (rate === null) return { claim, release: NOTHING_TO_RELEASE };
+    const waitMs = this.limiter.take(caller.tenantId, caller.certificateId, operation, rate);
+    if (waitMs > 0) {
+      const retryAfterSeconds = Math.ceil(waitMs / 1000);
+      throw ProvisioningErrors.error('PROVISIONING_RATE_LIMITED', `this claim allows ${rate} devices per minute; retry in ${retryAfterSeconds} s`, { details: { ratePerMinute: rate, retryAfterSeconds } });
+    }
+    return { claim, release: () => this.limiter.giveBack(caller.tenantId, caller.certificateId, operation, rate) };
   }
 
-  private async issueToken(certificateId: string, caller: CallerIdentity): Promise<string> {
+  /**
+   * A new ownership token, bound to the caller's claim; `write` stores its hash in the transaction that records the
+   * certificate (a fleet certificate never exists without its token, nor a token without its certificate).
+   */
+  private ownershipToken(caller: CallerIdentity): { token: string; write: (trx: Executor, record: registry.CertificateRecord) => Promise<void> } {
     const token = randomBytes(32).toString('base64url');
-    const now = Date.now();
-    await this.store.db.insertInto('ownership_tokens').values({
-      token_hash: hashToken(token), tenant_id: caller.tenantId, certificate_id: certificateId, claim_certificate_id: caller.certificateId,
-      expires_at: new Date(now + OWNERSHIP_TOKEN_TTL_MS).toISOString(), used_at: null, created_at: new Date(now).toISOString(),
-    }).execute();
-    return token;
+    const write = async (trx: Executor, record: registry.CertificateRecord): Promise<void> => {
+      const now = Date.now();
+      await trx.insertInto('ownership_tokens').values({
+        token_hash: hashToken(token), tenant_id: caller.tenantId, certificate_id: record.certificateId, claim_certificate_id: caller.certificateId,
+        expires_at: new Date(now + OWNERSHIP_TOKEN_TTL_MS).toISOString(), used_at: null, created_at: new Date(now).toISOString(),
+      }).execute();
+    };
+    return { token, write };
   }
 
   /** CreateKeysAndCertificate: a new key pair and certificate (PENDING_ACTIVATION) and its ownership token. */
   async createKeysAndCertificate(caller: CallerIdentity): Promise<{ certificateId: string; certificatePem: string; privateKey: string; certificateOwnershipToken: string }> {
-    await this.assertClaimUsable(caller);
-    const ctx = { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` };
-    const r = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'PENDING_ACTIVATION', subjectCommonName: caller.clientId.slice(0, 64) || 'device', createdBy: 'fleet' });
-    return { certificateId: r.certificateId, certificatePem: r.certificatePem, privateKey: r.keyPair.PrivateKey, certificateOwnershipToken: await this.issueToken(r.certificateId, caller) };
+    const admission = await this.admitClaim(caller, 'create-certificate');
+    try {
+      const ctx = { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` };
+      const ownership = this.ownershipToken(caller);
+      const r = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'PENDING_ACTIVATION', subjectCommonName: caller.clientId.slice(0, 64) || 'device', createdBy: 'fleet' }, { alsoWrite: ownership.write });
+      return { certificateId: r.certificateId, certificatePem: r.certificatePem, privateKey: r.keyPair.PrivateKey, certificateOwnershipToken: ownership.token };
+    } catch (error) {
+      admission.release();
+      throw error;
+    }
   }
 
   /** CreateCertificateFromCsr: the key stays on the device; the certificate is PENDING_ACTIVATION. */
   async createCertificateFromCsr(caller: CallerIdentity, certificateSigningRequest: string): Promise<{ certificateId: string; certificatePem: string; certificateOwnershipToken: string }> {
-    await this.assertClaimUsable(caller);
-    const ctx = { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` };
-    const r = await issueFromCsr(this.store, this.cas, ctx, { certificateSigningRequest, status: 'PENDING_ACTIVATION', createdBy: 'fleet' });
-    return { certificateId: r.certificateId, certificatePem: r.certificatePem, certificateOwnershipToken: await this.issueToken(r.certificateId, caller) };
+    const admission = await this.admitClaim(caller, 'create-certificate');
+    try {
+      const ctx = { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` };
+      const ownership = this.ownershipToken(caller);
+      const r = await issueFromCsr(this.store, this.cas, ctx, { certificateSigningRequest, status: 'PENDING_ACTIVATION', createdBy: 'fleet' }, { alsoWrite: ownership.write });
+      return { certificateId: r.certificateId, certificatePem: r.certificatePem, certificateOwnershipToken: ownership.token };
+    } catch (error) {
+      admission.release();
+      throw error;
+    }
   }
 
   /**
@@ -165,16 +265,27 @@ export class FleetProvisioning {
   async registerThing(caller: CallerIdentity, templateName: string, request: RegisterThingRequest): Promise<{ thingName: string; deviceConfiguration: Record<string, string | number | boolean>; certificateId: string }> {
     const rec = await this.fleetTemplate(caller.tenantId, templateName);
     if (!rec.enabled) throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_DISABLED', `template "${templateName}" is disabled`);
-    await this.assertClaimUsable(caller, templateName);
+    const admission = await this.admitClaim(caller, 'register-thing', templateName);
+    try {
+      return await this.redeemAndApply(caller, rec, admission.claim, request);
+    } catch (error) {
+      admission.release();
+      throw error;
+    }
+  }
+
+  private async redeemAndApply(caller: CallerIdentity, rec: registry.ProvisioningTemplateRecord, claim: ClaimRow | undefined, request: RegisterThingRequest): Promise<{ thingName: string; deviceConfiguration: Record<string, string | number | boolean>; certificateId: string }> {
+    const templateName = rec.templateName;
     const tokenHash = hashToken(request.certificateOwnershipToken);
     const token = await this.store.db.selectFrom('ownership_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
     if (token === undefined || token.tenant_id !== caller.tenantId || token.claim_certificate_id !== caller.certificateId || token.used_at !== null) {
       throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token is not valid for this connection');
     }
     if (Date.parse(token.expires_at) < Date.now()) throw ProvisioningErrors.error('PROVISIONING_TOKEN_EXPIRED', 'the certificate ownership token has expired');
-    const cert = await registry.getCertificate(this.store.db, caller.tenantId, token.certificate_id);
+    const certificateId = token.certificate_id;
     let parameters: Record<string, string> = { ...(request.parameters ?? {}) };
     if (rec.preProvisioningHook !== null) {
+      const cert = await registry.getCertificate(this.store.db, caller.tenantId, certificateId);
       const answer = await runPreProvisioningHook(rec.preProvisioningHook, {
         claimCertificateId: caller.certificateId, certificateId: cert.certificateId, certificatePem: cert.certificatePem,
         templateArn: `arn:aws:iot:gatehouse:${caller.tenantId}:provisioningtemplate/${templateName}`, clientId: caller.clientId, parameters,
@@ -182,22 +293,33 @@ export class FleetProvisioning {
       if (!answer.allowProvisioning) throw ProvisioningErrors.error('PROVISIONING_HOOK_DENIED', 'the pre-provisioning hook refused this device');
       parameters = { ...parameters, ...answer.parameterOverrides };
     }
-    const template = parseTemplate(rec.templateBody, { type: 'FLEET_PROVISIONING', name: templateName });
-    const plan = evaluateTemplate(template, { parameters, certificateId: cert.certificateId });
-    const ctx = { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` };
-    const applied = await this.store.transaction(async (trx) => {
-      const used = await trx.updateTable('ownership_tokens').set({ used_at: registry.nowIso() }).where('token_hash', '=', tokenHash).where('used_at', 'is', null).executeTakeFirst();
-      if (used.numUpdatedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token was already used');
-      const result = await applyPlan(trx, ctx, plan, { rowLocks: this.store.supportsRowLocks });
-      if (plan.certificate === undefined) {
-        // a template without a certificate resource still activates the certificate it provisions
-        await registry.updateCertificateStatus(trx, ctx, cert.certificateId, 'ACTIVE', this.w);
-      }
-      await trx.updateTable('claim_certificates').set((eb) => ({ devices_provisioned: eb('devices_provisioned', '+', 1) })).where('tenant_id', '=', caller.tenantId).where('certificate_id', '=', caller.certificateId).execute();
-      await registry.appendAudit(trx, ctx, 'fleet.register-thing', `provisioningtemplate/${templateName}`, { thingName: result.thingName ?? null, certificateId: cert.certificateId }, this.store.supportsRowLocks);
-      return result;
-    });
-    return { thingName: applied.thingName ?? '', deviceConfiguration: { ...plan.deviceConfiguration }, certificateId: cert.certificateId };
+    const template = this.templates.parse(rec.templateBody, { type: 'FLEET_PROVISIONING', name: templateName });
+    const plan = evaluateTemplate(template, { parameters, certificateId });
+    const w = this.w;
+    const applied = await this.store.transaction((trx) =>
+      registry.withAuditBatch(trx, { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` }, this.store.supportsRowLocks, async (ctx) => {
+        const used = await trx.updateTable('ownership_tokens').set({ used_at: registry.nowIso() }).where('token_hash', '=', tokenHash).where('used_at', 'is', null).executeTakeFirst();
+        if (used.numUpdatedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token was already used');
+        const result = await applyPlan(trx, ctx, plan, w);
+        if (plan.certificate === undefined) {
+          // a template without a certificate resource still activates the certificate it provisions
+          await registry.updateCertificateStatus(trx, ctx, certificateId, 'ACTIVE', { ...w, current: result.certificate });
+        }
+        if (claim !== undefined) {
+          // counted in the transaction, against the limit as it is now: concurrent calls never exceed maxDevices
+          const counted = await trx.updateTable('claim_certificates')
+            .set((eb) => ({ devices_provisioned: eb('devices_provisioned', '+', 1) }))
+            .where('tenant_id', '=', caller.tenantId)
+            .where('certificate_id', '=', caller.certificateId)
+            .where((eb) => eb.or([eb('max_devices', 'is', null), eb('devices_provisioned', '<', eb.ref('max_devices'))]))
+            .executeTakeFirst();
+          if (counted.numUpdatedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_CLAIM_EXHAUSTED', 'this claim reached its maximum number of devices');
+        }
+        await registry.appendAudit(trx, ctx, 'fleet.register-thing', `provisioningtemplate/${templateName}`, { thingName: result.thingName ?? null, certificateId }, this.store.supportsRowLocks);
+        return result;
+      }),
+    );
+    return { thingName: applied.thingName ?? '', deviceConfiguration: { ...plan.deviceConfiguration }, certificateId };
   }
 
   /** Deletes certificates created through the fleet API whose ownership token expired unused. Returns how many. */

@@ -3,6 +3,7 @@ import * as registry from '../registry/index.ts';
 import type { CaRecord } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
 import { CERTIFICATE_PARAMETERS, evaluateTemplate, parseTemplate } from '../templates/index.ts';
+import type { TemplateCache } from '../templates/index.ts';
 import { applyPlan } from './apply-plan.ts';
 import { certificateRecordOf } from './certificate-record.ts';
 import { ProvisioningErrors } from './errors.ts';
@@ -34,31 +35,40 @@ export interface JitpOutcome {
   readonly created: boolean;
 }
 
+/** Options of provisionJustInTime. */
+export interface JitpOptions {
+  /** Parsed templates shared between calls (a template version is parsed once). */
+  readonly templates?: TemplateCache | undefined;
+}
+
 /**
  * Just-in-time provisioning (source documents: "Just-in-Time Provisioning"): in one transaction, register the
  * certificate, run the CA's JITP template with the certificate's subject fields, create the thing and policy,
  * attach them and activate. A concurrent first connection of the same certificate finds it registered and
  * does nothing twice (the primary key decides, across nodes too).
  */
-export async function provisionJustInTime(store: Store, tenantId: string, ca: CaRecord, cert: ParsedCertificate, actor: string): Promise<JitpOutcome> {
+export async function provisionJustInTime(store: Store, tenantId: string, ca: CaRecord, cert: ParsedCertificate, actor: string, options: JitpOptions = {}): Promise<JitpOutcome> {
   if (ca.registrationTemplate === null) throw ProvisioningErrors.error('PROVISIONING_PLAN_INVALID', 'the CA has no JITP template');
   const rec = await registry.getProvisioningTemplate(store.db, tenantId, ca.registrationTemplate);
   if (rec.type !== 'JITP') throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_TYPE_MISMATCH', `template "${rec.templateName}" is not a JITP template`);
   if (!rec.enabled) throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_DISABLED', `template "${rec.templateName}" is disabled`);
-  const template = parseTemplate(rec.templateBody, { type: 'JITP', name: rec.templateName });
+  const parseOptions = { type: 'JITP', name: rec.templateName } as const;
+  const template = options.templates === undefined ? parseTemplate(rec.templateBody, parseOptions) : options.templates.parse(rec.templateBody, parseOptions);
   const params = jitpParameters(cert);
   const { ['AWS::IoT::Certificate::Id']: _id, ...parameters } = params;
   const plan = evaluateTemplate(template, { parameters, certificateId: cert.certificateId });
-  const ctx = { tenantId, actor };
+  const w = { rowLocks: store.supportsRowLocks };
   try {
-    return await store.transaction(async (trx) => {
-      await registry.insertCertificate(trx, ctx, certificateRecordOf(cert, ca.caCertificateId, 'PENDING_ACTIVATION', 'jitp'), { rowLocks: store.supportsRowLocks });
-      const applied = await applyPlan(trx, ctx, plan, { certificateId: cert.certificateId, rowLocks: store.supportsRowLocks });
-      const after = await registry.getCertificate(trx, tenantId, cert.certificateId);
-      if (after.status === 'PENDING_ACTIVATION') await registry.updateCertificateStatus(trx, ctx, cert.certificateId, 'ACTIVE', { rowLocks: store.supportsRowLocks });
-      await registry.appendAudit(trx, ctx, 'jitp.provisioned', `cert/${cert.certificateId}`, { caCertificateId: ca.caCertificateId, template: rec.templateName, thingName: applied.thingName ?? null }, store.supportsRowLocks);
-      return { thingName: applied.thingName, created: true };
-    });
+    return await store.transaction((trx) =>
+      registry.withAuditBatch(trx, { tenantId, actor }, store.supportsRowLocks, async (ctx) => {
+        const registered = await registry.insertCertificate(trx, ctx, certificateRecordOf(cert, ca.caCertificateId, 'PENDING_ACTIVATION', 'jitp'), w);
+        const applied = await applyPlan(trx, ctx, plan, { certificateId: cert.certificateId, certificate: registered, rowLocks: store.supportsRowLocks });
+        const after = applied.certificate ?? (await registry.getCertificate(trx, tenantId, cert.certificateId));
+        if (after.status === 'PENDING_ACTIVATION') await registry.updateCertificateStatus(trx, ctx, cert.certificateId, 'ACTIVE', { ...w, current: after });
+        await registry.appendAudit(trx, ctx, 'jitp.provisioned', `cert/${cert.certificateId}`, { caCertificateId: ca.caCertificateId, template: rec.templateName, thingName: applied.thingName ?? null }, store.supportsRowLocks);
+        return { thingName: applied.thingName, created: true };
+      }),
+    );
   } catch (error) {
     if (store.isUniqueViolation(error) || (error as { code?: string }).code === 'REGISTRY_CERTIFICATE_EXISTS') {
       const existing = await registry.findCertificate(store.db, tenantId, cert.certificateId);

@@ -1,7 +1,7 @@
 import * as pki from '../pki/index.ts';
 import * as registry from '../registry/index.ts';
 import type { CertificateRecord, CertificateStatus, RegistryContext } from '../registry/index.ts';
-import type { Store } from '../store/index.ts';
+import type { Executor, Store } from '../store/index.ts';
 import type { CertificateAuthorityService } from './certificate-authority-service.ts';
 
 /** Default validity of device certificates issued by Gatehouse. */
@@ -22,6 +22,12 @@ export interface IssueFromCsrInput {
   readonly validityMinutes?: number | undefined;
 }
 
+/** Options of issueFromCsr and createKeysAndCertificate. */
+export interface RecordCertificateOptions {
+  /** More writes that belong with the new certificate (e.g. its ownership token), run in the transaction that records it. */
+  readonly alsoWrite?: ((trx: Executor, record: CertificateRecord) => Promise<void>) | undefined;
+}
+
 /** Result of issuing. */
 export interface IssuedDeviceCertificate {
   readonly certificateId: string;
@@ -36,13 +42,13 @@ export interface IssuedDeviceCertificate {
  * flow): verifies the CSR, applies the device profile (clientAuth, SKI/AKI, random serial, CRL DP) and records the
  * certificate in the tenant in one transaction.
  */
-export async function issueFromCsr(store: Store, cas: CertificateAuthorityService, ctx: RegistryContext, input: IssueFromCsrInput): Promise<IssuedDeviceCertificate> {
+export async function issueFromCsr(store: Store, cas: CertificateAuthorityService, ctx: RegistryContext, input: IssueFromCsrInput, options: RecordCertificateOptions = {}): Promise<IssuedDeviceCertificate> {
   const csr = pki.parseCsr(input.certificateSigningRequest);
   const ready = await cas.issuerFor(ctx.tenantId, input.caCertificateId);
   const subject = input.subjectCommonName === undefined ? csr.subject : { ...csr.subject, CN: [input.subjectCommonName] };
   const now = Date.now();
   const issued = ready.issuer.issue({
-    publicKey: csr.publicKey,
+    publicKey: csr.spkiDer,
     subject,
     ...(input.validityMinutes === undefined
       ? { validityDays: input.validityDays ?? DEVICE_CERT_VALIDITY_DAYS }
@@ -51,8 +57,8 @@ export async function issueFromCsr(store: Store, cas: CertificateAuthorityServic
     crlDistributionPointUrl: cas.crlUrl(ready.ca.caCertificateId),
   });
   const status: CertificateStatus = input.status ?? (input.setAsActive === true ? 'ACTIVE' : 'INACTIVE');
-  const record = await store.transaction((trx) =>
-    registry.insertCertificate(trx, ctx, {
+  const record = await store.transaction(async (trx) => {
+    const rec = await registry.insertCertificate(trx, ctx, {
       certificateId: issued.certificateId,
       certificatePem: issued.pem,
       caCertificateId: ready.ca.caCertificateId,
@@ -63,8 +69,10 @@ export async function issueFromCsr(store: Store, cas: CertificateAuthorityServic
       notAfter: issued.notAfter,
       createdBy: input.createdBy ?? 'csr',
       hidden: input.hidden === true,
-    }, { rowLocks: store.supportsRowLocks }),
-  );
+    }, { rowLocks: store.supportsRowLocks });
+    await options.alsoWrite?.(trx, rec);
+    return rec;
+  });
   return { certificateId: issued.certificateId, certificatePem: issued.pem, certificateChainPem: [issued.pem, ...ready.chainPem].join(''), record };
 }
 
@@ -79,6 +87,7 @@ export async function createKeysAndCertificate(
   cas: CertificateAuthorityService,
   ctx: RegistryContext,
   input: { setAsActive?: boolean | undefined; caCertificateId?: string | undefined; subjectCommonName?: string | undefined; createdBy?: string | undefined; status?: CertificateStatus | undefined; hidden?: boolean | undefined; validityMinutes?: number | undefined },
+  options: RecordCertificateOptions = {},
 ): Promise<KeysAndCertificate> {
   const keys = pki.generateKeyPair('EC_P256');
   const ready = await cas.issuerFor(ctx.tenantId, input.caCertificateId);
@@ -92,8 +101,8 @@ export async function createKeysAndCertificate(
     extendedKeyUsage: 'clientAuth',
     crlDistributionPointUrl: cas.crlUrl(ready.ca.caCertificateId),
   });
-  const record = await store.transaction((trx) =>
-    registry.insertCertificate(trx, ctx, {
+  const record = await store.transaction(async (trx) => {
+    const rec = await registry.insertCertificate(trx, ctx, {
       certificateId: issued.certificateId,
       certificatePem: issued.pem,
       caCertificateId: ready.ca.caCertificateId,
@@ -104,8 +113,10 @@ export async function createKeysAndCertificate(
       notAfter: issued.notAfter,
       createdBy: input.createdBy ?? 'keys',
       hidden: input.hidden === true,
-    }, { rowLocks: store.supportsRowLocks }),
-  );
+    }, { rowLocks: store.supportsRowLocks });
+    await options.alsoWrite?.(trx, rec);
+    return rec;
+  });
   return {
     certificateId: issued.certificateId,
     certificatePem: issued.pem,

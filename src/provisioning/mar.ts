@@ -34,13 +34,28 @@ function parseDeviceCertificate(pem: string): { leaf: ParsedCertificate; interme
  * constraints, path length, key usage, revocation of every CA on the path) and returns that CA's id.
  */
 export async function findIssuingCa(db: Executor, tenantId: string, leaf: ParsedCertificate, intermediates: ParsedCertificate[], now = new Date()): Promise<string> {
+  return (await verifyIssuingCa(db, tenantId, leaf, intermediates, { now })).caCertificateId;
+}
+
+/** Options of verifyIssuingCa. */
+export interface VerifyIssuingCaOptions {
+  readonly now?: Date | undefined;
+  /** Parses a CA certificate PEM; lets a caller that verifies many devices parse each CA once. */
+  readonly parseCa?: ((pem: string) => ParsedCertificate) | undefined;
+}
+
+/** {@link findIssuingCa}, returning the CA's record. */
+export async function verifyIssuingCa(db: Executor, tenantId: string, leaf: ParsedCertificate, intermediates: ParsedCertificate[], options: VerifyIssuingCaOptions = {}): Promise<registry.CaRecord> {
   const cas = await registry.listAllCas(db, tenantId);
   const revokedIds = new Set(cas.filter((c) => c.status === 'REVOKED').map((c) => c.caCertificateId));
   const active = cas.filter((c) => c.status === 'ACTIVE');
   if (active.length === 0) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'this tenant has no ACTIVE CA to verify the certificate against');
-  const anchors = active.map((c) => pki.parseCertificate(c.certificatePem));
-  const { anchor } = pki.verifyCertificateChain({ leaf, intermediates, anchors, now, isRevoked: (c) => revokedIds.has(c.certificateId) });
-  return anchor.certificateId;
+  const parse = options.parseCa ?? ((pem: string) => pki.parseCertificate(pem));
+  const anchors = active.map((c) => parse(c.certificatePem));
+  const { anchor } = pki.verifyCertificateChain({ leaf, intermediates, anchors, now: options.now ?? new Date(), isRevoked: (c) => revokedIds.has(c.certificateId) });
+  const ca = active.find((c) => c.caCertificateId === anchor.certificateId);
+  if (ca === undefined) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'the certificate chains to no ACTIVE CA of this tenant');
+  return ca;
 }
 
 /** Registers a device certificate issued by a CA registered (and ACTIVE) in the tenant. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Executor } from '../store/index.ts';
-import type { RegistryContext } from './context.ts';
+import type { AuditBatch, PendingAuditEntry, RegistryContext } from './context.ts';
 import { nowIso } from './context.ts';
 
 /** One audit entry as written. */
@@ -27,6 +27,7 @@ function hashEntry(e: { seq: number; tenantId: string; at: string; actor: string
 /**
  * Appends an entry to the append-only audit log inside the caller's transaction. Each entry carries the SHA-256
  * of the previous one; the head row is locked (PostgreSQL) or the writer is exclusive (SQLite), so the chain never forks.
+ * Inside `withAuditBatch` (a context with `auditBatch`) the entry is held and written with the others of the batch.
  */
 export async function appendAudit(
   trx: Executor,
@@ -36,25 +37,48 @@ export async function appendAudit(
   details: Record<string, unknown> = {},
   rowLocks = false,
 ): Promise<void> {
+  const entry: PendingAuditEntry = { tenantId: ctx.tenantId, at: nowIso(), actor: ctx.actor, action, target, details: JSON.stringify(details) };
+  if (ctx.auditBatch !== undefined) {
+    ctx.auditBatch.entries.push(entry);
+    ctx.auditBatch.rowLocks ||= rowLocks;
+    return;
+  }
+  await writeAuditEntries(trx, [entry], rowLocks);
+}
+
+/** Rows per multi-row insert (9 parameters each; well under SQLite's and PostgreSQL's parameter limits). */
+const AUDIT_INSERT_CHUNK = 500;
+
+/** Chains `entries` after the current head, in order: one head read, multi-row inserts, one head update. */
+async function writeAuditEntries(trx: Executor, entries: readonly PendingAuditEntry[], rowLocks: boolean): Promise<void> {
+  if (entries.length === 0) return;
   let q = trx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
   if (rowLocks) q = q.forUpdate();
   const head = await q.executeTakeFirstOrThrow();
-  const entry = {
-    seq: head.seq + 1,
-    tenantId: ctx.tenantId,
-    at: nowIso(),
-    actor: ctx.actor,
-    action,
-    target,
-    details: JSON.stringify(details),
-    prevHash: head.hash,
-  };
-  const hash = hashEntry(entry);
-  await trx
-    .insertInto('audit_log')
-    .values({ seq: entry.seq, tenant_id: entry.tenantId, at: entry.at, actor: entry.actor, action, target, details: entry.details, prev_hash: entry.prevHash, hash })
-    .execute();
-  await trx.updateTable('audit_head').set({ seq: entry.seq, hash }).where('id', '=', 1).execute();
+  let seq = head.seq;
+  let prevHash = head.hash;
+  const rows = entries.map((e) => {
+    seq += 1;
+    const hash = hashEntry({ seq, tenantId: e.tenantId, at: e.at, actor: e.actor, action: e.action, target: e.target, details: e.details, prevHash });
+    const row = { seq, tenant_id: e.tenantId, at: e.at, actor: e.actor, action: e.action, target: e.target, details: e.details, prev_hash: prevHash, hash };
+    prevHash = hash;
+    return row;
+  });
+  for (let i = 0; i < rows.length; i += AUDIT_INSERT_CHUNK) await trx.insertInto('audit_log').values(rows.slice(i, i + AUDIT_INSERT_CHUNK)).execute();
+  await trx.updateTable('audit_head').set({ seq, hash: prevHash }).where('id', '=', 1).execute();
+}
+
+/**
+ * Runs `fn` with a context whose audit entries are held in memory and chained and written together when `fn`
+ * returns (three statements for the whole batch instead of three per entry; on PostgreSQL the chain head is locked
+ * only for that last moment). Use it inside one transaction that has no savepoint: an entry must never outlive a
+ * rolled-back part of its transaction. When `fn` throws, nothing is written and the caller's transaction rolls back.
+ */
+export async function withAuditBatch<T>(trx: Executor, ctx: RegistryContext, rowLocks: boolean, fn: (batchCtx: RegistryContext) => Promise<T>): Promise<T> {
+  const batch: AuditBatch = { entries: [], rowLocks };
+  const result = await fn({ ...ctx, auditBatch: batch });
+  await writeAuditEntries(trx, batch.entries, batch.rowLocks);
+  return result;
 }
 
 /** Result of checking the whole chain. */

@@ -6,7 +6,7 @@ import { RegistryErrors } from './errors.ts';
 import { assertCertificateId, assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
-import type { WriteOptions } from './things.ts';
+import type { AttachOptions, WriteOptions } from './things.ts';
 
 /** Certificate statuses (protocols.md; REGISTER_INACTIVE is accepted on input as INACTIVE). */
 export const CERTIFICATE_STATUSES = ['ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_TRANSFER', 'PENDING_ACTIVATION'] as const;
@@ -154,22 +154,30 @@ const TRANSITIONS: Readonly<Record<CertificateStatus, readonly CertificateStatus
   REVOKED: [],
 };
 
+/** Options of updateCertificateStatus. */
+export interface UpdateCertificateStatusOptions extends WriteOptions {
+  readonly reason?: string | undefined;
+  /** The certificate as the caller read or wrote it earlier in the same transaction: saves reading it again. */
+  readonly current?: CertificateRecord | undefined;
+}
+
 /** Changes a certificate's status (UpdateCertificate); returns the updated record. */
-export async function updateCertificateStatus(db: Executor, ctx: RegistryContext, certificateId: string, status: CertificateStatus, opts: WriteOptions & { reason?: string | undefined } = {}): Promise<CertificateRecord> {
-  const current = await getCertificate(db, ctx.tenantId, certificateId);
+export async function updateCertificateStatus(db: Executor, ctx: RegistryContext, certificateId: string, status: CertificateStatus, opts: UpdateCertificateStatusOptions = {}): Promise<CertificateRecord> {
+  const current = opts.current?.certificateId === certificateId ? opts.current : await getCertificate(db, ctx.tenantId, certificateId);
   if (current.status === status) return current;
   if (!TRANSITIONS[current.status].includes(status)) {
     throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSITION_INVALID', `certificate ${certificateId} cannot go from ${current.status} to ${status}`);
   }
   const now = nowIso();
+  const revoked = status === 'REVOKED' ? { revokedAt: now, revocationReason: opts.reason ?? 'unspecified' } : undefined;
   await db
     .updateTable('certificates')
-    .set(status === 'REVOKED' ? { status, revoked_at: now, revocation_reason: opts.reason ?? 'unspecified', updated_at: now } : { status, updated_at: now })
+    .set(revoked === undefined ? { status, updated_at: now } : { status, revoked_at: revoked.revokedAt, revocation_reason: revoked.revocationReason, updated_at: now })
     .where('tenant_id', '=', ctx.tenantId)
     .where('certificate_id', '=', certificateId)
     .execute();
   await appendAudit(db, ctx, status === 'REVOKED' ? 'certificate.revoke' : 'certificate.update', `cert/${certificateId}`, { from: current.status, to: status, reason: opts.reason ?? null }, opts.rowLocks);
-  return getCertificate(db, ctx.tenantId, certificateId);
+  return { ...current, ...revoked, status, updatedAt: now };
 }
 
 /** Deletes a certificate that is not ACTIVE and attached to nothing (or detaches everything when `force`). */
@@ -237,13 +245,14 @@ export async function resolveTransfer(db: Executor, ctx: RegistryContext, certif
 }
 
 /** Attaches a certificate (principal) to a thing (idempotent). */
-export async function attachThingPrincipal(db: Executor, ctx: RegistryContext, thingName: string, certificateId: string, opts: WriteOptions = {}): Promise<void> {
-  const thing = await db.selectFrom('things').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).executeTakeFirst();
-  if (thing === undefined) throw RegistryErrors.error('REGISTRY_THING_NOT_FOUND', `thing "${thingName}" does not exist`);
-  await getCertificate(db, ctx.tenantId, certificateId);
-  const exists = await db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).where('certificate_id', '=', certificateId).executeTakeFirst();
-  if (exists !== undefined) return;
-  await db.insertInto('thing_principals').values({ tenant_id: ctx.tenantId, thing_name: thingName, certificate_id: certificateId }).execute();
+export async function attachThingPrincipal(db: Executor, ctx: RegistryContext, thingName: string, certificateId: string, opts: AttachOptions = {}): Promise<void> {
+  if (opts.endsVerified !== true) {
+    const thing = await db.selectFrom('things').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).executeTakeFirst();
+    if (thing === undefined) throw RegistryErrors.error('REGISTRY_THING_NOT_FOUND', `thing "${thingName}" does not exist`);
+    await getCertificate(db, ctx.tenantId, certificateId);
+  }
+  const res = await db.insertInto('thing_principals').values({ tenant_id: ctx.tenantId, thing_name: thingName, certificate_id: certificateId }).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+  if (res.numInsertedOrUpdatedRows === 0n) return;
   await appendAudit(db, ctx, 'thing.principal.attach', `thing/${thingName}`, { certificateId }, opts.rowLocks);
 }
 

@@ -1,14 +1,14 @@
 export { RegistryErrors } from './errors.ts';
-export type { RegistryContext } from './context.ts';
+export type { RegistryContext, AuditBatch, PendingAuditEntry } from './context.ts';
 export { nowIso } from './context.ts';
 export { NAME_RULES, assertValidName, assertValidAttributes, assertCertificateId, type NameKind } from './names.ts';
 export { PAGE_DEFAULT, PAGE_MAX, type Page, type PageRequest } from './pagination.ts';
-export { appendAudit, verifyAuditLog, listAudit, type AuditEntry, type AuditVerification } from './audit-log.ts';
+export { appendAudit, withAuditBatch, verifyAuditLog, listAudit, type AuditEntry, type AuditVerification } from './audit-log.ts';
 export { DEFAULT_TENANT, createTenant, getTenant, findTenantByEndpoint, listTenants, type Tenant } from './tenants.ts';
 export { ROLES, assertRole, hashToken, createApiToken, findApiToken, listApiTokens, revokeApiToken, type Role, type ApiToken } from './api-tokens.ts';
 export {
   createThing, getThing, findThing, updateThing, deleteThing, listThings, addThingToGroup, removeThingFromGroup,
-  type Thing, type CreateThingInput, type UpdateThingInput, type ListThingsFilter, type WriteOptions,
+  type Thing, type CreateThingInput, type UpdateThingInput, type ListThingsFilter, type WriteOptions, type AttachOptions,
 } from './things.ts';
 export { createThingType, getThingType, setThingTypeDeprecated, deleteThingType, listThingTypes, type ThingType } from './thing-types.ts';
 export { createThingGroup, getThingGroup, deleteThingGroup, listThingGroups, type ThingGroup } from './thing-groups.ts';
@@ -21,7 +21,7 @@ export {
   CERTIFICATE_STATUSES, parseCertificateStatus, insertCertificate, getCertificate, findCertificate, listCertificates, updateCertificateStatus,
   deleteCertificate, transferCertificate, listIncomingTransfers, resolveTransfer, attachThingPrincipal, detachThingPrincipal, listThingPrincipals,
   listPrincipalThings, listRevokedByCa,
-  type CertificateStatus, type CertificateRecord, type NewCertificateRecord, type ListCertificatesFilter,
+  type CertificateStatus, type CertificateRecord, type NewCertificateRecord, type ListCertificatesFilter, type UpdateCertificateStatusOptions,
 } from './certificates.ts';
 export {
   insertCa, getCa, listAllCas, listCas, updateCa, revokeCa, nextCrlNumber, listRevokedChildCas, findCaAnyTenant, getOrCreateRegistrationCode,

@@ -7,7 +7,7 @@ import { RegistryErrors } from './errors.ts';
 import { assertCertificateId, assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
-import type { WriteOptions } from './things.ts';
+import type { AttachOptions, WriteOptions } from './things.ts';
 
 /** A policy with its default version's document. */
 export interface Policy {
@@ -159,13 +159,14 @@ function targetColumns(target: PolicyTarget): { target_type: string; target_id: 
 }
 
 /** Attaches a policy to a certificate or thing group (idempotent). */
-export async function attachPolicy(db: Executor, ctx: RegistryContext, policyName: string, target: PolicyTarget, opts: WriteOptions = {}): Promise<void> {
-  await getPolicy(db, ctx.tenantId, policyName);
-  await assertTargetExists(db, ctx.tenantId, target);
+export async function attachPolicy(db: Executor, ctx: RegistryContext, policyName: string, target: PolicyTarget, opts: AttachOptions = {}): Promise<void> {
+  if (opts.endsVerified !== true) {
+    await getPolicy(db, ctx.tenantId, policyName);
+    await assertTargetExists(db, ctx.tenantId, target);
+  }
   const cols = targetColumns(target);
-  const exists = await db.selectFrom('policy_attachments').select('policy_name').where('tenant_id', '=', ctx.tenantId).where('policy_name', '=', policyName).where('target_type', '=', cols.target_type).where('target_id', '=', cols.target_id).executeTakeFirst();
-  if (exists !== undefined) return;
-  await db.insertInto('policy_attachments').values({ tenant_id: ctx.tenantId, policy_name: policyName, ...cols }).execute();
+  const res = await db.insertInto('policy_attachments').values({ tenant_id: ctx.tenantId, policy_name: policyName, ...cols }).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+  if (res.numInsertedOrUpdatedRows === 0n) return;
   await appendAudit(db, ctx, 'policy.attach', `policy/${policyName}`, { target: `${cols.target_type}/${cols.target_id}` }, opts.rowLocks);
 }
 

@@ -66,6 +66,34 @@ for (const dialect of DIALECTS) {
       await expect(store.transaction((trx) => registry.updateCertificateStatus(trx, { tenantId: 'other', actor: 't' }, id, 'ACTIVE'))).rejects.toMatchObject({ code: 'REGISTRY_CERTIFICATE_TRANSITION_INVALID' });
     });
 
+    it('writes a batch of audit entries in order at its end, chained, and nothing when the batch fails', async () => {
+      const before = await registry.listAudit(store.db, 'default', { limit: 1 });
+      await store.transaction((trx) =>
+        registry.withAuditBatch(trx, ctx, store.supportsRowLocks, async (bctx) => {
+          await registry.createThing(trx, bctx, { thingName: 'batched-1' });
+          await registry.appendAudit(trx, { tenantId: 'other', actor: 'outside-the-batch' }, 'test.immediate', 'x/1');
+          await registry.createThing(trx, bctx, { thingName: 'batched-2' });
+        }),
+      );
+      const entries = await registry.listAudit(store.db, 'default', { limit: 2 });
+      expect(entries.map((e) => [e.action, e.target])).toEqual([['thing.create', 'thing/batched-2'], ['thing.create', 'thing/batched-1']]);
+      expect(entries[1]?.seq).toBeGreaterThan((before[0]?.seq ?? 0) + 1);
+      expect(await registry.verifyAuditLog(store.db)).toMatchObject({ ok: true });
+
+      const head = await store.db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow();
+      await expect(
+        store.transaction((trx) =>
+          registry.withAuditBatch(trx, ctx, store.supportsRowLocks, async (bctx) => {
+            await registry.createThing(trx, bctx, { thingName: 'batched-3' });
+            await registry.createThing(trx, bctx, { thingName: 'bad name!' });
+          }),
+        ),
+      ).rejects.toMatchObject({ code: 'REGISTRY_NAME_INVALID' });
+      expect(await store.db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow()).toEqual(head);
+      expect(await registry.findThing(store.db, 'default', 'batched-3')).toBeUndefined();
+      expect(await registry.verifyAuditLog(store.db)).toMatchObject({ ok: true });
+    });
+
     it('chains the audit log and detects deletion', async () => {
       expect(await registry.verifyAuditLog(store.db)).toMatchObject({ ok: true });
       const last = await store.db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow();

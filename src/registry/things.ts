@@ -33,6 +33,12 @@ export interface WriteOptions {
   readonly rowLocks?: boolean;
 }
 
+/** Options of the attach calls (policy to certificate, certificate to thing). */
+export interface AttachOptions extends WriteOptions {
+  /** The caller read or wrote both ends earlier in the same transaction (e.g. while applying a plan): skip re-reading them. */
+  readonly endsVerified?: boolean;
+}
+
 async function assertThingTypeUsable(db: Executor, tenantId: string, name: string): Promise<void> {
   const t = await db.selectFrom('thing_types').select('deprecated').where('tenant_id', '=', tenantId).where('thing_type_name', '=', name).executeTakeFirst();
   if (t === undefined) throw RegistryErrors.error('REGISTRY_THING_TYPE_NOT_FOUND', `thing type "${name}" does not exist`);
@@ -75,15 +81,15 @@ export async function createThing(db: Executor, ctx: RegistryContext, input: Cre
     return getThing(db, ctx.tenantId, thingName);
   }
   const now = nowIso();
-  await db
-    .insertInto('things')
-    .values({ tenant_id: ctx.tenantId, thing_name: thingName, thing_id: randomUUID(), thing_type_name: typeName, attributes: JSON.stringify(attributes), version: 1, created_at: now, updated_at: now })
-    .execute();
+  const row = { tenant_id: ctx.tenantId, thing_name: thingName, thing_id: randomUUID(), thing_type_name: typeName, attributes: JSON.stringify(attributes), version: 1, created_at: now, updated_at: now };
+  await db.insertInto('things').values(row).execute();
   if (groups.length > 0) {
     await db.insertInto('thing_group_members').values(groups.map((g) => ({ tenant_id: ctx.tenantId, thing_group_name: g, thing_name: thingName }))).execute();
   }
   await appendAudit(db, ctx, 'thing.create', `thing/${thingName}`, { thingTypeName: typeName, thingGroups: groups }, opts.rowLocks);
-  return getThing(db, ctx.tenantId, thingName);
+  // What was just written, without reading it back (several groups: read them back in the database's collation order).
+  if (groups.length > 1) return getThing(db, ctx.tenantId, thingName);
+  return { thingName, thingId: row.thing_id, thingTypeName: typeName, attributes, version: 1, thingGroups: [...groups], createdAt: now, updatedAt: now };
 }
 
 function sortKeys(o: Record<string, string>): Record<string, string> {

@@ -324,6 +324,11 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0008_claim_rate_limit': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('claim_certificates').addColumn('rate_per_minute', 'integer').execute();
+    },
+  },
 };
 
 /** Supplies the built-in migrations to Kysely's Migrator. */

@@ -235,6 +235,8 @@ export interface ClaimCertificatesTable {
   kind: string;
   batch: string | null;
   max_devices: number | null;
+  /** Optional limit: devices per minute (each of certificate creation and RegisterThing), null for none. */
+  rate_per_minute: number | null;
   devices_provisioned: number;
   expires_at: string;
   revoked_at: string | null;

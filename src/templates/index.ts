@@ -4,6 +4,7 @@
  * Pure: no I/O, no database, no logger.
  */
 export { parseTemplate, type ParseTemplateOptions } from './parse-template.ts';
+export { TemplateCache, DEFAULT_TEMPLATE_CACHE_SIZE } from './template-cache.ts';
 export { evaluateTemplate, type EvaluateTemplateInput, type EvaluateTemplateOptions } from './evaluate-template.ts';
 export { TemplateErrors, type TemplateErrorCode } from './errors.ts';
 export {

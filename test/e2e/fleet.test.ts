@@ -131,6 +131,29 @@ for (const dialect of DIALECTS) {
       await c.endAsync();
     });
 
+    it('holds a claim to its rate limit: with N per minute, device N+1 is rejected with PROVISIONING_RATE_LIMITED until the limit is lifted', async () => {
+      const N = 3;
+      const r = await server.api('POST', '/v1/provisioning-templates/sensors/claim-certificates', { batch: 'rate-batch', ratePerMinute: N, maxDevices: 100 });
+      expect(r.status).toBe(201);
+      const limited = { certificatePem: r.body.certificatePem, privateKeyPem: r.body.keyPair.PrivateKey };
+      for (let i = 0; i < N; i += 1) {
+        const dev = await provisionByClaim({ endpoint, claim: limited, templateName: 'sensors', parameters: { SerialNumber: `RATE${i}` }, clientId: `rate-${i}`, attempts: 1 });
+        expect(dev.thingName).toBe(`sensor-RATE${i}`);
+      }
+      const refused = await provisionByClaim({ endpoint, claim: limited, templateName: 'sensors', parameters: { SerialNumber: `RATE${N}` }, clientId: `rate-${N}`, attempts: 1 }).catch((e: { details?: unknown }) => e.details);
+      expect(refused).toMatchObject({ statusCode: 429, errorCode: 'Throttling', errorMessage: expect.stringContaining('PROVISIONING_RATE_LIMITED') });
+      expect((await server.api('GET', '/v1/things/sensor-RATE3')).status).toBe(404);
+      const listed = (await server.api('GET', '/v1/provisioning-templates/sensors/claim-certificates')).body.claims.find((c: { certificateId: string }) => c.certificateId === r.body.certificateId);
+      expect(listed).toMatchObject({ devicesProvisioned: N, ratePerMinute: N, maxDevices: 100 });
+      // the limit can be changed later; null lifts it, and the next device goes through at once
+      expect((await server.api('PATCH', `/v1/claim-certificates/${r.body.certificateId}`, { ratePerMinute: 0 })).status).toBe(400);
+      const lifted = await server.cli(['--json', 'claim', 'update', r.body.certificateId, '--rate-per-minute', 'none']);
+      expect(lifted.stderr).toBe('');
+      expect(JSON.parse(lifted.stdout)).toMatchObject({ ratePerMinute: null, maxDevices: 100 });
+      const dev = await provisionByClaim({ endpoint, claim: limited, templateName: 'sensors', parameters: { SerialNumber: `RATE${N}` }, clientId: `rate-${N}`, attempts: 1 });
+      expect(dev.thingName).toBe(`sensor-RATE${N}`);
+    });
+
     it('rejects a disabled template, a missing parameter and an OverrideSettings FAIL conflict', async () => {
       const c = await connectDevice(endpoint, claim, 'reject-tests');
       const api = new FleetProvisioningClient(c);
@@ -321,8 +344,10 @@ for (const dialect of DIALECTS) {
 
     it('drives claims and devices from the CLI: claim create, device provision, device connect', async () => {
       const out = path.join(tmp, 'cli-claim');
-      const created = await server.cli(['--json', 'claim', 'create', '--template', 'sensors', '--batch', 'cli-batch', '--out', out]);
+      const created = await server.cli(['--json', 'claim', 'create', '--template', 'sensors', '--batch', 'cli-batch', '--max-devices', '5', '--rate-per-minute', '60', '--out', out]);
       expect(created.code).toBe(0);
+      const claims = JSON.parse((await server.cli(['--json', 'claim', 'list', '--template', 'sensors'])).stdout) as { batch: string | null }[];
+      expect(claims.find((c) => c.batch === 'cli-batch')).toMatchObject({ maxDevices: 5, ratePerMinute: 60 });
       expect(statSync(path.join(out, 'claim.key')).mode & 0o777).toBe(0o600);
       const devDir = path.join(tmp, 'cli-dev');
       const prov = await server.cli(['--json', 'device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=CLI1', '--out', devDir]);

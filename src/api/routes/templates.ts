@@ -17,6 +17,9 @@ const hookSchema = {
   ],
 } as const;
 
+const claimMaxDevicesSchema = { type: 'integer', minimum: 1, description: 'devices this claim may provision in all' } as const;
+const claimRateSchema = { type: 'integer', minimum: 1, maximum: 1_000_000, description: 'devices this claim may provision per minute (each of certificate creation and RegisterThing)' } as const;
+
 type Hook = registry.PreProvisioningHook;
 
 /** Hides the webhook secret in responses. */
@@ -113,10 +116,25 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
 
   app.post('/v1/provisioning-templates/:templateName/claim-certificates', {
     config: { roles: ['admin', 'operator', 'manufacturer'] },
-    schema: { tags: ['templates'], params, body: { type: 'object', required: ['batch'], additionalProperties: false, properties: { batch: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[\\w.:-]+$' }, maxDevices: { type: 'integer', minimum: 1 }, validityDays: { type: 'integer', minimum: 1, maximum: 3650 } } } },
+    schema: {
+      tags: ['templates'], params,
+      description: 'Issues the claim certificate of a manufacturing batch. Optional limits: maxDevices (devices in all) and ratePerMinute (devices per minute; beyond it a device is rejected with PROVISIONING_RATE_LIMITED, MQTT statusCode 429).',
+      body: { type: 'object', required: ['batch'], additionalProperties: false, properties: { batch: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[\\w.:-]+$' }, maxDevices: claimMaxDevicesSchema, ratePerMinute: claimRateSchema, validityDays: { type: 'integer', minimum: 1, maximum: 3650 } } },
+    },
   }, async (request, reply) => {
     const { templateName } = paramsOf<{ templateName: string }>(request);
-    return reply.status(201).send(await deps.controlPlane.fleet.createClaimCertificate(ctxOf(request), templateName, bodyOf<{ batch: string; maxDevices?: number; validityDays?: number }>(request)));
+    return reply.status(201).send(await deps.controlPlane.fleet.createClaimCertificate(ctxOf(request), templateName, bodyOf<{ batch: string; maxDevices?: number; ratePerMinute?: number; validityDays?: number }>(request)));
+  });
+  app.patch('/v1/claim-certificates/:certificateId', {
+    config: { roles: ['admin', 'operator', 'manufacturer'] },
+    schema: {
+      tags: ['templates'], params: { type: 'object', required: ['certificateId'], properties: { certificateId: S.certificateId } },
+      description: 'Changes the limits of a batch claim; null removes a limit. They apply to the next call of a device.',
+      body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { maxDevices: { anyOf: [claimMaxDevicesSchema, { type: 'null' }] }, ratePerMinute: { anyOf: [claimRateSchema, { type: 'null' }] } } },
+    },
+  }, async (request) => {
+    const { certificateId } = paramsOf<{ certificateId: string }>(request);
+    return deps.controlPlane.fleet.updateClaim(ctxOf(request), certificateId, bodyOf<{ maxDevices?: number | null; ratePerMinute?: number | null }>(request));
   });
   app.get('/v1/provisioning-templates/:templateName/claim-certificates', { config: { roles: ['admin', 'operator', 'manufacturer'] }, schema: { tags: ['templates'], params } }, async (request) => ({
     claims: await deps.controlPlane.fleet.listClaims(ctxOf(request).tenantId, paramsOf<{ templateName: string }>(request).templateName),

@@ -81,13 +81,17 @@ export function templateCommands(c: CliContext): Command[] {
     .requiredOption('--template <name>', 'fleet provisioning template')
     .requiredOption('--batch <id>', 'manufacturing batch id')
     .option('--max-devices <n>', 'maximum devices this claim may provision')
+    .option('--rate-per-minute <n>', 'maximum devices this claim may provision per minute (beyond it: PROVISIONING_RATE_LIMITED)')
     .option('--validity-days <n>', 'claim certificate validity')
     .option('--out <dir>', 'write claim.pem, claim.key (0600) and root-ca.pem here')
-    .action((o: { template: string; batch: string; maxDevices?: string; validityDays?: string; out?: string }, cmd: Command) =>
+    .action((o: { template: string; batch: string; maxDevices?: string; ratePerMinute?: string; validityDays?: string; out?: string }, cmd: Command) =>
       c.run(async () => {
         const api = c.client(cmd);
         const r = await api.call<{ certificateId: string; certificatePem: string; keyPair: { PrivateKey: string; PublicKey: string } }>('POST', `/v1/provisioning-templates/${encodeURIComponent(o.template)}/claim-certificates`, {
-          batch: o.batch, ...(o.maxDevices === undefined ? {} : { maxDevices: Number(o.maxDevices) }), ...(o.validityDays === undefined ? {} : { validityDays: Number(o.validityDays) }),
+          batch: o.batch,
+          ...(o.maxDevices === undefined ? {} : { maxDevices: Number(o.maxDevices) }),
+          ...(o.ratePerMinute === undefined ? {} : { ratePerMinute: Number(o.ratePerMinute) }),
+          ...(o.validityDays === undefined ? {} : { validityDays: Number(o.validityDays) }),
         });
         if (o.out !== undefined) {
           const ep = await api.call<{ rootCaPem: string }>('GET', '/v1/endpoint');
@@ -113,6 +117,18 @@ export function templateCommands(c: CliContext): Command[] {
         } else {
           c.print(cmd, r);
         }
+      }),
+    );
+  const limitOf = (v: string | undefined): number | null | undefined => (v === undefined ? undefined : v === 'none' ? null : Number(v));
+  claim.command('update <certificateId>')
+    .description('change the limits of a batch claim; they apply to the next device call')
+    .option('--max-devices <n|none>', 'maximum devices this claim may provision ("none": no maximum)')
+    .option('--rate-per-minute <n|none>', 'maximum devices per minute ("none": no rate limit)')
+    .action((id: string, o: { maxDevices?: string; ratePerMinute?: string }, cmd: Command) =>
+      c.run(async () => {
+        const maxDevices = limitOf(o.maxDevices);
+        const ratePerMinute = limitOf(o.ratePerMinute);
+        c.print(cmd, await c.client(cmd).call('PATCH', `/v1/claim-certificates/${id}`, { ...(maxDevices === undefined ? {} : { maxDevices }), ...(ratePerMinute === undefined ? {} : { ratePerMinute }) }));
       }),
     );
   claim.command('list').description('claims of a template').requiredOption('--template <name>').action((o: { template: string }, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ claims: unknown[] }>('GET', `/v1/provisioning-templates/${encodeURIComponent(o.template)}/claim-certificates`)).claims)));
