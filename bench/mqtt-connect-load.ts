@@ -1,13 +1,18 @@
 /**
  * The MQTT connect load shared by bench/connect.ts, bench/jitp.ts and bench/mosquitto-connect.sh, so that Gatehouse
- * and Mosquitto see identical client code: N times (bounded concurrency, bounded time) MQTT.js opens an MQTT 3.1.1
+ * and Mosquitto see identical client code: N times (bounded concurrency, bounded time) a client opens an MQTT 3.1.1
  * connection over mutual TLS (fresh TLS handshake, no session resumption), waits for CONNACK, publishes one QoS 1
  * message, waits for PUBACK and disconnects.
+ *
+ * Two clients: `lean` (default, bench/lean-mqtt-client.ts: hand-encoded packets over the same `tls.connect` as the
+ * raw handshake baseline, so both sides of the connect/handshake ratio pay the same client-side TLS work and little
+ * else) and `mqttjs` (MQTT.js, a real-world client library that costs 0.2–0.55 ms more client CPU per connection).
+ * The server's CPU is that of its whole process tree (a node:cluster primary and its workers).
  *
  * As a command (prints one JSON line per measurement on stdout and a summary on stderr):
  *
  *   npx tsx bench/mqtt-connect-load.ts --port P --ca ca.pem --cert-dir dir [--host 127.0.0.1] [--servername localhost]
- *       [--n 1000] [--concurrency 16] [--label mosquitto] [--time-limit-s 60] [--server-pid PID]
+ *       [--n 1000] [--concurrency 16] [--label mosquitto] [--time-limit-s 60] [--server-pid PID] [--client lean|mqttjs]
  *
  * `--cert-dir` holds client-*.pem with the matching client-*.key; they are used round-robin with distinct client ids.
  */
@@ -18,8 +23,22 @@ import { pathToFileURL } from 'node:url';
 import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { SecureContext } from 'node:tls';
-import { clientSecureContext, emit, intOption, machineLoad, ownCpuSeconds, parseArgs, percentile, processCpuSeconds, round, runPool, say } from './support.ts';
+import { runLeanMqttCycle } from './lean-mqtt-client.ts';
+import { clientSecureContext, emit, intOption, machineLoad, ownCpuSeconds, parseArgs, percentile, processTreeCpuDelta, readProcessTreeCpu, round, runPool, say } from './support.ts';
 import type { ClientIdentity, PoolResult } from './support.ts';
+
+/** The MQTT client implementations of the load: `lean` (bench/lean-mqtt-client.ts, the default) and `mqttjs` (MQTT.js). */
+export const MQTT_LOAD_CLIENTS = ['lean', 'mqttjs'] as const;
+/** One of {@link MQTT_LOAD_CLIENTS}. */
+export type MqttLoadClient = (typeof MQTT_LOAD_CLIENTS)[number];
+
+/** Parses a `--client` value (default `lean`). */
+export function parseMqttLoadClient(text: string | undefined): MqttLoadClient {
+  if (text === undefined) return 'lean';
+  const found = MQTT_LOAD_CLIENTS.find((c) => c === text);
+  if (found === undefined) throw new Error(`--client must be one of ${MQTT_LOAD_CLIENTS.join(', ')}, got "${text}"`);
+  return found;
+}
 
 /** Options of {@link runMqttConnectLoad}. */
 export interface MqttConnectLoadOptions {
@@ -40,8 +59,10 @@ export interface MqttConnectLoadOptions {
   readonly timeLimitMs?: number;
   /** Per-connection timeout for CONNACK and for PUBACK (default 15 s). */
   readonly timeoutMs?: number;
-  /** The broker's pid, to report its CPU time per connection (Linux /proc). */
+  /** The broker's pid, to report the CPU time per connection of it and its descendants (Linux /proc). */
   readonly serverPid?: number | undefined;
+  /** Client implementation (default `lean`). */
+  readonly client?: MqttLoadClient;
 }
 
 /** Result of {@link runMqttConnectLoad}. */
@@ -56,9 +77,17 @@ export interface MqttConnectLoadResult {
   readonly cycleP50Ms: number;
   readonly cycleP99Ms: number;
   readonly connackMs: readonly number[];
-  /** CPU time per completed cycle of the broker process (NaN without `serverPid`) and of this client process, ms. */
+  /** CPU time per completed cycle of the broker's process tree (NaN without `serverPid`) and of this client process, ms. */
   readonly serverCpuMsPerConnect: number;
   readonly clientCpuMsPerConnect: number;
+  /** The client implementation used. */
+  readonly client: MqttLoadClient;
+  /** Number of processes of the broker's tree at the end (1 for a single process; primary + workers otherwise). */
+  readonly serverProcesses: number;
+  /** CPU ms per completed cycle of each process of the broker's tree, keyed `<comm>:<pid>`, the root first. */
+  readonly serverCpuMsPerConnectByProcess: Readonly<Record<string, number>>;
+  /** Connections that resumed a TLS session (expected 0; counted by the lean client only). */
+  readonly resumedSessions: number;
 }
 
 function openClient(o: MqttConnectLoadOptions, i: number, identity: ClientIdentity): Promise<MqttClient> {
@@ -74,7 +103,7 @@ function openClient(o: MqttConnectLoadOptions, i: number, identity: ClientIdenti
     clientId: o.clientId(i),
     protocolVersion: 4,
     clean: true,
-    keepalive: 30,
+    keepalive: 60,
     reconnectPeriod: 0,
     connectTimeout: timeoutMs,
     rejectUnauthorized: true,
@@ -103,32 +132,57 @@ function openClient(o: MqttConnectLoadOptions, i: number, identity: ClientIdenti
   });
 }
 
+/** One MQTT.js cycle; returns the CONNACK time, ms. */
+async function mqttJsCycle(o: MqttConnectLoadOptions, i: number, timeoutMs: number): Promise<number> {
+  const t0 = performance.now();
+  const client = await openClient(o, i, o.clients[i % o.clients.length] as ClientIdentity);
+  const connackMs = performance.now() - t0;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.publishAsync(o.topic(i), `{"i":${i}}`, { qos: 1 }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`PUBACK timed out after ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    await client.endAsync().catch(() => client.end(true));
+  }
+  return connackMs;
+}
+
 /** Runs the connect → CONNACK → QoS 1 publish → disconnect load and measures it. */
 export async function runMqttConnectLoad(o: MqttConnectLoadOptions): Promise<MqttConnectLoadResult> {
   if (o.clients.length === 0) throw new Error('runMqttConnectLoad needs at least one client identity');
   const timeoutMs = o.timeoutMs ?? 15_000;
+  const kind = o.client ?? 'lean';
   const connack: number[] = [];
   const cycle: number[] = [];
-  const server0 = processCpuSeconds(o.serverPid);
+  let resumedSessions = 0;
+  const server0 = readProcessTreeCpu(o.serverPid); // the /proc scan happens before the client clock starts
   const client0 = ownCpuSeconds();
   const pool = await runPool(o.count, o.concurrency, o.timeLimitMs ?? 60_000, async (i) => {
-    const t0 = performance.now();
-    const client = await openClient(o, i, o.clients[i % o.clients.length] as ClientIdentity);
-    connack.push(performance.now() - t0);
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        client.publishAsync(o.topic(i), `{"i":${i}}`, { qos: 1 }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`PUBACK timed out after ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      await client.endAsync().catch(() => client.end(true));
+    if (kind === 'lean') {
+      const r = await runLeanMqttCycle({
+        target: { host: o.host, port: o.port, servername: o.servername, caPem: o.caPem, identity: o.clients[i % o.clients.length] as ClientIdentity },
+        clientId: o.clientId(i),
+        topic: o.topic(i),
+        payload: Buffer.from(`{"i":${i}}`),
+        keepAliveSeconds: 60,
+        timeoutMs,
+      });
+      connack.push(r.connackMs);
+      cycle.push(r.cycleMs);
+      if (r.resumed) resumedSessions += 1;
+      return;
     }
+    const t0 = performance.now();
+    connack.push(await mqttJsCycle(o, i, timeoutMs));
     cycle.push(performance.now() - t0);
   });
+  const clientCpuSeconds = ownCpuSeconds() - client0; // before the /proc scan, which is not client work
+  const server = readProcessTreeCpu(o.serverPid);
   return {
     pool,
     connectsPerSecond: pool.completed / pool.seconds,
@@ -137,8 +191,12 @@ export async function runMqttConnectLoad(o: MqttConnectLoadOptions): Promise<Mqt
     cycleP50Ms: percentile(cycle, 50),
     cycleP99Ms: percentile(cycle, 99),
     connackMs: connack,
-    serverCpuMsPerConnect: ((processCpuSeconds(o.serverPid) - server0) * 1000) / Math.max(1, pool.completed),
-    clientCpuMsPerConnect: ((ownCpuSeconds() - client0) * 1000) / Math.max(1, pool.completed),
+    serverCpuMsPerConnect: ((server.seconds - server0.seconds) * 1000) / Math.max(1, pool.completed),
+    clientCpuMsPerConnect: (clientCpuSeconds * 1000) / Math.max(1, pool.completed),
+    client: kind,
+    serverProcesses: server.pids.length,
+    serverCpuMsPerConnectByProcess: Object.fromEntries(Object.entries(processTreeCpuDelta(server0, server)).map(([k, v]) => [k, round((v * 1000) / Math.max(1, pool.completed))])),
+    resumedSessions,
   };
 }
 
@@ -172,16 +230,17 @@ async function main(): Promise<void> {
     topic: (i: number) => `bench/${i}/telemetry`,
     timeLimitMs: intOption(args, 'time-limit-s', 60) * 1000,
     serverPid: args.options.has('server-pid') ? intOption(args, 'server-pid', 1) : undefined,
+    client: parseMqttLoadClient(args.options.get('client')),
   };
   await runMqttConnectLoad({ ...base, count: Math.min(50, count), concurrency: Math.min(concurrency, 8) }); // warm-up
   const r = await runMqttConnectLoad({ ...base, count });
-  const ctx = { target: label, n: count, concurrency, certificates: clients.length, completed: r.pool.completed, failed: r.pool.failed, timedOut: r.pool.timedOut, ...machineLoad() };
+  const ctx = { target: label, client: r.client, serverProcesses: r.serverProcesses, resumedSessions: r.resumedSessions, n: count, concurrency, certificates: clients.length, completed: r.pool.completed, failed: r.pool.failed, timedOut: r.pool.timedOut, ...machineLoad() };
   emit('mqtt-connect-load', 'mqtt_connects_per_second', r.connectsPerSecond, '1/s', ctx);
   emit('mqtt-connect-load', 'connack_latency_p50', r.connackP50Ms, 'ms', ctx);
   emit('mqtt-connect-load', 'connack_latency_p99', r.connackP99Ms, 'ms', ctx);
   emit('mqtt-connect-load', 'broker_cpu_ms_per_connect', r.serverCpuMsPerConnect, 'ms', ctx);
   emit('mqtt-connect-load', 'client_cpu_ms_per_connect', r.clientCpuMsPerConnect, 'ms', ctx);
-  say(`${label}: ${round(r.connectsPerSecond)} connects/s (${r.pool.completed}/${count} ok, ${r.pool.failed} failed, concurrency ${concurrency}, ${clients.length} certificates), CONNACK p50 ${round(r.connackP50Ms)} ms p99 ${round(r.connackP99Ms)} ms; CPU per connect: broker ${round(r.serverCpuMsPerConnect)} ms, client ${round(r.clientCpuMsPerConnect)} ms`);
+  say(`${label} (${r.client} client): ${round(r.connectsPerSecond)} connects/s (${r.pool.completed}/${count} ok, ${r.pool.failed} failed, concurrency ${concurrency}, ${clients.length} certificates), CONNACK p50 ${round(r.connackP50Ms)} ms p99 ${round(r.connackP99Ms)} ms; CPU per connect: broker ${round(r.serverCpuMsPerConnect)} ms, client ${round(r.clientCpuMsPerConnect)} ms`);
   if (r.pool.errors.length > 0) say(`  errors: ${r.pool.errors.join(' | ')}`);
 }
 

@@ -9,12 +9,12 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, createSecureContext } from 'node:tls';
-import type { SecureContext } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import {
   EncryptedKeyStore,
   InMemoryKeyBlobRepository,
@@ -250,7 +250,9 @@ export interface RawHandshakeResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly protocol: string;
-  /** CPU time per handshake of the bare server process and of this (client) process, ms. */
+  /** Handshakes that resumed a TLS session (expected 0: every handshake is a full one). */
+  readonly resumedSessions: number;
+  /** CPU time per handshake of the bare server process (tree) and of this (client) process, ms. */
   readonly serverCpuMsPerHandshake: number;
   readonly clientCpuMsPerHandshake: number;
 }
@@ -313,17 +315,110 @@ export function clientSecureContext(identity: ClientIdentity, caPem: string): Se
   return ctx;
 }
 
-/** CPU seconds (user + system) used so far by process `pid`, from /proc (Linux); NaN when unavailable. */
-export function processCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
+/** One /proc/<pid>/stat line: parent pid and CPU ticks (utime + stime + cutime + cstime). */
+interface ProcStat {
+  readonly ppid: number;
+  readonly ticks: number;
+  readonly comm: string;
+}
+
+function readProcStat(pid: number): ProcStat | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+    // fields after "pid (comm) ": state ppid … utime(11) stime(12) cutime(13) cstime(14), 0-based from state
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]), comm };
   } catch {
-    return Number.NaN;
+    return undefined; // gone, or not Linux
   }
 }
+
+/** CPU of a process tree at one instant (see {@link readProcessTreeCpu}). */
+export interface ProcessTreeCpu {
+  /** CPU seconds of the root and its live descendants, including reaped children's (cutime + cstime). */
+  readonly seconds: number;
+  /** Pids in the tree (root first); empty when the root is gone or /proc is unavailable. */
+  readonly pids: readonly number[];
+  /** CPU seconds of each process of the tree (utime + stime + cutime + cstime) and its command name. */
+  readonly byPid: ReadonlyMap<number, { readonly seconds: number; readonly comm: string }>;
+}
+
+/**
+ * CPU seconds per process between two readings of the same tree, keyed `<comm>:<pid>` with the root first (processes
+ * that appeared count from 0; processes that exited are left out, their CPU is in their parent's cutime).
+ */
+export function processTreeCpuDelta(before: ProcessTreeCpu, after: ProcessTreeCpu): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [pid, now] of after.byPid) out[`${now.comm}:${pid}`] = now.seconds - (before.byPid.get(pid)?.seconds ?? 0);
+  return out;
+}
+
+/**
+ * CPU seconds (user + system) used so far by process `pid` and all its descendants, from /proc (Linux; USER_HZ =
+ * 100). The tree is found by scanning /proc/<pid>/stat for parent pids (this kernel has no
+ * /proc/<pid>/task/<tid>/children). Each process contributes utime + stime + cutime + cstime, so the difference of
+ * two readings is right when processes appear (they count from 0) or exit and are reaped (their total moves into the
+ * parent's cutime/cstime) between them. Used for servers that fork workers (`GATEHOUSE_WORKERS`, node:cluster).
+ */
+export function readProcessTreeCpu(pid: number | undefined): ProcessTreeCpu {
+  if (pid === undefined) return { seconds: Number.NaN, pids: [], byPid: new Map() };
+  const root = readProcStat(pid);
+  if (root === undefined) return { seconds: Number.NaN, pids: [], byPid: new Map() };
+  const children = new Map<number, number[]>();
+  const stats = new Map<number, ProcStat>([[pid, root]]);
+  let names: string[] = [];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    names = [];
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const p = Number(name);
+    if (p === pid) continue;
+    const st = readProcStat(p);
+    if (st === undefined) continue;
+    stats.set(p, st);
+    const siblings = children.get(st.ppid);
+    if (siblings === undefined) children.set(st.ppid, [p]);
+    else siblings.push(p);
+  }
+  const pids: number[] = [];
+  const byPid = new Map<number, { seconds: number; comm: string }>();
+  let ticks = 0;
+  const queue = [pid];
+  for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+    const st = stats.get(p);
+    pids.push(p);
+    ticks += st?.ticks ?? 0;
+    byPid.set(p, { seconds: (st?.ticks ?? 0) / 100, comm: st?.comm ?? '?' });
+    queue.push(...(children.get(p) ?? []));
+  }
+  return { seconds: ticks / 100, pids, byPid };
+}
+
+/** Pids of the processes whose command name (/proc/<pid>/stat comm) is `comm`, e.g. `redis-server`; read-only. */
+export function findProcessesByName(comm: string): number[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^\d+$/.test(n) && readProcStat(Number(n))?.comm === comm).map(Number);
+}
+
+/** CPU seconds used so far by process `pid` and its descendants ({@link readProcessTreeCpu}); NaN when unavailable. */
+export function processTreeCpuSeconds(pid: number | undefined): number {
+  return readProcessTreeCpu(pid).seconds;
+}
+
+/**
+ * Same as {@link processTreeCpuSeconds} (kept under its old name for bench/fleet.ts): since Gatehouse may run as a
+ * node:cluster primary with workers, a server's CPU is always that of its whole process tree.
+ */
+export const processCpuSeconds = processTreeCpuSeconds;
 
 /** CPU seconds (user + system) used so far by this process. */
 export function ownCpuSeconds(): number {
@@ -331,11 +426,32 @@ export function ownCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
+/** Where and as whom a bench client opens a mutual-TLS connection ({@link connectMutualTls}). */
+export interface MutualTlsTarget {
+  readonly host: string;
+  readonly port: number;
+  /** SNI and the name the server certificate is checked against. */
+  readonly servername: string;
+  /** Root the client trusts for the server. */
+  readonly caPem: string;
+  readonly identity: ClientIdentity;
+}
+
+/**
+ * Opens a mutual-TLS connection the one way every bench client does (the raw baseline and the lean MQTT client), so
+ * that both do the same TLS work: the identity's prebuilt {@link clientSecureContext}, an explicit servername (SNI +
+ * certificate check), server verification on, and no `session` option, hence always a full handshake (no
+ * resumption; callers can check `isSessionReused()`).
+ */
+export function connectMutualTls(t: MutualTlsTarget): TLSSocket {
+  return tlsConnect({ host: t.host, port: t.port, servername: t.servername, secureContext: clientSecureContext(t.identity, t.caPem), rejectUnauthorized: true });
+}
+
 /** One full mutual-TLS handshake; resolves when the server's first byte (sent after it verified us) arrives. */
-function handshakeOnce(port: number, caPem: string, client: ClientIdentity, timeoutMs: number): Promise<{ ms: number; protocol: string }> {
+function handshakeOnce(port: number, caPem: string, client: ClientIdentity, timeoutMs: number): Promise<{ ms: number; protocol: string; resumed: boolean }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', secureContext: clientSecureContext(client, caPem) });
+    const socket = connectMutualTls({ host: '127.0.0.1', port, servername: 'localhost', caPem, identity: client });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`raw handshake timed out after ${timeoutMs} ms`));
@@ -343,8 +459,9 @@ function handshakeOnce(port: number, caPem: string, client: ClientIdentity, time
     socket.once('data', () => {
       clearTimeout(timer);
       const protocol = socket.getProtocol() ?? '?';
+      const resumed = socket.isSessionReused();
       socket.destroy();
-      resolve({ ms: performance.now() - t0, protocol });
+      resolve({ ms: performance.now() - t0, protocol, resumed });
     });
     socket.once('error', (error: Error) => {
       clearTimeout(timer);
@@ -369,13 +486,17 @@ export async function measureRawHandshakes(o: RawHandshakeOptions): Promise<RawH
     await runPool(Math.min(50, o.count), o.concurrency, 10_000, async (i) => {
       await handshakeOnce(server.port, o.serverRootPem, o.clients[i % o.clients.length] as ClientIdentity, 10_000);
     });
-    const server0 = processCpuSeconds(server.pid);
+    let resumedSessions = 0;
+    const server0 = processTreeCpuSeconds(server.pid);
     const client0 = ownCpuSeconds();
     const pool = await runPool(o.count, o.concurrency, o.timeLimitMs ?? 30_000, async (i) => {
       const r = await handshakeOnce(server.port, o.serverRootPem, o.clients[i % o.clients.length] as ClientIdentity, 10_000);
       latencies.push(r.ms);
       protocol = r.protocol;
+      if (r.resumed) resumedSessions += 1;
     });
+    const clientCpuSeconds = ownCpuSeconds() - client0; // before the /proc scan, which is not client work
+    const serverCpuSeconds = processTreeCpuSeconds(server.pid) - server0;
     const done = Math.max(1, pool.completed);
     return {
       handshakesPerSecond: pool.completed / pool.seconds,
@@ -383,8 +504,9 @@ export async function measureRawHandshakes(o: RawHandshakeOptions): Promise<RawH
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),
       protocol,
-      serverCpuMsPerHandshake: ((processCpuSeconds(server.pid) - server0) * 1000) / done,
-      clientCpuMsPerHandshake: ((ownCpuSeconds() - client0) * 1000) / done,
+      resumedSessions,
+      serverCpuMsPerHandshake: (serverCpuSeconds * 1000) / done,
+      clientCpuMsPerHandshake: (clientCpuSeconds * 1000) / done,
     };
   } finally {
     await server.stop();
@@ -426,6 +548,28 @@ export function str(value: unknown, dotted: string): string {
 }
 
 const live = new Set<ChildProcess>();
+
+/** Start time (clock ticks after boot) of process `pid`, to tell it from a later process that reuses the pid. */
+function processStartTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends SIGKILL to those of `pids` (descendants of a server we started) still alive after 2 s. */
+async function stopLeftovers(pids: readonly number[]): Promise<void> {
+  const started = new Map(pids.map((p) => [p, processStartTicks(p)]));
+  const alive = (p: number): boolean => started.get(p) !== undefined && processStartTicks(p) === started.get(p);
+  const deadline = Date.now() + 2000;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const p of pids.filter(alive)) {
+    say(`[bench] server process ${p} outlived its primary: SIGKILL`);
+    process.kill(p, 'SIGKILL');
+  }
+}
 let exitHooked = false;
 
 function hookExit(): void {
@@ -442,13 +586,25 @@ function hookExit(): void {
   }
 }
 
+/** Options of {@link startGatehouse}. */
+export interface GatehouseStartOptions {
+  /** Default `warn`. */
+  readonly logLevel?: string;
+  /**
+   * `GATEHOUSE_WORKERS` of the server (default 1: one process). With more, `gatehouse serve` is a node:cluster
+   * primary forking that many workers that share the listeners; they need the Redis bus (default
+   * redis://127.0.0.1:6379). Its CPU is then measured over the whole process tree ({@link processTreeCpuSeconds}).
+   */
+  readonly workers?: number;
+}
+
 /**
  * Starts `node bin/gatehouse.js serve` like the e2e tests do (test/support/server-process.ts), with SQLite in a
- * fresh data dir, all listeners on 127.0.0.1 with ephemeral ports, and waits for /healthz. GATEHOUSE_WORKERS is
- * removed from the environment (parsed by the config but not implemented: the server is one process).
+ * fresh data dir, all listeners on 127.0.0.1 with ephemeral ports, and waits for /healthz. Every other GATEHOUSE_*
+ * variable of the caller's environment is removed; GATEHOUSE_WORKERS is set from `options.workers`.
  * `GATEHOUSE_BENCH_NODE_ARGS` (space-separated) adds Node options to the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
  */
-export async function startGatehouse(options: { logLevel?: string } = {}): Promise<GatehouseProcess> {
+export async function startGatehouse(options: GatehouseStartOptions = {}): Promise<GatehouseProcess> {
   hookExit();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gh-bench-'));
   const env: Record<string, string> = {};
@@ -460,6 +616,7 @@ export async function startGatehouse(options: { logLevel?: string } = {}): Promi
     GATEHOUSE_MQTT_PORT: '0',
     GATEHOUSE_HTTPS_PORT: '0',
     GATEHOUSE_LOG_LEVEL: options.logLevel ?? 'warn',
+    GATEHOUSE_WORKERS: String(options.workers ?? 1),
   });
   const nodeArgs = (process.env['GATEHOUSE_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   const proc = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin/gatehouse.js'), 'serve'], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -472,9 +629,12 @@ export async function startGatehouse(options: { logLevel?: string } = {}): Promi
   proc.stderr.on('data', keep);
   const destroy = async (): Promise<void> => {
     if (proc.exitCode === null && proc.signalCode === null) {
+      // the primary should stop its workers; any of them still alive 2 s after it has gone is killed by pid
+      const descendants = readProcessTreeCpu(proc.pid).pids.filter((p) => p !== proc.pid);
       const done = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
       proc.kill('SIGTERM');
       await withTimeout(done, 10_000, 'gatehouse stop').catch(() => proc.kill('SIGKILL'));
+      if (descendants.length > 0) await stopLeftovers(descendants);
     }
     live.delete(proc);
     rmSync(dataDir, { recursive: true, force: true });
