@@ -49,7 +49,7 @@ export function redisBrokerBackend(url: string, namespace: string): BrokerBacken
     return {
       // Topic prefix ends with '/': wildcards of device filters stay within the tenant's tree.
       mq: new MQEmitterRedisPrefix(`${scope}/`, { connectionString: url }),
-      persistence: persistence({ conn: new Redis(url, { keyPrefix: `${scope}:` }) }),
+      persistence: persistence({ conn: new Redis(url, { keyPrefix: `${scope}:`, enableAutoPipelining: true }) }),
     };
   };
 }
