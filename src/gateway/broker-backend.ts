@@ -14,9 +14,36 @@ import { Redis } from 'ioredis';
 
 const require = createRequire(import.meta.url);
 
-/** The message emitter of a broker (an mqemitter), as far as Gatehouse calls it itself. */
+/** The message emitter of a broker (an mqemitter): what aedes calls. */
 export interface BrokerEmitter {
+  on(topic: string, listener: (packet: unknown, done: () => void) => void, callback?: () => void): unknown;
+  removeListener(topic: string, listener: (packet: unknown, done: () => void) => void, callback?: () => void): unknown;
+  emit(packet: { topic: string }, callback?: (error?: Error) => void): void;
   close(callback: () => void): void;
+}
+
+/**
+ * aedes announces every disconnect and (un)subscription on `$SYS/<broker>/disconnect/clients`,
+ * `…/new/subscribes` and `…/new/unsubscribes`. Nothing consumes them: devices may not subscribe to `$SYS` (the
+ * gateway refuses it) and aedes itself only listens to heartbeats, births and `new/clients`. Across processes each
+ * would cost a Redis round trip per event, so they stay local.
+ */
+const LOCAL_ONLY_SYS = /^\$SYS\/[^/]+\/(?:disconnect\/clients|new\/subscribes|new\/unsubscribes)$/;
+
+/** Wraps a shared emitter so that the informational `$SYS` announcements above are not sent to the bus. */
+function withoutInformationalSys(mq: BrokerEmitter): BrokerEmitter {
+  return {
+    on: (topic, listener, callback) => mq.on(topic, listener, callback),
+    removeListener: (topic, listener, callback) => mq.removeListener(topic, listener, callback),
+    emit(packet, callback) {
+      if (LOCAL_ONLY_SYS.test(packet.topic)) {
+        if (callback !== undefined) setImmediate(callback);
+        return;
+      }
+      mq.emit(packet, callback);
+    },
+    close: (callback) => mq.close(callback),
+  };
 }
 
 /** The session/retained-message persistence of a broker (an aedes-persistence), as far as Gatehouse calls it. */
@@ -33,7 +60,7 @@ export interface BrokerBackend {
 /** Makes the backend of one tenant's broker. */
 export type BrokerBackendFactory = (tenantId: string) => BrokerBackend;
 
-type MqEmitterRedisPrefixCtor = new (prefix: string, options: { connectionString: string }) => BrokerBackend['mq'];
+type MqEmitterRedisPrefixCtor = new (prefix: string, options: { connectionString: string }) => BrokerEmitter;
 type RedisPersistenceFactory = (options: { conn: Redis }) => BrokerBackend['persistence'];
 
 /**
@@ -48,7 +75,7 @@ export function redisBrokerBackend(url: string, namespace: string): BrokerBacken
     const scope = `${namespace}:${tenantId}`;
     return {
       // Topic prefix ends with '/': wildcards of device filters stay within the tenant's tree.
-      mq: new MQEmitterRedisPrefix(`${scope}/`, { connectionString: url }),
+      mq: withoutInformationalSys(new MQEmitterRedisPrefix(`${scope}/`, { connectionString: url })),
       persistence: persistence({ conn: new Redis(url, { keyPrefix: `${scope}:`, enableAutoPipelining: true }) }),
     };
   };
