@@ -9,14 +9,17 @@
  *
  * Prints one JSON line per dialect: devices/s of the first run (generating the input is not counted), devices/s of
  * a re-run of the same file (every device already present), the CPU seconds of the first run (user + system, all
- * threads: comparable when the machine is shared), the 1-minute load average and the peak RSS of the process.
+ * threads: comparable when the machine is shared), the CPU seconds of the main thread alone (the event loop, which
+ * bounds the rate), the 1-minute load average and the peak RSS of the process.
  * `GATEHOUSE_BENCH_BATCH` sets lines per transaction (default 1000); `GATEHOUSE_BENCH_MATERIAL=csr` measures signing
- * CSRs instead (bounded by the PKI's issuing rate, see bench/issue.ts). Not part of the test run.
+ * CSRs instead (bounded by the PKI's issuing rate, see bench/issue.ts); `GATEHOUSE_BENCH_CACHE=<dir>` keeps the
+ * generated input for the next run; `GATEHOUSE_BENCH_RERUN=0` skips the re-run; `GATEHOUSE_BENCH_TRACE=1` prints
+ * progress, memory and WAL size every 5 s. Not part of the test run.
  */
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -43,11 +46,20 @@ const TEMPLATE = JSON.stringify({
 });
 
 const work = mkdtempSync(path.join(tmpdir(), 'gh-bench-bulk-'));
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=Bench Factory CA', '-days', '30',
+/** `GATEHOUSE_BENCH_CACHE=<dir>` keeps the generated CA and input there and reuses them on the next run with the same N. */
+const CACHE = process.env['GATEHOUSE_BENCH_CACHE'];
+const cachedInput = CACHE === undefined ? undefined : path.join(CACHE, `devices-${MATERIAL}-${n}.jsonl`);
+if (CACHE !== undefined && existsSync(path.join(CACHE, 'ca.key'))) {
+  for (const f of ['ca.pem', 'ca.key']) copyFileSync(path.join(CACHE, f), path.join(work, f));
+} else execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=Bench Factory CA', '-days', '30',
   '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { cwd: work, stdio: 'ignore' });
 const caPem = readFileSync(path.join(work, 'ca.pem'), 'utf8');
-const input = path.join(work, 'devices.jsonl');
-{
+const input = cachedInput !== undefined && existsSync(cachedInput) ? cachedInput : path.join(work, 'devices.jsonl');
+if (CACHE !== undefined) {
+  mkdirSync(CACHE, { recursive: true });
+  for (const f of ['ca.pem', 'ca.key']) copyFileSync(path.join(work, f), path.join(CACHE, f));
+}
+if (input !== cachedInput) {
   const started = Date.now();
   const out = createWriteStream(input);
   const material = MATERIAL === 'csr' ? { kind: 'csr' as const } : { kind: 'certificate' as const, caCertificatePem: caPem, caKeyPem: readFileSync(path.join(work, 'ca.key'), 'utf8') };
@@ -56,6 +68,25 @@ const input = path.join(work, 'devices.jsonl');
   }
   await new Promise<void>((resolve) => out.end(resolve));
   process.stderr.write(`generated ${n} devices in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  if (CACHE !== undefined && cachedInput !== undefined) {
+    copyFileSync(input, cachedInput);
+  }
+}
+
+/** `GATEHOUSE_BENCH_TRACE=1` prints progress, RSS and heap every 5 s to stderr. */
+const TRACE = process.env['GATEHOUSE_BENCH_TRACE'] === '1';
+/** CPU seconds of the main thread alone (Linux; undefined elsewhere): the event loop is what limits the rate. */
+function mainThreadCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+function mb(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
 }
 
 async function run(dialect: 'sqlite' | 'postgres'): Promise<void> {
@@ -85,19 +116,29 @@ async function run(dialect: 'sqlite' | 'postgres'): Promise<void> {
     const runner = new BulkTaskRunner({ store, cas, dataDir: path.join(work, dialect), batchSize: Number(process.env['GATEHOUSE_BENCH_BATCH'] ?? '1000') });
     const started = Date.now();
     const cpuBefore = process.cpuUsage();
+    const mainCpuBefore = mainThreadCpuSeconds();
     const task = await runner.createTask(ctx, { templateName: 'bench', format: 'jsonl', input: createReadStream(input), maxBytes: 2 ** 31 });
     let view = task;
+    let lastTrace = Date.now();
+    if (TRACE) process.stderr.write(`${dialect}: start rss ${mb(process.memoryUsage().rss)} MB, peak so far ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`);
     while (view.status === 'RUNNING') {
       await new Promise((r) => setTimeout(r, 200));
       view = await runner.getTask(ctx.tenantId, task.taskId);
+      if (TRACE && Date.now() - lastTrace >= 5000) {
+        lastTrace = Date.now();
+        const m = process.memoryUsage();
+        process.stderr.write(`${dialect}: ${view.processed} processed, ${((Date.now() - started) / 1000).toFixed(1)} s, rate ${view.rate}/s, rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} external ${mb(m.external)} MB${dialect === 'sqlite' ? `, WAL ${mb(statSync(path.join(work, 'bench.sqlite-wal'), { throwIfNoEntry: false })?.size ?? 0)} MB` : ''}\n`);
+      }
     }
     const seconds = (Date.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
-    // The same file again: every device is reported as already present.
+    const mainCpuAfter = mainThreadCpuSeconds();
+    // The same file again: every device is reported as already present (`GATEHOUSE_BENCH_RERUN=0` skips it).
+    const skipRerun = process.env['GATEHOUSE_BENCH_RERUN'] === '0';
     const rerunStarted = Date.now();
-    const rerun = await runner.createTask(ctx, { templateName: 'bench', format: 'jsonl', input: createReadStream(input), maxBytes: 2 ** 31 });
+    const rerun = skipRerun ? view : await runner.createTask(ctx, { templateName: 'bench', format: 'jsonl', input: createReadStream(input), maxBytes: 2 ** 31 });
     let rerunView = rerun;
-    while (rerunView.status === 'RUNNING') {
+    while (!skipRerun && rerunView.status === 'RUNNING') {
       await new Promise((r) => setTimeout(r, 200));
       rerunView = await runner.getTask(ctx.tenantId, rerun.taskId);
     }
@@ -107,8 +148,9 @@ async function run(dialect: 'sqlite' | 'postgres'): Promise<void> {
     process.stdout.write(`${JSON.stringify({
       bench: MATERIAL === 'csr' ? 'bulk-sign-csrs' : 'bulk-register-existing-certificates', dialect, devices: n, status: view.status, succeeded: view.succeeded, failed: view.failed,
       registeredUnderCa: Number(withCa.n), seconds: Math.round(seconds * 10) / 10, devicesPerSecond: Math.round(n / seconds),
-      rerunAlreadyPresent: rerunView.alreadyPresent, rerunDevicesPerSecond: Math.round(n / rerunSeconds),
+      rerunAlreadyPresent: rerunView.alreadyPresent, rerunDevicesPerSecond: skipRerun ? null : Math.round(n / rerunSeconds),
       cpuSeconds: Math.round((cpu.user + cpu.system) / 1e5) / 10,
+      mainThreadCpuSeconds: mainCpuBefore === undefined || mainCpuAfter === undefined ? null : Math.round((mainCpuAfter - mainCpuBefore) * 10) / 10,
       loadAverage1m: Math.round((loadavg()[0] ?? 0) * 10) / 10,
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     })}\n`);

@@ -6,12 +6,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:tls';
+import { Aedes } from 'aedes';
 
 const file = process.argv[2];
-if (file === undefined) throw new Error('usage: raw-tls-server.ts <material.json>');
+if (file === undefined) throw new Error('usage: raw-tls-server.ts <material.json> [--aedes]');
 const material = JSON.parse(readFileSync(file, 'utf8')) as { cert: string; key: string; ca: string[] };
+// `--aedes`: every verified connection goes to a bare aedes broker (defaults: no authentication, no authorization,
+// in-memory persistence): the cost of MQTT over node:tls with aedes alone (bench/aedes-floor.ts).
+const broker = process.argv.includes('--aedes') ? await Aedes.createBroker({}) : undefined;
 const server = createServer({ cert: material.cert, key: material.key, ca: material.ca, requestCert: true, rejectUnauthorized: true }, (socket) => {
   socket.on('error', () => socket.destroy());
+  if (broker !== undefined) {
+    socket.setNoDelay(true);
+    broker.handle(socket);
+    return;
+  }
   socket.end('k');
 });
 server.on('tlsClientError', () => undefined);

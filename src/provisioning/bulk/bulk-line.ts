@@ -2,6 +2,7 @@ import type { ParsedCertificate } from '../../pki/index.ts';
 import type { RegistryContext } from '../../registry/index.ts';
 import type { ProvisioningTemplate, ResourcePlan } from '../../templates/index.ts';
 import type { ReadyIssuer } from '../certificate-authority-service.ts';
+import type { InsertStatements } from './insert-rows.ts';
 
 /** A line's certificate, verified or issued before the transaction. */
 export interface CertificateMaterial {
@@ -49,5 +50,7 @@ export interface TaskContext {
   readonly anchorsByIssuer: ReadonlyMap<string, readonly ParsedCertificate[]>;
   readonly revokedCaIds: ReadonlySet<string>;
   issuer: Promise<ReadyIssuer> | undefined;
+  /** Multi-row INSERTs compiled once for the task's store. */
+  readonly inserts: InsertStatements;
 }
 

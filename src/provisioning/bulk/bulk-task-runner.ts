@@ -19,6 +19,7 @@ import { DEVICE_CERT_VALIDITY_DAYS } from '../manual.ts';
 import { lookupCertificates, selectFastLines, selectPresentLines, writeFastLines } from './bulk-fast-path.ts';
 import type { CertificateMaterial, LineOutcome, PreparedLine, TaskContext } from './bulk-line.ts';
 import { decodeSingleCertificatePem, readCertificateFields, verifyCertificateSignature } from './fast-certificate.ts';
+import { insertRows } from './insert-rows.ts';
 import { countRecords, readDeviceFile } from './input-readers.ts';
 import type { BulkInputFormat, DeviceRecord } from './input-readers.ts';
 
@@ -315,6 +316,7 @@ export class BulkTaskRunner {
       anchorsByIssuer,
       revokedCaIds: new Set(cas.filter((c) => c.status === 'REVOKED').map((c) => c.caCertificateId)),
       issuer: undefined,
+      inserts: new Map(),
     };
     const checkpoint = r.processed_lines;
     let batch: DeviceRecord[] = [];
@@ -377,15 +379,15 @@ export class BulkTaskRunner {
         outcomes.push(...(await writeFastLines(trx, tc, fast, this.w)));
         for (const f of fast) handled.add(f.lineNo);
         for (const p of lines) if (!handled.has(p.lineNo)) outcomes.push(await this.writeLineIsolated(trx, tc, p));
-        await this.writeOutcomes(trx, tc.taskId, outcomes, last);
+        await this.writeOutcomes(trx, tc, outcomes, last);
       });
     } catch {
       for (const p of lines) {
         try {
-          await this.o.store.transaction(async (trx) => this.writeOutcomes(trx, tc.taskId, [await this.writeLine(trx, tc, p)], undefined));
+          await this.o.store.transaction(async (trx) => this.writeOutcomes(trx, tc, [await this.writeLine(trx, tc, p)], undefined));
         } catch (error) {
           const e = errorOf(error);
-          await this.o.store.transaction(async (trx) => this.writeOutcomes(trx, tc.taskId, [failedOutcome(p.lineNo, p.thingName, e.code, e.message)], undefined));
+          await this.o.store.transaction(async (trx) => this.writeOutcomes(trx, tc, [failedOutcome(p.lineNo, p.thingName, e.code, e.message)], undefined));
         }
       }
       await this.o.store.db.updateTable('bulk_tasks').set({ processed_lines: last, updated_at: registry.nowIso() }).where('task_id', '=', tc.taskId).execute();
@@ -394,14 +396,14 @@ export class BulkTaskRunner {
     if (run !== undefined) run.processed += lines.length;
   }
 
-  private async writeOutcomes(trx: Executor, taskId: string, outcomes: readonly LineOutcome[], checkpoint: number | undefined): Promise<void> {
+  private async writeOutcomes(trx: Executor, tc: TaskContext, outcomes: readonly LineOutcome[], checkpoint: number | undefined): Promise<void> {
+    const taskId = tc.taskId;
     for (let i = 0; i < outcomes.length; i += 100) {
       const slice = outcomes.slice(i, i + 100);
-      if (slice.length === 0) continue;
-      await trx.insertInto('bulk_task_results').values(slice.map((o) => ({
+      await insertRows(trx, tc.inserts, 'bulk_task_results', slice.map((o) => ({
         task_id: taskId, line_no: o.lineNo, outcome: o.outcome, thing_name: o.thingName, certificate_id: o.certificateId, certificate_pem: o.certificatePem,
         private_key_pem: o.privateKeyPem, error_code: o.code, error_message: o.message,
-      }))).execute();
+      })));
     }
     const created = outcomes.filter((o) => o.outcome === 'created').length;
     const present = outcomes.filter((o) => o.outcome === 'present').length;
