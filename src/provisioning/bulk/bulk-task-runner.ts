@@ -120,6 +120,10 @@ class ByteLimit extends Transform {
  * duplicated. A line that fails inside the batch is rolled back to its savepoint and recorded as failed; a batch
  * that fails as a whole (e.g. a concurrent insert of the same thing) is redone line by line. One bad line fails alone.
  */
+
+/** Batches prepared ahead of the one being written (bounded: memory is PREPARE_AHEAD × batch size lines). */
+const PREPARE_AHEAD = 3;
+
 export class BulkTaskRunner {
   private readonly o: BulkTaskRunnerOptions;
   private readonly active = new Map<string, ActiveRun>();
@@ -321,15 +325,23 @@ export class BulkTaskRunner {
     const checkpoint = r.processed_lines;
     let batch: DeviceRecord[] = [];
     let lastLine = checkpoint;
-    // Two batches in flight: the next one is prepared (parsing, signature checks in the thread pool) while the
-    // current one is written. Writes stay strictly in order, so the checkpoint only moves forward.
+    // Up to PREPARE_AHEAD batches are prepared (parsing, signature checks in the thread pool) while the current one
+    // is written, so that the thread pool never waits for the main thread's SQL. Writes stay strictly in order, so
+    // the checkpoint only moves forward; batches prepared but not written when the task stops are simply dropped.
     let writing: Promise<void> = Promise.resolve();
+    const ahead: Promise<{ lines: PreparedLine[]; last: number }>[] = [];
+    const writeNext = async (): Promise<void> => {
+      const next = ahead.shift();
+      if (next === undefined) return;
+      await writing;
+      const prepared = await next;
+      writing = this.writeBatch(tc, prepared.lines, prepared.last);
+    };
     const flush = async (records: DeviceRecord[]): Promise<void> => {
       const preparing = this.prepareBatch(tc, records);
       preparing.catch(() => undefined);
-      await writing;
-      const prepared = await preparing;
-      writing = this.writeBatch(tc, prepared.lines, prepared.last);
+      ahead.push(preparing);
+      if (ahead.length >= PREPARE_AHEAD) await writeNext();
     };
     for await (const record of readDeviceFile(r.input_path, r.input_format as BulkInputFormat)) {
       if (record.lineNo <= checkpoint) continue;
@@ -346,6 +358,7 @@ export class BulkTaskRunner {
       }
     }
     if (batch.length > 0) await flush(batch);
+    while (ahead.length > 0) await writeNext();
     await writing;
     await db.updateTable('bulk_tasks').set({ status: 'COMPLETED', processed_lines: lastLine, updated_at: registry.nowIso() }).where('task_id', '=', taskId).execute();
   }
