@@ -18,6 +18,7 @@ import { ProvisioningErrors } from '../errors.ts';
 import { DEVICE_CERT_VALIDITY_DAYS } from '../manual.ts';
 import { lookupCertificates, selectFastLines, selectPresentLines, writeFastLines } from './bulk-fast-path.ts';
 import type { CertificateMaterial, LineOutcome, PreparedLine, TaskContext } from './bulk-line.ts';
+import { HeapCompaction } from './heap-compaction.ts';
 import { decodeSingleCertificatePem, readCertificateFields, verifyCertificateSignature } from './fast-certificate.ts';
 import { insertRows } from './insert-rows.ts';
 import { countRecords, readDeviceFile } from './input-readers.ts';
@@ -329,13 +330,14 @@ export class BulkTaskRunner {
     // is written, so that the thread pool never waits for the main thread's SQL. Writes stay strictly in order, so
     // the checkpoint only moves forward; batches prepared but not written when the task stops are simply dropped.
     let writing: Promise<void> = Promise.resolve();
+    const compaction = new HeapCompaction();
     const ahead: Promise<{ lines: PreparedLine[]; last: number }>[] = [];
     const writeNext = async (): Promise<void> => {
       const next = ahead.shift();
       if (next === undefined) return;
       await writing;
       const prepared = await next;
-      writing = this.writeBatch(tc, prepared.lines, prepared.last);
+      writing = this.writeBatch(tc, prepared.lines, prepared.last).then(() => compaction.afterBatch());
     };
     const flush = async (records: DeviceRecord[]): Promise<void> => {
       const preparing = this.prepareBatch(tc, records);
