@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { buildApiServer } from '../api/index.ts';
 import type { GatehouseConfig } from '../config/index.ts';
-import { InProcessEventBus, RedisChannel } from '../events/index.ts';
+import { InProcessEventBus, RedisChannel, RedisTokenBuckets } from '../events/index.ts';
 import { DeviceGateway, FleetProvisioningRouter, redisBrokerBackend } from '../gateway/index.ts';
 import type { BrokerBackendFactory } from '../gateway/index.ts';
 import { bridgeChanges } from './cluster-bridge.ts';
@@ -106,6 +106,16 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
       cleanups.push(() => channel.close());
       cleanups.push(bridgeChanges(controlPlane, channel, logger));
       brokerBackend = redisBrokerBackend(config.busUrl, namespace);
+      // Per-claim rate limits count for the installation, not per process.
+      const buckets = await RedisTokenBuckets.open(config.busUrl, (error) => logger.warn({ err: error }, 'rate-limit connection error'));
+      cleanups.push(() => buckets.close());
+      const bucketKey = (tenantId: string, claimId: string, operation: string): string => `${namespace}:claim-rate:${tenantId}:${claimId}:${operation}`;
+      controlPlane.fleet.useRateLimit({
+        take: (tenantId, claimId, operation, perMinute) => buckets.take(bucketKey(tenantId, claimId, operation), perMinute),
+        giveBack: (tenantId, claimId, operation, perMinute) => {
+          buckets.giveBack(bucketKey(tenantId, claimId, operation), perMinute).catch((error: unknown) => logger.warn({ err: error }, 'rate-limit give-back failed'));
+        },
+      });
       logger.info({ namespace }, 'sharing MQTT delivery, sessions and change notifications over the Redis bus');
     }
 

@@ -16,3 +16,4 @@ export {
 } from './webhook-dispatcher.ts';
 export { RedisChannel, redactUrl, type RedisChannelOptions } from './redis-channel.ts';
 export { EventErrors } from './errors.ts';
+export { RedisTokenBuckets } from './redis-token-buckets.ts';

@@ -1,6 +1,17 @@
 /** The fleet-provisioning calls a claim's rate limit counts, each on its own budget. */
 export type ClaimOperation = 'create-certificate' | 'register-thing';
 
+/**
+ * What fleet provisioning asks of a rate limit: {@link ClaimRateLimiter} in one process, or a shared one (Redis)
+ * when several processes serve the installation.
+ */
+export interface ClaimRateLimit {
+  /** Takes one unit; 0 when taken, otherwise the milliseconds until one will be there. */
+  take(tenantId: string, claimCertificateId: string, operation: ClaimOperation, ratePerMinute: number): number | Promise<number>;
+  /** Gives back the unit of a call that then failed. */
+  giveBack(tenantId: string, claimCertificateId: string, operation: ClaimOperation, ratePerMinute: number): void;
+}
+
 /** How many buckets a limiter holds before it looks for full (idle) ones to drop. */
 const PRUNE_AT = 10_000;
 const MINUTE_MS = 60_000;
@@ -19,9 +30,10 @@ interface Bucket {
  * has its own, so one device's two calls count once in each. The rate is read with the claim on every call, so a
  * changed limit applies at once (a lower one trims the bucket).
  *
- * In memory: exact within one process; several processes behind a load balancer each allow the full rate.
+ * In memory: exact within one process. With the Redis bus (`--workers`, several nodes) the composition root swaps in
+ * a shared limit (`FleetProvisioning.useRateLimit`), so that the limit holds for the installation as a whole.
  */
-export class ClaimRateLimiter {
+export class ClaimRateLimiter implements ClaimRateLimit {
   private readonly buckets = new Map<string, Bucket>();
   private readonly now: () => number;
 

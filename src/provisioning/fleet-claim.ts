@@ -7,7 +7,7 @@ import { TemplateCache, evaluateTemplate } from '../templates/index.ts';
 import { applyPlan } from './apply-plan.ts';
 import type { CertificateAuthorityService } from './certificate-authority-service.ts';
 import { ClaimRateLimiter } from './claim-rate-limiter.ts';
-import type { ClaimOperation } from './claim-rate-limiter.ts';
+import type { ClaimOperation, ClaimRateLimit } from './claim-rate-limiter.ts';
 import { ProvisioningErrors } from './errors.ts';
 import { createKeysAndCertificate, issueFromCsr } from './manual.ts';
 import { runPreProvisioningHook } from './pre-provisioning-hook.ts';
@@ -94,14 +94,19 @@ const hashToken = (t: string): string => createHash('sha256').update(t).digest('
 export class FleetProvisioning {
   private readonly store: Store;
   private readonly cas: CertificateAuthorityService;
-  private readonly limiter: ClaimRateLimiter;
+  private limiter: ClaimRateLimit;
   /** The fleet templates, parsed once per version rather than once per RegisterThing. */
   private readonly templates = new TemplateCache();
 
-  constructor(store: Store, cas: CertificateAuthorityService, limiter: ClaimRateLimiter = new ClaimRateLimiter()) {
+  constructor(store: Store, cas: CertificateAuthorityService, limiter: ClaimRateLimit = new ClaimRateLimiter()) {
     this.store = store;
     this.cas = cas;
     this.limiter = limiter;
+  }
+
+  /** Replaces the per-claim rate limit (the composition root passes a shared one when processes share a bus). */
+  useRateLimit(limit: ClaimRateLimit): void {
+    this.limiter = limit;
   }
 
   private get w(): registry.WriteOptions {
@@ -205,12 +210,13 @@ export class FleetProvisioning {
     if (claim.max_devices !== null && claim.devices_provisioned >= claim.max_devices) throw ProvisioningErrors.error('PROVISIONING_CLAIM_EXHAUSTED', `this claim already provisioned ${claim.devices_provisioned} devices`);
     const rate = claim.rate_per_minute;
     if (rate === null) return { claim, release: NOTHING_TO_RELEASE };
-    const waitMs = this.limiter.take(caller.tenantId, caller.certificateId, operation, rate);
+    const limiter = this.limiter;
+    const waitMs = await limiter.take(caller.tenantId, caller.certificateId, operation, rate);
     if (waitMs > 0) {
       const retryAfterSeconds = Math.ceil(waitMs / 1000);
       throw ProvisioningErrors.error('PROVISIONING_RATE_LIMITED', `this claim allows ${rate} devices per minute; retry in ${retryAfterSeconds} s`, { details: { ratePerMinute: rate, retryAfterSeconds } });
     }
-    return { claim, release: () => this.limiter.giveBack(caller.tenantId, caller.certificateId, operation, rate) };
+    return { claim, release: () => limiter.giveBack(caller.tenantId, caller.certificateId, operation, rate) };
   }
 
   /**

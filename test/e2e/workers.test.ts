@@ -7,6 +7,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { provisionByClaim } from '../../src/device/index.ts';
 import { createCsr, generateKeyPair } from '../../src/pki/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { startServer, waitFor } from '../support/server-process.ts';
@@ -140,6 +141,34 @@ for (const dialect of DIALECTS) describe(`gatehouse serve --workers 2 (${dialect
     const started = Date.now();
     await Promise.all(clients.map((c) => closedWithin(c, 5000)));
     expect(Date.now() - started).toBeLessThan(2500);
+  });
+
+  it('holds a claim to its rate limit across workers (the buckets live in Redis)', async () => {
+    const template = {
+      Parameters: { SerialNumber: { Type: 'String' } },
+      Resources: {
+        thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Join': ['', ['w-sensor-', { Ref: 'SerialNumber' }]] } } },
+        certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
+        policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: 'workers-test' } },
+      },
+    };
+    expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'w-fleet', templateBody: template })).status).toBe(201);
+    const r = await server.api('POST', '/v1/provisioning-templates/w-fleet/claim-certificates', { batch: 'w-batch', ratePerMinute: 2 });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const claim = { certificatePem: r.body.certificatePem as string, privateKeyPem: r.body.keyPair.PrivateKey as string };
+    const endpoint = { host: '127.0.0.1', port: server.ports.mqtt, caPem: ca, servername: 'localhost' };
+    const outcomes: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      // Each flow is one claim connection: consecutive devices land on alternate workers (round robin), so
+      // per-process buckets of 2 would let all three through.
+      const outcome = await provisionByClaim({ endpoint, claim, templateName: 'w-fleet', parameters: { SerialNumber: `R${i}` }, clientId: `w-rate-${i}`, attempts: 1 }).then(
+        (dev) => dev.thingName,
+        (e: Error & { details?: { errorMessage?: string } }) => e.details?.errorMessage ?? e.message,
+      );
+      outcomes.push(outcome);
+    }
+    expect(outcomes.slice(0, 2)).toEqual(['w-sensor-R0', 'w-sensor-R1']);
+    expect(outcomes[2]).toContain('PROVISIONING_RATE_LIMITED');
   });
 
   it('replaces a worker that dies, and keeps serving', async () => {
