@@ -21,22 +21,31 @@ const n = intOption(args, 'n', 1000, 0);
 const concurrency = intOption(args, 'concurrency', 16);
 const rounds = intOption(args, 'rounds', 4);
 
+/** Sums of the rounds of one side: operations, wall seconds, and CPU ms of server and client. */
+interface Totals {
+  count: number;
+  seconds: number;
+  serverCpuMs: number;
+  clientCpuMs: number;
+}
+
+function add(t: Totals, done: number, perSecond: number, serverCpuMsEach: number, clientCpuMsEach: number): void {
+  t.count += done;
+  t.seconds += done / perSecond;
+  t.serverCpuMs += serverCpuMsEach * done;
+  t.clientCpuMs += clientCpuMsEach * done;
+}
+
 const pki = await createBenchPki('aedes-floor');
 const clients = Array.from({ length: 50 }, (_, i) => pki.issueClient(`floor-device-${i}`));
 const aedesServer = await startRawTlsServer(pki, 'aedes');
 try {
   const per = Math.max(1, Math.floor(n / rounds));
-  let raw = { count: 0, seconds: 0, serverCpuMs: 0, clientCpuMs: 0 };
-  let mqtt = { count: 0, seconds: 0, serverCpuMs: 0, clientCpuMs: 0 };
+  const raw: Totals = { count: 0, seconds: 0, serverCpuMs: 0, clientCpuMs: 0 };
+  const mqtt: Totals = { count: 0, seconds: 0, serverCpuMs: 0, clientCpuMs: 0 };
   for (let r = 0; r < rounds; r++) {
     const h = await measureRawHandshakes({ ...pki, serverRootPem: pki.rootPem, clients, count: per, concurrency });
-    const done = h.pool.completed;
-    raw = {
-      count: raw.count + done,
-      seconds: raw.seconds + done / h.handshakesPerSecond,
-      serverCpuMs: raw.serverCpuMs + h.serverCpuMsPerHandshake * done,
-      clientCpuMs: raw.clientCpuMs + h.clientCpuMsPerHandshake * done,
-    };
+    add(raw, h.pool.completed, h.handshakesPerSecond, h.serverCpuMsPerHandshake, h.clientCpuMsPerHandshake);
     const m = await runMqttConnectLoad({
       host: '127.0.0.1',
       port: aedesServer.port,
@@ -49,13 +58,7 @@ try {
       topic: (i) => `floor/${i}`,
       serverPid: aedesServer.pid,
     });
-    const ok = m.pool.completed;
-    mqtt = {
-      count: mqtt.count + ok,
-      seconds: mqtt.seconds + ok / m.connectsPerSecond,
-      serverCpuMs: mqtt.serverCpuMs + m.serverCpuMsPerConnect * ok,
-      clientCpuMs: mqtt.clientCpuMs + m.clientCpuMsPerConnect * ok,
-    };
+    add(mqtt, m.pool.completed, m.connectsPerSecond, m.serverCpuMsPerConnect, m.clientCpuMsPerConnect);
     say(`[${BENCH}] round ${r + 1}: raw ${round(h.handshakesPerSecond)} handshakes/s, bare aedes ${round(m.connectsPerSecond)} connects/s (${m.pool.failed} failed)`);
   }
   const rawRate = raw.count / raw.seconds;
