@@ -98,6 +98,8 @@ interface Connection {
   policy: ConnectionPolicy;
   readonly subscriptions: Set<string>;
   disconnectReason: DisconnectReason | undefined;
+  /** True once the `connected` presence event is out (it always precedes `disconnected`). */
+  announced?: boolean;
 }
 
 /**
@@ -353,6 +355,11 @@ export class DeviceGateway implements ChangeListener {
       },
       authorizeForward: (client, packet) => this.authorizeForward(client, packet),
     });
+    // `connected` goes out when the CONNACK is written: aedes' 'clientReady' comes only after the session's offline
+    // queue is flushed, which a fast client can outlive (it saw CONNACK and already disconnected).
+    broker.on('connackSent', (packet, client) => {
+      if (packet.returnCode === 0) this.onClientReady(client);
+    });
     broker.on('clientReady', (client) => this.onClientReady(client));
     broker.on('clientDisconnect', (client) => this.onClientDisconnect(client));
     broker.on('keepaliveTimeout', (client) => {
@@ -593,7 +600,8 @@ export class DeviceGateway implements ChangeListener {
 
   private onClientReady(client: Client): void {
     const conn = this.connections.get(client);
-    if (conn === undefined) return;
+    if (conn === undefined || conn.announced === true) return;
+    conn.announced = true;
     this.o.events?.publish({
       kind: 'presence',
       tenantId: conn.tenantId,
@@ -609,6 +617,7 @@ export class DeviceGateway implements ChangeListener {
   private onClientDisconnect(client: Client): void {
     const conn = this.connections.get(client);
     if (conn === undefined) return;
+    if (conn.announced !== true && Reflect.get(client, 'connackSent') === true) this.onClientReady(client);
     const clean = Reflect.get(client, '_disconnected') === true;
     const reason: DisconnectReason = conn.disconnectReason ?? (clean ? 'CLIENT_INITIATED_DISCONNECT' : 'CONNECTION_LOST');
     this.o.events?.publish({

@@ -97,10 +97,24 @@ export interface ParsedCertificate {
   readonly isSelfIssued: boolean;
   /** The SubjectPublicKeyInfo DER. */
   readonly spkiDer: Buffer;
+  /** What the issuer signed and how: for checking the signature without OpenSSL's certificate object ({@link verifyCertificateSignature}). */
+  readonly signed: SignedParts;
   /** The subject public key; loaded on first use (throws `PKI_PUBLIC_KEY_INVALID` if OpenSSL cannot load it). */
   readonly publicKey: KeyObject;
   /** OpenSSL's view of the certificate; loaded on first use (throws `PKI_CERTIFICATE_MALFORMED` if OpenSSL refuses it). */
   readonly x509: X509Certificate;
+}
+
+/** The signed part of a certificate, its signature and the algorithm named outside and inside the TBSCertificate. */
+export interface SignedParts {
+  readonly tbsDer: Buffer;
+  /** The outer signatureAlgorithm OID (dotted). */
+  readonly algorithmOid: string;
+  /** True when the outer and the inner (TBSCertificate) AlgorithmIdentifiers are byte-identical (RFC 5280 §4.1.1.2). */
+  readonly algorithmsMatch: boolean;
+  /** The signature BIT STRING's bits (no unused bits: X.509 signatures are whole octets). */
+  readonly signature: Buffer;
+  readonly signatureUnusedBits: number;
 }
 
 /** Largest certificate accepted, in DER bytes. */
@@ -283,7 +297,9 @@ export function parseCertificate(pemOrDer: string | Uint8Array): ParsedCertifica
       throw new DerError('bad Certificate structure');
     }
     if (signature === undefined) throw new DerError('missing signature');
-    readBitString(der, signature);
+    const signatureBits = readBitString(der, signature);
+    const algorithmFields = readChildren(der, signatureAlgorithm);
+    const algorithmOid = algorithmFields[0]?.tag === DerTag.OID ? readOid(der, algorithmFields[0]) : '';
     const tbsFields = readChildren(der, tbs);
     let index = 0;
     let version = 0;
@@ -331,6 +347,13 @@ export function parseCertificate(pemOrDer: string | Uint8Array): ParsedCertifica
       ...readExtensions(der, extensions),
       isSelfIssued: subjectNameDer.equals(issuerNameDer),
       spkiDer: Buffer.from(tlvBytes(der, spki)),
+      signed: {
+        tbsDer: toBuffer(tlvBytes(der, tbs)),
+        algorithmOid,
+        algorithmsMatch: Buffer.from(tlvBytes(der, signatureAlgorithm)).equals(tlvBytes(der, innerSignature)),
+        signature: toBuffer(signatureBits.bits),
+        signatureUnusedBits: signatureBits.unusedBits,
+      },
     };
   } catch (error) {
     if (error instanceof DerError) {

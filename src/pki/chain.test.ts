@@ -11,7 +11,8 @@ import {
   subjectKeyIdentifierExtension,
 } from './certificate-builder.ts';
 import { createCertificateIssuer } from './certificate-issuer.ts';
-import { verifyCertificateChain } from './chain.ts';
+import { verifyCertificateChain, verifyCertificateSignature } from './chain.ts';
+import { OpensslWorkspace } from '../../test/support/openssl.ts';
 import { encodeName } from './distinguished-name.ts';
 import { generateKeyPair } from './key-pair.ts';
 import { createKeyObjectSigner } from './key-object-signer.ts';
@@ -224,5 +225,55 @@ describe('verifyCertificateChain: refusals', () => {
     const intermediates = [rekeyed.intermediate.certificate, h.intermediate.certificate];
     expect(verifyCertificateChain({ leaf, intermediates, anchors, now: new Date() }).anchor).toBe(h.root.certificate);
     expect(verifyCertificateChain({ leaf: leafB, intermediates, anchors, now: new Date() }).anchor).toBe(rekeyed.root.certificate);
+  });
+});
+
+describe('verifyCertificateSignature (crypto.verify on the parsed parts) agrees with OpenSSL', () => {
+  const ws = new OpensslWorkspace();
+  /** A self-signed certificate made by the openssl command with the given key options and digest. */
+  const selfSigned = (name: string, keyArgs: string[], signArgs: string[]): { cert: ParsedCertificate; other: ParsedCertificate } => {
+    const make = (n: string): ParsedCertificate => {
+      ws.run(['genpkey', ...keyArgs, '-out', `${n}.key`]);
+      ws.run(['req', '-x509', '-new', '-key', `${n}.key`, '-subj', `/CN=${n}`, '-days', '2', ...signArgs, '-out', `${n}.pem`]);
+      return parseCertificate(ws.read(`${n}.pem`));
+    };
+    return { cert: make(name), other: make(`${name}-other`) };
+  };
+  const cases: [string, string[], string[]][] = [
+    ['ec-p256-sha256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-sha256']],
+    ['ec-p384-sha384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['-sha384']],
+    ['ec-p256-sha512', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-sha512']],
+    ['rsa-sha256', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'], ['-sha256']],
+    ['rsa-sha384', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'], ['-sha384']],
+    ['ed25519', ['-algorithm', 'ED25519'], []],
+    // not in the fast table: goes to OpenSSL's own check
+    ['rsa-pss', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'], ['-sha256', '-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32']],
+  ];
+  for (const [name, keyArgs, signArgs] of cases) {
+    it(`${name}: valid with its key, invalid with another key, invalid when tampered`, () => {
+      const { cert, other } = selfSigned(name, keyArgs, signArgs);
+      expect(verifyCertificateSignature(cert, cert.publicKey)).toBe(true);
+      expect(cert.x509.verify(cert.publicKey)).toBe(true);
+      expect(verifyCertificateSignature(cert, other.publicKey)).toBe(false);
+      expect(cert.x509.verify(other.publicKey)).toBe(false);
+      // one bit of the signed part flipped (the last byte of the TBSCertificate: inside the extensions)
+      const der = Buffer.from(cert.der);
+      const tbsEnd = der.indexOf(cert.signed.tbsDer) + cert.signed.tbsDer.length;
+      der[tbsEnd - 1] = (der[tbsEnd - 1] ?? 0) ^ 0x01;
+      const tampered = parseCertificate(der);
+      expect(verifyCertificateSignature(tampered, cert.publicKey)).toBe(false);
+    });
+  }
+
+  it('refuses a certificate whose outer and inner signature algorithms differ, as OpenSSL does', () => {
+    const { cert } = selfSigned('mismatch', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-sha256']);
+    const der = Buffer.from(cert.der);
+    // the outer AlgorithmIdentifier follows the TBSCertificate: ecdsa-with-SHA256 (…04 03 02) → ecdsa-with-SHA384 (…04 03 03)
+    const outer = der.indexOf(Buffer.from('06082a8648ce3d040302', 'hex'), der.indexOf(cert.signed.tbsDer) + cert.signed.tbsDer.length);
+    der[outer + 9] = 0x03;
+    const changed = parseCertificate(der);
+    expect(changed.signed.algorithmsMatch).toBe(false);
+    expect(verifyCertificateSignature(changed, cert.publicKey)).toBe(false);
+    expect(changed.x509.verify(cert.publicKey)).toBe(false);
   });
 });

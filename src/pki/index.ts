@@ -88,6 +88,7 @@ export {
 // Trust and revocation
 export {
   verifyCertificateChain,
+  verifyCertificateSignature,
   type VerifiedChain,
   type VerifyCertificateChainOptions,
 } from './chain.ts';

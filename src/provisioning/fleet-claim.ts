@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { leastPrivilegeClaimPolicy } from '../policy/index.ts';
 import * as registry from '../registry/index.ts';
 import type { RegistryContext } from '../registry/index.ts';
-import type { ClaimCertificatesTable, Executor, Store } from '../store/index.ts';
+import { prepare } from '../store/index.ts';
+import type { ClaimCertificatesTable, Executor, OwnershipTokensTable, Store } from '../store/index.ts';
 import { TemplateCache, evaluateTemplate } from '../templates/index.ts';
 import { applyPlan } from './apply-plan.ts';
 import type { CertificateAuthorityService } from './certificate-authority-service.ts';
@@ -84,6 +85,22 @@ export function claimPolicyName(templateName: string): string {
 }
 
 const hashToken = (t: string): string => createHash('sha256').update(t).digest('hex');
+
+// The statements of every CreateCertificateFromCsr / RegisterThing, prepared once per dialect (src/store/prepared.ts).
+type ClaimKey = { tenantId: string; certificateId: string };
+const claimById = prepare('claim by certificate', (db, p: ClaimKey) => db.selectFrom('claim_certificates').selectAll().where('tenant_id', '=', p.tenantId).where('certificate_id', '=', p.certificateId));
+const insertToken = prepare('insert ownership token', (db, p: OwnershipTokensTable) => db.insertInto('ownership_tokens').values({
+  token_hash: p.token_hash, tenant_id: p.tenant_id, certificate_id: p.certificate_id, claim_certificate_id: p.claim_certificate_id, expires_at: p.expires_at, used_at: p.used_at, created_at: p.created_at,
+}));
+const tokenByHash = prepare('ownership token by hash', (db, p: { tokenHash: string }) => db.selectFrom('ownership_tokens').selectAll().where('token_hash', '=', p.tokenHash));
+const useToken = prepare('use ownership token', (db, p: { tokenHash: string; now: string }) => db.updateTable('ownership_tokens').set({ used_at: p.now }).where('token_hash', '=', p.tokenHash).where('used_at', 'is', null));
+/** Counts a device against the claim's limit as it is at that moment: concurrent calls never exceed maxDevices. */
+const countDevice = prepare('count a device against its claim', (db, p: ClaimKey) =>
+  db.updateTable('claim_certificates')
+    .set((eb) => ({ devices_provisioned: eb('devices_provisioned', '+', 1) }))
+    .where('tenant_id', '=', p.tenantId)
+    .where('certificate_id', '=', p.certificateId)
+    .where((eb) => eb.or([eb('max_devices', 'is', null), eb('devices_provisioned', '<', eb.ref('max_devices'))])));
 
 /**
  * Fleet provisioning by claim and by trusted user (source documents: "Fleet provisioning by claim", "by trusted
@@ -202,7 +219,7 @@ export class FleetProvisioning {
    * claim: its policy alone decides). The admission's `release` gives the unit back when the call then fails.
    */
   private async admitClaim(caller: CallerIdentity, operation: ClaimOperation, templateName?: string): Promise<ClaimAdmission> {
-    const claim = await this.store.db.selectFrom('claim_certificates').selectAll().where('tenant_id', '=', caller.tenantId).where('certificate_id', '=', caller.certificateId).executeTakeFirst();
+    const claim = await claimById.first(this.store.db, { tenantId: caller.tenantId, certificateId: caller.certificateId });
     if (claim === undefined) return { claim, release: NOTHING_TO_RELEASE };
     if (claim.revoked_at !== null) throw ProvisioningErrors.error('PROVISIONING_CLAIM_REVOKED', 'the claim certificate is revoked');
     if (Date.parse(claim.expires_at) < Date.now()) throw ProvisioningErrors.error('PROVISIONING_CLAIM_REVOKED', 'the claim certificate has expired');
@@ -227,10 +244,10 @@ export class FleetProvisioning {
     const token = randomBytes(32).toString('base64url');
     const write = async (trx: Executor, record: registry.CertificateRecord): Promise<void> => {
       const now = Date.now();
-      await trx.insertInto('ownership_tokens').values({
+      await insertToken.run(trx, {
         token_hash: hashToken(token), tenant_id: caller.tenantId, certificate_id: record.certificateId, claim_certificate_id: caller.certificateId,
         expires_at: new Date(now + OWNERSHIP_TOKEN_TTL_MS).toISOString(), used_at: null, created_at: new Date(now).toISOString(),
-      }).execute();
+      });
     };
     return { token, write };
   }
@@ -283,7 +300,7 @@ export class FleetProvisioning {
   private async redeemAndApply(caller: CallerIdentity, rec: registry.ProvisioningTemplateRecord, claim: ClaimRow | undefined, request: RegisterThingRequest): Promise<{ thingName: string; deviceConfiguration: Record<string, string | number | boolean>; certificateId: string }> {
     const templateName = rec.templateName;
     const tokenHash = hashToken(request.certificateOwnershipToken);
-    const token = await this.store.db.selectFrom('ownership_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    const token = await tokenByHash.first(this.store.db, { tokenHash });
     if (token === undefined || token.tenant_id !== caller.tenantId || token.claim_certificate_id !== caller.certificateId || token.used_at !== null) {
       throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token is not valid for this connection');
     }
@@ -304,22 +321,16 @@ export class FleetProvisioning {
     const w = this.w;
     const applied = await this.store.transaction((trx) =>
       registry.withAuditBatch(trx, { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` }, this.store.supportsRowLocks, async (ctx) => {
-        const used = await trx.updateTable('ownership_tokens').set({ used_at: registry.nowIso() }).where('token_hash', '=', tokenHash).where('used_at', 'is', null).executeTakeFirst();
-        if (used.numUpdatedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token was already used');
+        const used = await useToken.run(trx, { tokenHash, now: registry.nowIso() });
+        if (used.numAffectedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token was already used');
         const result = await applyPlan(trx, ctx, plan, w);
         if (plan.certificate === undefined) {
           // a template without a certificate resource still activates the certificate it provisions
           await registry.updateCertificateStatus(trx, ctx, certificateId, 'ACTIVE', { ...w, current: result.certificate });
         }
         if (claim !== undefined) {
-          // counted in the transaction, against the limit as it is now: concurrent calls never exceed maxDevices
-          const counted = await trx.updateTable('claim_certificates')
-            .set((eb) => ({ devices_provisioned: eb('devices_provisioned', '+', 1) }))
-            .where('tenant_id', '=', caller.tenantId)
-            .where('certificate_id', '=', caller.certificateId)
-            .where((eb) => eb.or([eb('max_devices', 'is', null), eb('devices_provisioned', '<', eb.ref('max_devices'))]))
-            .executeTakeFirst();
-          if (counted.numUpdatedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_CLAIM_EXHAUSTED', 'this claim reached its maximum number of devices');
+          const counted = await countDevice.run(trx, { tenantId: caller.tenantId, certificateId: caller.certificateId });
+          if (counted.numAffectedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_CLAIM_EXHAUSTED', 'this claim reached its maximum number of devices');
         }
         await registry.appendAudit(trx, ctx, 'fleet.register-thing', `provisioningtemplate/${templateName}`, { thingName: result.thingName ?? null, certificateId }, this.store.supportsRowLocks);
         return result;

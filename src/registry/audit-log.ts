@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Executor } from '../store/index.ts';
+import { prepare } from '../store/index.ts';
+import type { AuditLogTable, Executor, PreparedQuery } from '../store/index.ts';
 import type { AuditBatch, PendingAuditEntry, RegistryContext } from './context.ts';
 import { nowIso } from './context.ts';
 
@@ -49,14 +50,32 @@ export async function appendAudit(
 /** Rows per multi-row insert (9 parameters each; well under SQLite's and PostgreSQL's parameter limits). */
 const AUDIT_INSERT_CHUNK = 500;
 
+// The chain head and the inserts of small batches (a provisioning flow writes 1–8 entries), prepared once per
+// dialect (src/store/prepared.ts); bigger batches are built by Kysely in chunks.
+const headForUpdate = prepare('audit head for update', (db, p: { id: number }) => db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', p.id).forUpdate());
+const head = prepare('audit head', (db, p: { id: number }) => db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', p.id));
+const moveHead = prepare('move audit head', (db, p: { id: number; seq: number; hash: string }) => db.updateTable('audit_head').set({ seq: p.seq, hash: p.hash }).where('id', '=', p.id));
+const PREPARED_INSERT_MAX_ROWS = 16;
+const insertRows = new Map<number, PreparedQuery<Record<string, unknown>, unknown>>();
+const AUDIT_COLUMNS = ['seq', 'tenant_id', 'at', 'actor', 'action', 'target', 'details', 'prev_hash', 'hash'] as const;
+
+function insertOf(n: number): PreparedQuery<Record<string, unknown>, unknown> {
+  let q = insertRows.get(n);
+  if (q === undefined) {
+    q = prepare(`insert ${n} audit entries`, (db, p: Record<string, unknown>) =>
+      db.insertInto('audit_log').values(Array.from({ length: n }, (_, i) => Object.fromEntries(AUDIT_COLUMNS.map((c) => [c, p[`${c}${i}`]])) as unknown as AuditLogTable)));
+    insertRows.set(n, q);
+  }
+  return q;
+}
+
 /** Chains `entries` after the current head, in order: one head read, multi-row inserts, one head update. */
 async function writeAuditEntries(trx: Executor, entries: readonly PendingAuditEntry[], rowLocks: boolean): Promise<void> {
   if (entries.length === 0) return;
-  let q = trx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
-  if (rowLocks) q = q.forUpdate();
-  const head = await q.executeTakeFirstOrThrow();
-  let seq = head.seq;
-  let prevHash = head.hash;
+  const current = await (rowLocks ? headForUpdate : head).first(trx, { id: 1 });
+  if (current === undefined) throw new Error('the audit chain head row is missing');
+  let seq = current.seq;
+  let prevHash = current.hash;
   const rows = entries.map((e) => {
     seq += 1;
     const hash = hashEntry({ seq, tenantId: e.tenantId, at: e.at, actor: e.actor, action: e.action, target: e.target, details: e.details, prevHash });
@@ -64,8 +83,16 @@ async function writeAuditEntries(trx: Executor, entries: readonly PendingAuditEn
     prevHash = hash;
     return row;
   });
-  for (let i = 0; i < rows.length; i += AUDIT_INSERT_CHUNK) await trx.insertInto('audit_log').values(rows.slice(i, i + AUDIT_INSERT_CHUNK)).execute();
-  await trx.updateTable('audit_head').set({ seq, hash: prevHash }).where('id', '=', 1).execute();
+  if (rows.length <= PREPARED_INSERT_MAX_ROWS) {
+    const params: Record<string, unknown> = {};
+    rows.forEach((row, i) => {
+      for (const c of AUDIT_COLUMNS) params[`${c}${i}`] = row[c];
+    });
+    await insertOf(rows.length).run(trx, params);
+  } else {
+    for (let i = 0; i < rows.length; i += AUDIT_INSERT_CHUNK) await trx.insertInto('audit_log').values(rows.slice(i, i + AUDIT_INSERT_CHUNK)).execute();
+  }
+  await moveHead.run(trx, { id: 1, seq, hash: prevHash });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { prepare } from '../store/index.ts';
 import type { Executor } from '../store/index.ts';
 import type { RegistryContext } from './context.ts';
 import { nowIso } from './context.ts';
@@ -6,6 +7,10 @@ import { RegistryErrors } from './errors.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { WriteOptions } from './things.ts';
+
+// Read on every certificate issued and every first connection; prepared once per dialect (src/store/prepared.ts).
+const caById = prepare('CA by id', (db, p: { tenantId: string; caCertificateId: string }) => db.selectFrom('ca_certificates').selectAll().where('tenant_id', '=', p.tenantId).where('ca_certificate_id', '=', p.caCertificateId));
+const caByIdAnyTenant = prepare('CA by id in any tenant', (db, p: { caCertificateId: string }) => db.selectFrom('ca_certificates').selectAll().where('ca_certificate_id', '=', p.caCertificateId).limit(1));
 
 /** CA statuses. */
 export type CaStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED';
@@ -122,7 +127,7 @@ export async function insertCa(db: Executor, ctx: RegistryContext, rec: NewCaRec
 
 /** Reads a CA of the tenant or throws REGISTRY_CA_NOT_FOUND. */
 export async function getCa(db: Executor, tenantId: string, caCertificateId: string): Promise<CaRecord> {
-  const r = await db.selectFrom('ca_certificates').selectAll().where('tenant_id', '=', tenantId).where('ca_certificate_id', '=', caCertificateId).executeTakeFirst();
+  const r = await caById.first(db, { tenantId, caCertificateId });
   if (r === undefined) throw RegistryErrors.error('REGISTRY_CA_NOT_FOUND', `CA ${caCertificateId} does not exist in this tenant`);
   return toCa(r);
 }
@@ -201,7 +206,7 @@ export async function listRevokedChildCas(db: Executor, caCertificateId: string)
 
 /** Finds an owned CA by id in any tenant (CRL publication is public and tenant-less). */
 export async function findCaAnyTenant(db: Executor, caCertificateId: string): Promise<CaRecord | undefined> {
-  const r = await db.selectFrom('ca_certificates').selectAll().where('ca_certificate_id', '=', caCertificateId).limit(1).executeTakeFirst();
+  const r = await caByIdAnyTenant.first(db, { caCertificateId });
   return r === undefined ? undefined : toCa(r);
 }
 

@@ -1,4 +1,5 @@
-import type { Executor } from '../store/index.ts';
+import { prepare } from '../store/index.ts';
+import type { CertificatesTable, Executor } from '../store/index.ts';
 import type { RegistryContext } from './context.ts';
 import { nowIso } from './context.ts';
 import { appendAudit } from './audit-log.ts';
@@ -7,6 +8,23 @@ import { assertCertificateId, assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { AttachOptions, WriteOptions } from './things.ts';
+
+type CertificatesRow = CertificatesTable;
+
+// The statements of the provisioning hot paths, prepared once per dialect (src/store/prepared.ts).
+type CertKey = { tenantId: string; certificateId: string };
+const certificateById = prepare('certificate by id', (db, p: CertKey) => db.selectFrom('certificates').selectAll().where('tenant_id', '=', p.tenantId).where('certificate_id', '=', p.certificateId));
+const certificateExists = prepare('certificate exists', (db, p: CertKey) => db.selectFrom('certificates').select('certificate_id').where('tenant_id', '=', p.tenantId).where('certificate_id', '=', p.certificateId));
+const insertCertificateRow = prepare('insert certificate', (db, p: CertificatesRow) => db.insertInto('certificates').values({
+  tenant_id: p.tenant_id, certificate_id: p.certificate_id, certificate_pem: p.certificate_pem, ca_certificate_id: p.ca_certificate_id, status: p.status, serial_number: p.serial_number,
+  subject_cn: p.subject_cn, not_before: p.not_before, not_after: p.not_after, created_by: p.created_by, hidden: p.hidden, transfer_to_tenant_id: p.transfer_to_tenant_id,
+  previous_status: p.previous_status, revocation_reason: p.revocation_reason, revoked_at: p.revoked_at, created_at: p.created_at, updated_at: p.updated_at,
+}));
+const updateStatus = prepare('update certificate status', (db, p: CertKey & { status: CertificateStatus; now: string }) =>
+  db.updateTable('certificates').set({ status: p.status, updated_at: p.now }).where('tenant_id', '=', p.tenantId).where('certificate_id', '=', p.certificateId));
+const insertPrincipal = prepare('attach thing principal', (db, p: CertKey & { thingName: string }) =>
+  db.insertInto('thing_principals').values({ tenant_id: p.tenantId, thing_name: p.thingName, certificate_id: p.certificateId }).onConflict((oc) => oc.doNothing()));
+const thingsOfPrincipal = prepare('things of a principal', (db, p: CertKey) => db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', p.tenantId).where('certificate_id', '=', p.certificateId).orderBy('thing_name'));
 
 /** Certificate statuses (protocols.md; REGISTER_INACTIVE is accepted on input as INACTIVE). */
 export const CERTIFICATE_STATUSES = ['ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_TRANSFER', 'PENDING_ACTIVATION'] as const;
@@ -83,10 +101,10 @@ function toRecord(r: Row): CertificateRecord {
 
 /** Inserts a certificate record; REGISTRY_CERTIFICATE_EXISTS when the tenant has it already. */
 export async function insertCertificate(db: Executor, ctx: RegistryContext, rec: NewCertificateRecord, opts: WriteOptions = {}): Promise<CertificateRecord> {
-  const existing = await db.selectFrom('certificates').select('certificate_id').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', rec.certificateId).executeTakeFirst();
+  const existing = await certificateExists.first(db, { tenantId: ctx.tenantId, certificateId: rec.certificateId });
   if (existing !== undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_EXISTS', `certificate ${rec.certificateId} is already registered in this tenant`, { details: { certificateId: rec.certificateId } });
   const now = nowIso();
-  const row = {
+  const row: CertificatesRow = {
     tenant_id: ctx.tenantId,
     certificate_id: rec.certificateId,
     certificate_pem: rec.certificatePem,
@@ -105,7 +123,7 @@ export async function insertCertificate(db: Executor, ctx: RegistryContext, rec:
     created_at: now,
     updated_at: now,
   };
-  await db.insertInto('certificates').values(row).execute();
+  await insertCertificateRow.run(db, row);
   if (rec.hidden !== true) await appendAudit(db, ctx, 'certificate.register', `cert/${rec.certificateId}`, { status: rec.status, createdBy: rec.createdBy, caCertificateId: rec.caCertificateId }, opts.rowLocks);
   return toRecord(row);
 }
@@ -120,7 +138,7 @@ export async function getCertificate(db: Executor, tenantId: string, certificate
 /** Reads a certificate of the tenant if registered. */
 export async function findCertificate(db: Executor, tenantId: string, certificateId: string): Promise<CertificateRecord | undefined> {
   assertCertificateId(certificateId);
-  const r = await db.selectFrom('certificates').selectAll().where('tenant_id', '=', tenantId).where('certificate_id', '=', certificateId).executeTakeFirst();
+  const r = await certificateById.first(db, { tenantId, certificateId });
   return r === undefined ? undefined : toRecord(r);
 }
 
@@ -170,12 +188,15 @@ export async function updateCertificateStatus(db: Executor, ctx: RegistryContext
   }
   const now = nowIso();
   const revoked = status === 'REVOKED' ? { revokedAt: now, revocationReason: opts.reason ?? 'unspecified' } : undefined;
-  await db
-    .updateTable('certificates')
-    .set(revoked === undefined ? { status, updated_at: now } : { status, revoked_at: revoked.revokedAt, revocation_reason: revoked.revocationReason, updated_at: now })
-    .where('tenant_id', '=', ctx.tenantId)
-    .where('certificate_id', '=', certificateId)
-    .execute();
+  if (revoked === undefined) await updateStatus.run(db, { tenantId: ctx.tenantId, certificateId, status, now });
+  else {
+    await db
+      .updateTable('certificates')
+      .set({ status, revoked_at: revoked.revokedAt, revocation_reason: revoked.revocationReason, updated_at: now })
+      .where('tenant_id', '=', ctx.tenantId)
+      .where('certificate_id', '=', certificateId)
+      .execute();
+  }
   await appendAudit(db, ctx, status === 'REVOKED' ? 'certificate.revoke' : 'certificate.update', `cert/${certificateId}`, { from: current.status, to: status, reason: opts.reason ?? null }, opts.rowLocks);
   return { ...current, ...revoked, status, updatedAt: now };
 }
@@ -251,8 +272,8 @@ export async function attachThingPrincipal(db: Executor, ctx: RegistryContext, t
     if (thing === undefined) throw RegistryErrors.error('REGISTRY_THING_NOT_FOUND', `thing "${thingName}" does not exist`);
     await getCertificate(db, ctx.tenantId, certificateId);
   }
-  const res = await db.insertInto('thing_principals').values({ tenant_id: ctx.tenantId, thing_name: thingName, certificate_id: certificateId }).onConflict((oc) => oc.doNothing()).executeTakeFirst();
-  if (res.numInsertedOrUpdatedRows === 0n) return;
+  const res = await insertPrincipal.run(db, { tenantId: ctx.tenantId, thingName, certificateId });
+  if (res.numAffectedRows === 0n) return;
   await appendAudit(db, ctx, 'thing.principal.attach', `thing/${thingName}`, { certificateId }, opts.rowLocks);
 }
 
@@ -271,7 +292,7 @@ export async function listThingPrincipals(db: Executor, tenantId: string, thingN
 
 /** Things a certificate is attached to. */
 export async function listPrincipalThings(db: Executor, tenantId: string, certificateId: string): Promise<string[]> {
-  const rows = await db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', tenantId).where('certificate_id', '=', certificateId).orderBy('thing_name').execute();
+  const rows = await thingsOfPrincipal.all(db, { tenantId, certificateId });
   return rows.map((r) => r.thing_name);
 }
 

@@ -1,5 +1,8 @@
+import { prepare } from '../store/index.ts';
 import type { Executor } from '../store/index.ts';
 import { nowIso } from './context.ts';
+
+const settingByKey = prepare('system setting', (db, p: { key: string }) => db.selectFrom('system_settings').select('value').where('key', '=', p.key));
 
 /**
  * SQL persistence of encrypted CA key blobs. It matches the pki's `KeyBlobRepository` interface structurally
@@ -26,7 +29,7 @@ export function createKeyBlobRepository(db: Executor): {
 
 /** Reads a system setting (installation-wide values such as the bootstrap CA ids). */
 export async function getSystemSetting(db: Executor, key: string): Promise<string | undefined> {
-  const r = await db.selectFrom('system_settings').select('value').where('key', '=', key).executeTakeFirst();
+  const r = await settingByKey.first(db, { key });
   return r?.value;
 }
 

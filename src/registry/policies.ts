@@ -1,4 +1,5 @@
 import { parsePolicyDocument } from '../policy/index.ts';
+import { prepare } from '../store/index.ts';
 import type { Executor } from '../store/index.ts';
 import type { RegistryContext } from './context.ts';
 import { nowIso } from './context.ts';
@@ -8,6 +9,41 @@ import { assertCertificateId, assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { AttachOptions, WriteOptions } from './things.ts';
+
+// The statements of the provisioning and connect hot paths, prepared once per dialect (src/store/prepared.ts).
+const policyByName = prepare('policy by name', (db, q: { tenantId: string; name: string }) =>
+  db
+    .selectFrom('policies as p')
+    .innerJoin('policy_versions as v', (j) => j.onRef('v.tenant_id', '=', 'p.tenant_id').onRef('v.policy_name', '=', 'p.policy_name').onRef('v.version_id', '=', 'p.default_version_id'))
+    .select(['p.policy_name', 'p.default_version_id', 'v.document', 'p.created_at', 'p.updated_at'])
+    .where('p.tenant_id', '=', q.tenantId)
+    .where('p.policy_name', '=', q.name));
+const insertAttachment = prepare('attach policy', (db, q: { tenantId: string; policyName: string; targetType: string; targetId: string }) =>
+  db.insertInto('policy_attachments').values({ tenant_id: q.tenantId, policy_name: q.policyName, target_type: q.targetType, target_id: q.targetId }).onConflict((oc) => oc.doNothing()));
+/** The default versions of the policies attached to the certificate or to the groups of its things, in one statement. */
+const effectivePolicies = prepare('effective policies of a certificate', (db, q: { tenantId: string; certificateId: string }) => {
+  const direct = db
+    .selectFrom('policy_attachments as a')
+    .select('a.policy_name')
+    .where('a.tenant_id', '=', q.tenantId)
+    .where('a.target_type', '=', 'certificate')
+    .where('a.target_id', '=', q.certificateId);
+  const viaGroups = db
+    .selectFrom('policy_attachments as a')
+    .innerJoin('thing_group_members as m', (j) => j.onRef('m.tenant_id', '=', 'a.tenant_id').onRef('m.thing_group_name', '=', 'a.target_id'))
+    .innerJoin('thing_principals as tp', (j) => j.onRef('tp.tenant_id', '=', 'm.tenant_id').onRef('tp.thing_name', '=', 'm.thing_name'))
+    .select('a.policy_name')
+    .where('a.tenant_id', '=', q.tenantId)
+    .where('a.target_type', '=', 'thinggroup')
+    .where('tp.certificate_id', '=', q.certificateId);
+  return db
+    .selectFrom('policies as p')
+    .innerJoin('policy_versions as v', (j) => j.onRef('v.tenant_id', '=', 'p.tenant_id').onRef('v.policy_name', '=', 'p.policy_name').onRef('v.version_id', '=', 'p.default_version_id'))
+    .select(['p.policy_name', 'v.document'])
+    .where('p.tenant_id', '=', q.tenantId)
+    .where('p.policy_name', 'in', direct.union(viaGroups))
+    .orderBy('p.policy_name');
+});
 
 /** A policy with its default version's document. */
 export interface Policy {
@@ -73,13 +109,7 @@ export async function getPolicy(db: Executor, tenantId: string, name: string): P
 
 /** Reads a policy if it exists. */
 export async function findPolicy(db: Executor, tenantId: string, name: string): Promise<Policy | undefined> {
-  const r = await db
-    .selectFrom('policies as p')
-    .innerJoin('policy_versions as v', (j) => j.onRef('v.tenant_id', '=', 'p.tenant_id').onRef('v.policy_name', '=', 'p.policy_name').onRef('v.version_id', '=', 'p.default_version_id'))
-    .select(['p.policy_name', 'p.default_version_id', 'v.document', 'p.created_at', 'p.updated_at'])
-    .where('p.tenant_id', '=', tenantId)
-    .where('p.policy_name', '=', name)
-    .executeTakeFirst();
+  const r = await policyByName.first(db, { tenantId, name });
   return r === undefined ? undefined : { policyName: r.policy_name, defaultVersionId: r.default_version_id, policyDocument: r.document, createdAt: r.created_at, updatedAt: r.updated_at };
 }
 
@@ -165,8 +195,8 @@ export async function attachPolicy(db: Executor, ctx: RegistryContext, policyNam
     await assertTargetExists(db, ctx.tenantId, target);
   }
   const cols = targetColumns(target);
-  const res = await db.insertInto('policy_attachments').values({ tenant_id: ctx.tenantId, policy_name: policyName, ...cols }).onConflict((oc) => oc.doNothing()).executeTakeFirst();
-  if (res.numInsertedOrUpdatedRows === 0n) return;
+  const res = await insertAttachment.run(db, { tenantId: ctx.tenantId, policyName, targetType: cols.target_type, targetId: cols.target_id });
+  if (res.numAffectedRows === 0n) return;
   await appendAudit(db, ctx, 'policy.attach', `policy/${policyName}`, { target: `${cols.target_type}/${cols.target_id}` }, opts.rowLocks);
 }
 
@@ -198,29 +228,6 @@ export async function listAttachedPolicies(db: Executor, tenantId: string, targe
  */
 export async function effectivePolicyDocuments(db: Executor, tenantId: string, certificateId: string): Promise<{ policyName: string; document: string }[]> {
   assertCertificateId(certificateId);
-  const direct = db
-    .selectFrom('policy_attachments as a')
-    .select('a.policy_name')
-    .where('a.tenant_id', '=', tenantId)
-    .where('a.target_type', '=', 'certificate')
-    .where('a.target_id', '=', certificateId);
-  const viaGroups = db
-    .selectFrom('policy_attachments as a')
-    .innerJoin('thing_group_members as m', (j) => j.onRef('m.tenant_id', '=', 'a.tenant_id').onRef('m.thing_group_name', '=', 'a.target_id'))
-    .innerJoin('thing_principals as p', (j) => j.onRef('p.tenant_id', '=', 'm.tenant_id').onRef('p.thing_name', '=', 'm.thing_name'))
-    .select('a.policy_name')
-    .where('a.tenant_id', '=', tenantId)
-    .where('a.target_type', '=', 'thinggroup')
-    .where('p.certificate_id', '=', certificateId);
-  const names = await direct.union(viaGroups).execute();
-  if (names.length === 0) return [];
-  const rows = await db
-    .selectFrom('policies as p')
-    .innerJoin('policy_versions as v', (j) => j.onRef('v.tenant_id', '=', 'p.tenant_id').onRef('v.policy_name', '=', 'p.policy_name').onRef('v.version_id', '=', 'p.default_version_id'))
-    .select(['p.policy_name', 'v.document'])
-    .where('p.tenant_id', '=', tenantId)
-    .where('p.policy_name', 'in', names.map((n) => n.policy_name))
-    .orderBy('p.policy_name')
-    .execute();
+  const rows = await effectivePolicies.all(db, { tenantId, certificateId });
   return rows.map((r) => ({ policyName: r.policy_name, document: r.document }));
 }

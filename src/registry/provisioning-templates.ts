@@ -1,5 +1,6 @@
 import { parseTemplate } from '../templates/index.ts';
 import type { ProvisioningTemplate, ProvisioningTemplateType } from '../templates/index.ts';
+import { prepare } from '../store/index.ts';
 import type { Executor } from '../store/index.ts';
 import type { RegistryContext } from './context.ts';
 import { nowIso } from './context.ts';
@@ -9,6 +10,15 @@ import { assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { WriteOptions } from './things.ts';
+
+/** A template with its default version (the JITP and RegisterThing hot paths), prepared once per dialect. */
+const templateByName = prepare('provisioning template by name', (db, p: { tenantId: string; name: string }) =>
+  db
+    .selectFrom('provisioning_templates as t')
+    .innerJoin('provisioning_template_versions as v', (j) => j.onRef('v.tenant_id', '=', 't.tenant_id').onRef('v.template_name', '=', 't.template_name').onRef('v.version_id', '=', 't.default_version_id'))
+    .select(['t.template_name', 't.template_type', 't.description', 't.enabled', 't.default_version_id', 'v.body', 't.pre_provisioning_hook', 't.created_at', 't.updated_at'])
+    .where('t.tenant_id', '=', p.tenantId)
+    .where('t.template_name', '=', p.name));
 
 /** A pre-provisioning hook of a fleet template (protocols.md): a signed webhook, or the built-in allow list. */
 export type PreProvisioningHook =
@@ -77,13 +87,7 @@ export async function createProvisioningTemplate(
 
 /** Reads a template with its default version body, or undefined. */
 export async function findProvisioningTemplate(db: Executor, tenantId: string, name: string): Promise<ProvisioningTemplateRecord | undefined> {
-  const r = await db
-    .selectFrom('provisioning_templates as t')
-    .innerJoin('provisioning_template_versions as v', (j) => j.onRef('v.tenant_id', '=', 't.tenant_id').onRef('v.template_name', '=', 't.template_name').onRef('v.version_id', '=', 't.default_version_id'))
-    .select(['t.template_name', 't.template_type', 't.description', 't.enabled', 't.default_version_id', 'v.body', 't.pre_provisioning_hook', 't.created_at', 't.updated_at'])
-    .where('t.tenant_id', '=', tenantId)
-    .where('t.template_name', '=', name)
-    .executeTakeFirst();
+  const r = await templateByName.first(db, { tenantId, name });
   return r === undefined ? undefined : toRecord(r);
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Executor } from '../store/index.ts';
+import { prepare } from '../store/index.ts';
+import type { Executor, ThingsTable } from '../store/index.ts';
 import type { RegistryContext } from './context.ts';
 import { nowIso } from './context.ts';
 import { appendAudit } from './audit-log.ts';
@@ -7,6 +8,15 @@ import { RegistryErrors } from './errors.ts';
 import { assertValidAttributes, assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
+
+// The statements of the provisioning hot paths, prepared once per dialect (src/store/prepared.ts).
+type ThingKey = { tenantId: string; thingName: string };
+const thingByName = prepare('thing by name', (db, p: ThingKey) => db.selectFrom('things').selectAll().where('tenant_id', '=', p.tenantId).where('thing_name', '=', p.thingName));
+const groupsOfThing = prepare('groups of a thing', (db, p: ThingKey) =>
+  db.selectFrom('thing_group_members').select('thing_group_name').where('tenant_id', '=', p.tenantId).where('thing_name', '=', p.thingName).orderBy('thing_group_name'));
+const insertThingRow = prepare('insert thing', (db, p: ThingsTable) => db.insertInto('things').values({
+  tenant_id: p.tenant_id, thing_name: p.thing_name, thing_id: p.thing_id, thing_type_name: p.thing_type_name, attributes: p.attributes, version: p.version, created_at: p.created_at, updated_at: p.updated_at,
+}));
 
 /** A thing (device record). */
 export interface Thing {
@@ -54,7 +64,7 @@ async function assertGroupsExist(db: Executor, tenantId: string, groups: readonl
 }
 
 async function groupsOf(db: Executor, tenantId: string, thingName: string): Promise<string[]> {
-  const rows = await db.selectFrom('thing_group_members').select('thing_group_name').where('tenant_id', '=', tenantId).where('thing_name', '=', thingName).orderBy('thing_group_name').execute();
+  const rows = await groupsOfThing.all(db, { tenantId, thingName });
   return rows.map((r) => r.thing_group_name);
 }
 
@@ -73,7 +83,7 @@ export async function createThing(db: Executor, ctx: RegistryContext, input: Cre
     await assertThingTypeUsable(db, ctx.tenantId, typeName);
   }
   await assertGroupsExist(db, ctx.tenantId, groups);
-  const existing = await db.selectFrom('things').selectAll().where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).executeTakeFirst();
+  const existing = await thingByName.first(db, { tenantId: ctx.tenantId, thingName });
   if (existing !== undefined) {
     const same = existing.thing_type_name === typeName && JSON.stringify(sortKeys(JSON.parse(existing.attributes) as Record<string, string>)) === JSON.stringify(sortKeys(attributes));
     if (!same) throw RegistryErrors.error('REGISTRY_THING_EXISTS', `thing "${thingName}" already exists with different properties`);
@@ -81,8 +91,8 @@ export async function createThing(db: Executor, ctx: RegistryContext, input: Cre
     return getThing(db, ctx.tenantId, thingName);
   }
   const now = nowIso();
-  const row = { tenant_id: ctx.tenantId, thing_name: thingName, thing_id: randomUUID(), thing_type_name: typeName, attributes: JSON.stringify(attributes), version: 1, created_at: now, updated_at: now };
-  await db.insertInto('things').values(row).execute();
+  const row: ThingsTable = { tenant_id: ctx.tenantId, thing_name: thingName, thing_id: randomUUID(), thing_type_name: typeName, attributes: JSON.stringify(attributes), version: 1, created_at: now, updated_at: now };
+  await insertThingRow.run(db, row);
   if (groups.length > 0) {
     await db.insertInto('thing_group_members').values(groups.map((g) => ({ tenant_id: ctx.tenantId, thing_group_name: g, thing_name: thingName }))).execute();
   }
@@ -105,7 +115,7 @@ export async function getThing(db: Executor, tenantId: string, thingName: string
 
 /** Reads a thing if it exists. */
 export async function findThing(db: Executor, tenantId: string, thingName: string): Promise<Thing | undefined> {
-  const r = await db.selectFrom('things').selectAll().where('tenant_id', '=', tenantId).where('thing_name', '=', thingName).executeTakeFirst();
+  const r = await thingByName.first(db, { tenantId, thingName });
   if (r === undefined) return undefined;
   return {
     thingName: r.thing_name,
