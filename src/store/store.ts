@@ -1,6 +1,7 @@
 import { Kysely, Migrator } from 'kysely';
 import type { Transaction } from 'kysely';
 import { defineErrors } from '../errors/index.ts';
+import { GroupCommit } from './group-commit.ts';
 import { migrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
 import type { DialectName, StoreDialect } from './store-dialect.ts';
@@ -30,12 +31,14 @@ export interface Store {
 /** Builds a store over a dialect. Call `migrate()` before use. */
 export function createStore(dialect: StoreDialect): Store {
   const db = new Kysely<Database>({ dialect: dialect.createKyselyDialect() });
+  // SQLite has one writer: concurrent transactions share commits (see GroupCommit); PostgreSQL runs them side by side.
+  const groups = dialect.name === 'sqlite' ? new GroupCommit(db) : undefined;
   let closed = false;
   return {
     db,
     dialect: dialect.name,
     supportsRowLocks: dialect.supportsRowLocks,
-    transaction: (fn) => db.transaction().execute(fn),
+    transaction: (fn) => (groups === undefined ? db.transaction().execute(fn) : groups.run(fn)),
     async migrate(): Promise<string[]> {
       await dialect.prepare();
       const migrator = new Migrator({ db, provider: migrationProvider, ...(dialect.migrationSchema === undefined ? {} : { migrationTableSchema: dialect.migrationSchema }) });

@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSqliteStoreDialect } from './dialects/sqlite/sqlite-store-dialect.ts';
+import { GroupCommit } from './group-commit.ts';
+import { createStore } from './store.ts';
+import type { Store } from './store.ts';
+
+describe('SQLite group commit', () => {
+  let dir: string;
+  let store: Store;
+  let groups: GroupCommit;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'gh-group-'));
+    store = createStore(createSqliteStoreDialect({ filename: path.join(dir, 'g.db') }));
+    await store.migrate();
+    groups = new GroupCommit(store.db);
+  });
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const put = (key: string) => groups.run(async (trx) => {
+    await trx.insertInto('system_settings').values({ key, value: '1' }).execute();
+    await trx.insertInto('system_settings').values({ key: `${key}.second`, value: '2' }).execute();
+    return key;
+  });
+  const value = async (key: string) => (await store.db.selectFrom('system_settings').select('value').where('key', '=', key).executeTakeFirst())?.value;
+
+  it('runs concurrent transactions in shared commits; a failing one leaves nothing and does not fail the others', async () => {
+    const before = { ...groups.stats };
+    const keys = Array.from({ length: 20 }, (_, i) => `g.${i}`);
+    const results = await Promise.allSettled([
+      ...keys.map((k) => put(k)),
+      groups.run(async (trx) => {
+        await trx.insertInto('system_settings').values({ key: 'g.failed', value: 'x' }).execute();
+        throw new Error('the caller failed');
+      }),
+      groups.run(async (trx) => {
+        await trx.insertInto('system_settings').values({ key: 'g.dup', value: 'x' }).execute();
+        await trx.insertInto('system_settings').values({ key: 'g.dup', value: 'y' }).execute(); // primary key
+      }),
+      put('g.after'),
+    ]);
+    expect(results.slice(0, 20).map((r) => r.status)).toEqual(keys.map(() => 'fulfilled'));
+    expect(results[20]).toMatchObject({ status: 'rejected', reason: { message: 'the caller failed' } });
+    expect(results[21]?.status).toBe('rejected');
+    expect(results[22]).toMatchObject({ status: 'fulfilled', value: 'g.after' });
+    for (const k of [...keys, 'g.after']) {
+      expect(await value(k)).toBe('1');
+      expect(await value(`${k}.second`)).toBe('2');
+    }
+    expect(await value('g.failed')).toBeUndefined();
+    expect(await value('g.dup')).toBeUndefined();
+    const commits = groups.stats.commits - before.commits;
+    expect(groups.stats.transactions - before.transactions).toBe(23);
+    // the first runs alone; the others queued behind it and share far fewer commits
+    expect(commits).toBeLessThan(6);
+  });
+
+  it('a later transaction sees the writes of an earlier one of the same group', async () => {
+    const first = put('g.seen');
+    const second = groups.run(async (trx) => (await trx.selectFrom('system_settings').select('value').where('key', '=', 'g.seen.second').executeTakeFirst())?.value);
+    expect(await first).toBe('g.seen');
+    expect(await second).toBe('2');
+  });
+
+  it('when the group cannot go on, every transaction of it rejects and nothing is written', async () => {
+    // a transaction that rolls everything back behind the group's back breaks its savepoints: the group fails as a whole
+    const blocker = put('g.blocker');
+    const victims = [
+      groups.run(async (trx) => {
+        await trx.insertInto('system_settings').values({ key: 'g.victim.1', value: '1' }).execute();
+      }),
+      groups.run(async (trx) => {
+        await sql`rollback`.execute(trx);
+        throw new Error('gone');
+      }),
+    ];
+    await blocker;
+    const settled = await Promise.allSettled(victims);
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected']);
+    expect(await value('g.victim.1')).toBeUndefined();
+  });
+});
