@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { prepare } from '../store/index.ts';
 import type { CertificatesTable, Executor } from '../store/index.ts';
 import type { RegistryContext } from './context.ts';
@@ -10,6 +11,10 @@ import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { AttachOptions, WriteOptions } from './things.ts';
 
 type CertificatesRow = CertificatesTable;
+
+// Literals, not parameters: SQLite uses a partial index (migration 0009) only when the query names its condition.
+const PENDING_TRANSFER = sql.lit('PENDING_TRANSFER');
+const REVOKED = sql.lit('REVOKED');
 
 // The statements of the provisioning hot paths, prepared once per dialect (src/store/prepared.ts).
 type CertKey = { tenantId: string; certificateId: string };
@@ -238,14 +243,14 @@ export async function transferCertificate(db: Executor, ctx: RegistryContext, ce
 
 /** Certificates pending transfer into `tenantId` (with their source tenant). */
 export async function listIncomingTransfers(db: Executor, tenantId: string): Promise<{ certificateId: string; fromTenant: string }[]> {
-  const rows = await db.selectFrom('certificates').select(['certificate_id', 'tenant_id']).where('transfer_to_tenant_id', '=', tenantId).where('status', '=', 'PENDING_TRANSFER').execute();
+  const rows = await db.selectFrom('certificates').select(['certificate_id', 'tenant_id']).where('transfer_to_tenant_id', '=', tenantId).where('status', '=', PENDING_TRANSFER).execute();
   return rows.map((r) => ({ certificateId: r.certificate_id, fromTenant: r.tenant_id }));
 }
 
 /** Accepts (moves the record into the caller's tenant), rejects or cancels a pending transfer. */
 export async function resolveTransfer(db: Executor, ctx: RegistryContext, certificateId: string, action: 'accept' | 'reject' | 'cancel', opts: WriteOptions & { setAsActive?: boolean } = {}): Promise<CertificateRecord> {
   assertCertificateId(certificateId);
-  let q = db.selectFrom('certificates').selectAll().where('certificate_id', '=', certificateId).where('status', '=', 'PENDING_TRANSFER');
+  let q = db.selectFrom('certificates').selectAll().where('certificate_id', '=', certificateId).where('status', '=', PENDING_TRANSFER);
   q = action === 'cancel' ? q.where('tenant_id', '=', ctx.tenantId) : q.where('transfer_to_tenant_id', '=', ctx.tenantId);
   const row = await q.executeTakeFirst();
   if (row === undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', `certificate ${certificateId} is not pending transfer ${action === 'cancel' ? 'from' : 'to'} this tenant`);
@@ -298,7 +303,7 @@ export async function listPrincipalThings(db: Executor, tenantId: string, certif
 
 /** Revoked certificates issued by a CA (for its CRL), across tenants since the CA's serial space is its own. */
 export async function listRevokedByCa(db: Executor, caCertificateId: string): Promise<{ serialNumber: string; revokedAt: string; reason: string | null }[]> {
-  const rows = await db.selectFrom('certificates').select(['serial_number', 'revoked_at', 'revocation_reason']).where('ca_certificate_id', '=', caCertificateId).where('status', '=', 'REVOKED').execute();
+  const rows = await db.selectFrom('certificates').select(['serial_number', 'revoked_at', 'revocation_reason']).where('ca_certificate_id', '=', caCertificateId).where('status', '=', REVOKED).execute();
   const seen = new Set<string>();
   const out: { serialNumber: string; revokedAt: string; reason: string | null }[] = [];
   for (const r of rows) {
