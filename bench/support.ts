@@ -9,7 +9,7 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -602,7 +602,8 @@ export interface GatehouseStartOptions {
  * Starts `node bin/gatehouse.js serve` like the e2e tests do (test/support/server-process.ts), with SQLite in a
  * fresh data dir, all listeners on 127.0.0.1 with ephemeral ports, and waits for /healthz. Every other GATEHOUSE_*
  * variable of the caller's environment is removed; GATEHOUSE_WORKERS is set from `options.workers`.
- * `GATEHOUSE_BENCH_NODE_ARGS` (space-separated) adds Node options to the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
+ * `GATEHOUSE_BENCH_NODE_ARGS` (space-separated) adds Node options to the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`;
+ * `GATEHOUSE_BENCH_SERVER_LOG=<file>` copies the server's stdout and stderr to that file.
  */
 export async function startGatehouse(options: GatehouseStartOptions = {}): Promise<GatehouseProcess> {
   hookExit();
@@ -622,8 +623,12 @@ export async function startGatehouse(options: GatehouseStartOptions = {}): Promi
   const proc = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin/gatehouse.js'), 'serve'], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   let out = '';
+  // GATEHOUSE_BENCH_SERVER_LOG=<file> also writes everything the server prints to that file (e.g. with --trace-deopt)
+  const logFile = process.env['GATEHOUSE_BENCH_SERVER_LOG'];
+  const log = logFile === undefined || logFile === '' ? undefined : createWriteStream(logFile);
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-65_536);
+    log?.write(d);
   };
   proc.stdout.on('data', keep);
   proc.stderr.on('data', keep);

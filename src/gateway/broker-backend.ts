@@ -60,6 +60,22 @@ export interface BrokerBackend {
 /** Makes the backend of one tenant's broker. */
 export type BrokerBackendFactory = (tenantId: string) => BrokerBackend;
 
+/**
+ * mqemitter-redis turns a filter with MQTT wildcards into a Redis PSUBSCRIBE pattern by replacing `+` and `#` with
+ * `*`, but leaves Redis' own glob characters (`*`, `?`, `[`, `]` and backslash, all legal in MQTT topics) as they are:
+ * a filter such as `sensors/+/[1]` became a pattern whose `[1]` is a character class: it matched `sensors/a/1` and not
+ * `sensors/a/[1]`, so a subscriber missed messages published on another process. Escaping them makes the pattern
+ * match at least every topic the filter matches (each process then matches MQTT filters exactly itself). Exact topics
+ * use SUBSCRIBE, where the channel name is literal, and are left alone.
+ */
+function withLiteralGlobCharacters<T extends object>(emitter: T): T {
+  const e = emitter as T & { _subTopic?: (topic: string) => string };
+  const toPattern = e._subTopic;
+  if (typeof toPattern !== 'function') throw new Error('mqemitter-redis no longer has _subTopic: check the glob escaping of broker-backend.ts');
+  e._subTopic = (topic: string): string => (topic.includes('+') || topic.includes('#') ? toPattern.call(emitter, topic.replace(/[\\*?[\]]/g, '\\$&')) : topic);
+  return emitter;
+}
+
 type MqEmitterRedisPrefixCtor = new (prefix: string, options: { connectionString: string }) => BrokerEmitter;
 type RedisPersistenceFactory = (options: { conn: Redis }) => BrokerBackend['persistence'];
 
@@ -75,7 +91,7 @@ export function redisBrokerBackend(url: string, namespace: string): BrokerBacken
     const scope = `${namespace}:${tenantId}`;
     return {
       // Topic prefix ends with '/': wildcards of device filters stay within the tenant's tree.
-      mq: withoutInformationalSys(new MQEmitterRedisPrefix(`${scope}/`, { connectionString: url })),
+      mq: withoutInformationalSys(withLiteralGlobCharacters(new MQEmitterRedisPrefix(`${scope}/`, { connectionString: url }))),
       persistence: persistence({ conn: new Redis(url, { keyPrefix: `${scope}:`, enableAutoPipelining: true }) }),
     };
   };
