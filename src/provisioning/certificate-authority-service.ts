@@ -53,6 +53,8 @@ export interface RegisterCaInput {
  */
 export class CertificateAuthorityService {
   private readonly issuers = new Map<string, Promise<ReadyIssuer>>();
+  /** The creation of a tenant's default issuing CA in progress, by tenant (concurrent first issuances share it). */
+  private readonly creatingDefaultIssuer = new Map<string, Promise<ReadyIssuer>>();
   private readonly crls = new Map<string, { der: Uint8Array; pem: string; nextUpdate: number }>();
   private readonly o: CertificateAuthorityServiceOptions;
 
@@ -188,10 +190,24 @@ export class CertificateAuthorityService {
       if (ca.status !== 'ACTIVE') throw ProvisioningErrors.error('PROVISIONING_CA_NOT_ACTIVE', `the default issuing CA of tenant "${tenantId}" is ${ca.status}; create a new one with POST /v1/cas`);
       return this.readyIssuer(ca);
     }
+    // First use: one creation per process at a time, and one winner across processes (the setting is claimed).
+    let creating = this.creatingDefaultIssuer.get(tenantId);
+    if (creating === undefined) {
+      creating = this.createDefaultIssuer(tenantId).finally(() => this.creatingDefaultIssuer.delete(tenantId));
+      this.creatingDefaultIssuer.set(tenantId, creating);
+    }
+    return creating;
+  }
+
+  private async createDefaultIssuer(tenantId: string): Promise<ReadyIssuer> {
     const ctx = { tenantId, actor: 'system' };
     const ca = await this.createCa(ctx, { commonName: `Gatehouse Issuing CA (${tenantId})` });
-    await registry.setSystemSetting(this.o.store.db, issuingSettingKey(tenantId), ca.caCertificateId);
-    return this.readyIssuer(ca);
+    const winner = await registry.claimSystemSetting(this.o.store.db, issuingSettingKey(tenantId), ca.caCertificateId);
+    if (winner === ca.caCertificateId) return this.readyIssuer(ca);
+    // Another process made the tenant's issuing CA at the same moment: ours issued nothing and is set aside.
+    await this.o.store.transaction((trx) => registry.updateCa(trx, ctx, ca.caCertificateId, { status: 'INACTIVE' }, this.w));
+    this.o.onTrustChanged(tenantId);
+    return this.readyIssuer(await registry.getCa(this.o.store.db, tenantId, winner));
   }
 
   /** Makes `caCertificateId` the tenant's default issuing CA. */

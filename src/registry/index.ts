@@ -27,7 +27,7 @@ export {
   insertCa, getCa, listAllCas, listCas, updateCa, revokeCa, nextCrlNumber, listRevokedChildCas, findCaAnyTenant, getOrCreateRegistrationCode,
   type CaRecord, type NewCaRecord, type CaStatus, type CaMode, type FirstConnectMode, type CaUpdate,
 } from './ca-certificates.ts';
-export { createKeyBlobRepository, getSystemSetting, setSystemSetting } from './key-blobs.ts';
+export { claimSystemSetting, createKeyBlobRepository, getSystemSetting, setSystemSetting } from './key-blobs.ts';
 export {
   MAX_TEMPLATE_VERSIONS, validateTemplateBody, createProvisioningTemplate, findProvisioningTemplate, getProvisioningTemplate, updateProvisioningTemplate,
   createProvisioningTemplateVersion, listProvisioningTemplateVersions, deleteProvisioningTemplate, listProvisioningTemplates,

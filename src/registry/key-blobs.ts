@@ -38,3 +38,14 @@ export async function setSystemSetting(db: Executor, key: string, value: string)
   const r = await db.updateTable('system_settings').set({ value }).where('key', '=', key).executeTakeFirst();
   if (r.numUpdatedRows === 0n) await db.insertInto('system_settings').values({ key, value }).execute();
 }
+
+/**
+ * Sets a system setting only if it has no value yet (insert, or nothing on conflict), in one statement, so that of
+ * several processes racing to set it exactly one wins; returns the value the setting holds afterwards.
+ */
+export async function claimSystemSetting(db: Executor, key: string, value: string): Promise<string> {
+  await db.insertInto('system_settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
+  const stored = await getSystemSetting(db, key);
+  if (stored === undefined) throw new Error(`system setting ${key} vanished while it was being set`);
+  return stored;
+}
