@@ -1,5 +1,5 @@
 export { createStore, StoreErrors, type Store, type Executor } from './store.ts';
-export { prepare, type PreparedQuery } from './prepared.ts';
+export { anyText, isPostgres, prepare, type PreparedQuery } from './prepared.ts';
 export { openStore, type OpenStoreOptions } from './open-store.ts';
 export { createSqliteStoreDialect, type SqliteStoreOptions } from './dialects/sqlite/sqlite-store-dialect.ts';
 export { createPostgresStoreDialect, type PostgresStoreOptions } from './dialects/postgres/postgres-store-dialect.ts';

@@ -1,5 +1,5 @@
-import { createQueryId } from 'kysely';
-import type { CompiledQuery, Compilable, QueryResult } from 'kysely';
+import { PostgresAdapter, createQueryId, sql } from 'kysely';
+import type { CompiledQuery, Compilable, QueryResult, RawBuilder } from 'kysely';
 import type { Executor } from './store.ts';
 
 /**
@@ -79,4 +79,17 @@ export function prepare<P extends object, R>(name: string, build: (db: Executor,
     all: async (db, params) => (await run(db, params)).rows,
     first: async (db, params) => (await run(db, params)).rows[0],
   };
+}
+
+/** True on PostgreSQL (for the few statements written differently there, e.g. {@link anyText}). */
+export function isPostgres(db: Executor): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+/**
+ * PostgreSQL's `= any($1::text[])`: one array parameter instead of an IN list of hundreds (which the server parses,
+ * binds and plans on every call). Use as `where(column, '=', anyText(values))` on PostgreSQL only.
+ */
+export function anyText(values: readonly string[]): RawBuilder<string> {
+  return sql<string>`any(${values}::text[])`;
 }

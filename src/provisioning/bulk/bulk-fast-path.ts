@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as registry from '../../registry/index.ts';
+import { anyText, isPostgres } from '../../store/index.ts';
 import type { Executor } from '../../store/index.ts';
 import type { ResourcePlan, ThingPlan } from '../../templates/index.ts';
 import type { CertificateMaterial, LineOutcome, PreparedLine, TaskContext } from './bulk-line.ts';
@@ -24,7 +25,8 @@ function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
 async function existingThings(trx: Executor, tenantId: string, names: readonly string[]): Promise<Set<string>> {
   const found = new Set<string>();
   for (const part of chunks([...new Set(names)])) {
-    for (const r of await trx.selectFrom('things').select('thing_name').where('tenant_id', '=', tenantId).where('thing_name', 'in', part).execute()) found.add(r.thing_name);
+    const q = trx.selectFrom('things').select('thing_name').where('tenant_id', '=', tenantId);
+    for (const r of await (isPostgres(trx) ? q.where('thing_name', '=', anyText(part)) : q.where('thing_name', 'in', part)).execute()) found.add(r.thing_name);
   }
   return found;
 }
@@ -34,7 +36,8 @@ export async function lookupCertificates(trx: Executor, tc: TaskContext, lines: 
   const ids = [...new Set(lines.flatMap((p) => (p.kind === 'ok' && p.cert !== undefined ? [p.cert.certificateId] : [])))];
   const found = new Map<string, string>();
   for (const part of chunks(ids)) {
-    for (const r of await trx.selectFrom('certificates').select(['certificate_id', 'status']).where('tenant_id', '=', tc.ctx.tenantId).where('certificate_id', 'in', part).execute()) found.set(r.certificate_id, r.status);
+    const q = trx.selectFrom('certificates').select(['certificate_id', 'status']).where('tenant_id', '=', tc.ctx.tenantId);
+    for (const r of await (isPostgres(trx) ? q.where('certificate_id', '=', anyText(part)) : q.where('certificate_id', 'in', part)).execute()) found.set(r.certificate_id, r.status);
   }
   return found;
 }

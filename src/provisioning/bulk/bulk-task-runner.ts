@@ -10,6 +10,7 @@ import * as pki from '../../pki/index.ts';
 import type { ParsedCertificate } from '../../pki/index.ts';
 import * as registry from '../../registry/index.ts';
 import type { CertificateStatus, RegistryContext } from '../../registry/index.ts';
+import { anyText, isPostgres } from '../../store/index.ts';
 import type { Executor, Store } from '../../store/index.ts';
 import { evaluateTemplate, parseTemplate } from '../../templates/index.ts';
 import { applyPlan } from '../apply-plan.ts';
@@ -438,7 +439,9 @@ export class BulkTaskRunner {
     const names = [...new Set(prepared.filter((p) => p.kind === 'ok' && p.thingName !== null).map((p) => p.thingName as string))];
     const earlier = new Set<string>();
     for (let i = 0; i < names.length; i += 500) {
-      const rows = await this.o.store.db.selectFrom('bulk_task_results').select('thing_name').where('task_id', '=', tc.taskId).where('outcome', '!=', 'failed').where('thing_name', 'in', names.slice(i, i + 500)).execute();
+      const part = names.slice(i, i + 500);
+      const q = this.o.store.db.selectFrom('bulk_task_results').select('thing_name').where('task_id', '=', tc.taskId).where('outcome', '!=', 'failed');
+      const rows = await (isPostgres(this.o.store.db) ? q.where('thing_name', '=', anyText(part)) : q.where('thing_name', 'in', part)).execute();
       for (const row of rows) if (row.thing_name !== null) earlier.add(row.thing_name);
     }
     return prepared.map((p) => {

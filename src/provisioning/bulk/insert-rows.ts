@@ -1,4 +1,4 @@
-import { CompiledQuery } from 'kysely';
+import { CompiledQuery, PostgresAdapter, sql } from 'kysely';
 import type { Insertable } from 'kysely';
 import type { Database, Executor } from '../../store/index.ts';
 
@@ -26,6 +26,10 @@ export async function insertRows<T extends keyof Database>(db: Executor, stateme
     const values = row as Readonly<Record<string, unknown>>;
     for (const c of columns) params.push(values[c]);
   }
+  if (db.getExecutor().adapter instanceof PostgresAdapter && rows.length > 1) {
+    await insertRowsUnnest(db, statements, table, columns, rows);
+    return;
+  }
   const key = `${table}\u0000${rows.length}\u0000${columns.join('\u0000')}`;
   const text = statements.get(key);
   if (text !== undefined) {
@@ -36,4 +40,32 @@ export async function insertRows<T extends keyof Database>(db: Executor, stateme
   const reusable = compiled.parameters.length === params.length && compiled.parameters.every((p, i) => p === params[i]);
   if (reusable && statements.size < MAX_SHAPES) statements.set(key, compiled.sql);
   await db.executeQuery(compiled);
+}
+
+/** A PostgreSQL column type name usable as an array element type in a cast (information_schema's udt_name). */
+const PG_TYPE_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/**
+ * PostgreSQL: `INSERT … SELECT * FROM unnest($1::type[], $2::type[], …)`, one array parameter per column whatever the
+ * number of rows. A multi-row VALUES list of 1,000 rows has 17,000 parameters that the server parses, binds and plans
+ * on every batch; the unnest form is one short statement (same rows, same order, same transaction).
+ * The element types are read once per table from information_schema.
+ */
+async function insertRowsUnnest(db: Executor, statements: InsertStatements, table: string, columns: readonly string[], rows: readonly object[]): Promise<void> {
+  const key = `${table}\u0000unnest\u0000${columns.join('\u0000')}`;
+  let text = statements.get(key);
+  if (text === undefined) {
+    const found = await sql<{ column_name: string; udt_name: string }>`select column_name, udt_name from information_schema.columns where table_schema = current_schema() and table_name = ${table}`.execute(db);
+    const types = new Map(found.rows.map((r) => [r.column_name, r.udt_name]));
+    const casts = columns.map((c, i) => {
+      const type = types.get(c);
+      if (type === undefined || !PG_TYPE_NAME.test(type)) throw new Error(`bulk insert: column ${table}.${c} has no usable type`);
+      return `$${i + 1}::${type}[]`;
+    });
+    const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+    text = `insert into ${quote(table)} (${columns.map(quote).join(', ')}) select * from unnest(${casts.join(', ')})`;
+    if (statements.size < MAX_SHAPES) statements.set(key, text);
+  }
+  const arrays = columns.map((c) => rows.map((row) => (row as Readonly<Record<string, unknown>>)[c] ?? null));
+  await db.executeQuery(CompiledQuery.raw(text, arrays));
 }
