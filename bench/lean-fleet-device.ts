@@ -128,7 +128,7 @@ export async function runLeanFleetDevice(o: LeanFleetDeviceOptions): Promise<Lea
   try {
     if (claimSession.resumed) resumedSessions += 1;
     keys = generateKeyPair('EC_P256');
-    const csr = createCsr({ privateKeyPem: keys.privateKeyPem, subject: { CN: [o.claimClientId.slice(0, 64)] } });
+    const csr = createCsr({ privateKey: keys.privateKey, spkiDer: keys.spkiDer, subject: { CN: [o.claimClientId.slice(0, 64)] } });
     const cert = await requestFleetApi(claimSession, 'CreateCertificateFromCsr', '$aws/certificates/create-from-csr/json', { certificateSigningRequest: csr });
     certificatePem = requireString(cert, 'certificatePem', 'CreateCertificateFromCsr');
     certificateId = requireString(cert, 'certificateId', 'CreateCertificateFromCsr');

@@ -81,7 +81,7 @@ export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<Prov
       let certificateId: string;
       if ((o.keyMode ?? 'csr') === 'csr') {
         const keys = generateKeyPair('EC_P256');
-        const csr = createCsr({ privateKeyPem: keys.privateKeyPem, subject: { CN: [clientId.slice(0, 64)] } });
+        const csr = createCsr({ privateKey: keys.privateKey, spkiDer: keys.spkiDer, subject: { CN: [clientId.slice(0, 64)] } });
         const r = await api.createCertificateFromCsr(csr);
         certificatePem = r.certificatePem;
         privateKeyPem = keys.privateKeyPem;

@@ -13,6 +13,8 @@ export interface GeneratedKeyPair {
   readonly privateKeyPem: string;
   /** SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`). */
   readonly publicKeyPem: string;
+  /** The private key as a `node:crypto` key: signing with it skips parsing the PEM (about 0.8 ms with OpenSSL 3). */
+  readonly privateKey: KeyObject;
   readonly publicKey: KeyObject;
   /** SubjectPublicKeyInfo DER, ready for `CertificateIssuer.issue`. */
   readonly spkiDer: Buffer;
@@ -33,6 +35,7 @@ export function generateKeyPair(algorithm: KeyAlgorithm = 'EC_P256'): GeneratedK
   return {
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    privateKey,
     publicKey,
     spkiDer,
   };

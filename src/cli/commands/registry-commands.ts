@@ -31,7 +31,7 @@ export function registryCommands(c: CliContext): Command[] {
           return;
         }
         const keys = pki.generateKeyPair('EC_P256');
-        const csr = pki.createCsr({ privateKeyPem: keys.privateKeyPem, subject: { CN: [thingName] } });
+        const csr = pki.createCsr({ privateKey: keys.privateKey, spkiDer: keys.spkiDer, subject: { CN: [thingName] } });
         const cert = await api.call<{ certificateId: string; certificatePem: string }>('POST', '/v1/certificates/from-csr', { certificateSigningRequest: csr, setAsActive: true });
         await api.call('POST', `/v1/things/${encodeURIComponent(thingName)}/principals`, { certificateId: cert.certificateId });
         if (o.policy !== undefined) await api.call('POST', `/v1/policies/${encodeURIComponent(o.policy)}/attach`, { target: cert.certificateId });
