@@ -52,5 +52,10 @@ export interface TaskContext {
   issuer: Promise<ReadyIssuer> | undefined;
   /** Multi-row INSERTs compiled once for the task's store. */
   readonly inserts: InsertStatements;
+  /**
+   * The highest line that had a result when this run started (0 for a new task). Only batches at or below it can
+   * hold lines done by an earlier run, so only they query for them.
+   */
+  readonly lastResultLineAtStart: number;
 }
 

@@ -323,6 +323,7 @@ export class BulkTaskRunner {
       revokedCaIds: new Set(cas.filter((c) => c.status === 'REVOKED').map((c) => c.caCertificateId)),
       issuer: undefined,
       inserts: new Map(),
+      lastResultLineAtStart: await lastResultLine(db, taskId),
     };
     const checkpoint = r.processed_lines;
     let batch: DeviceRecord[] = [];
@@ -370,7 +371,13 @@ export class BulkTaskRunner {
   private async prepareBatch(tc: TaskContext, records: DeviceRecord[]): Promise<{ lines: PreparedLine[]; last: number }> {
     const first = records[0]?.lineNo ?? 0;
     const last = records[records.length - 1]?.lineNo ?? 0;
-    const doneRows = await this.o.store.db.selectFrom('bulk_task_results').select('line_no').where('task_id', '=', tc.taskId).where('line_no', '>=', first).where('line_no', '<=', last).execute();
+    // A resumed task may hold results past its checkpoint (lines written one by one after their batch failed).
+    // Beyond the last of them no query is needed, and none is made: on SQLite it would wait for the batch being
+    // written (one connection), which held back this batch's signature checks until then.
+    const doneRows =
+      first > tc.lastResultLineAtStart
+        ? []
+        : await this.o.store.db.selectFrom('bulk_task_results').select('line_no').where('task_id', '=', tc.taskId).where('line_no', '>=', first).where('line_no', '<=', last).execute();
     const done = new Set(doneRows.map((d) => d.line_no));
     const todo = records.filter((rec) => !done.has(rec.lineNo));
     return { lines: await Promise.all(todo.map((rec) => this.prepare(tc, rec))), last };
@@ -641,4 +648,10 @@ function refusedLine(lineNo: number, fields: Readonly<Record<string, string>>, r
   }
   const name = fields['ThingName'];
   return { kind: 'fail', lineNo, thingName: name === undefined ? null : name.slice(0, 128), code, message };
+}
+
+/** The highest line number with a result row of a task, or 0. */
+async function lastResultLine(db: Executor, taskId: string): Promise<number> {
+  const row = await db.selectFrom('bulk_task_results').select((eb) => eb.fn.max('line_no').as('last')).where('task_id', '=', taskId).executeTakeFirst();
+  return Number(row?.last ?? 0);
 }
