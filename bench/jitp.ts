@@ -7,10 +7,10 @@
  * mutual-TLS handshakes/second with the same device certificates. Goals: provisioned devices/s ≥ 60% of the raw
  * handshake rate (one handshake per device) at high concurrency, and first-connect p99 < 50 ms at low concurrency.
  *
- *   npx tsx bench/jitp.ts [N] [--concurrency 16] [--latency-devices 50] [--rounds 4] [--warmup 20] [--log-level warn]
+ *   npx tsx bench/jitp.ts [N] [--concurrency 16] [--latency-devices 50] [--rounds 4] [--warmup 100] [--log-level warn]
  *
  * Passes (every device certificate is used once, so every device is never-seen):
- *   warm-up `--warmup` devices (default 20, not counted) → latency pass: `--latency-devices` at concurrency 1 → throughput: N devices at
+ *   warm-up `--warmup` devices (default 100, not counted) → latency pass: `--latency-devices` at concurrency 1 → throughput: N devices at
  *   `--concurrency`, alternated with the raw baseline over `--rounds`.
  * The bare TLS server (own process) has a fresh EC P-256 server certificate + issuing CA made with `src/pki`
  * (Gatehouse's listener key is sealed) and trusts the maker CA; device certificates are EC P-256, made in-process
@@ -40,13 +40,13 @@ import type { ClientIdentity, RawHandshakeResult } from './support.ts';
 
 const BENCH = 'jitp';
 const args = parseArgs(process.argv.slice(2));
-const n = intOption(args, 'n', 300, 0);
+const n = intOption(args, 'n', 1000, 0);
 const concurrency = intOption(args, 'concurrency', 16);
 const latencyDevices = intOption(args, 'latency-devices', 50);
 const rounds = intOption(args, 'rounds', 4);
 const logLevel = args.options.get('log-level') ?? 'warn';
 /** Devices provisioned before anything is measured (JIT tier-up of the server's code; see the bench README). */
-const WARM = intOption(args, 'warmup', 20);
+const WARM = intOption(args, 'warmup', 100);
 const RATIO_GOAL = 0.6;
 const P99_GOAL_MS = 50;
 const ARN = 'arn:aws:iot:*:*';
