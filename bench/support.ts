@@ -241,6 +241,11 @@ export interface RawHandshakeOptions {
   readonly count: number;
   readonly concurrency: number;
   readonly timeLimitMs?: number;
+  /**
+   * Untimed handshakes first (default 300): each call starts a fresh bare server process, and its JavaScript (the
+   * `node:tls` and `net` layers) should be as warm as the Gatehouse side after its own warm-up.
+   */
+  readonly warmup?: number;
 }
 
 /** Result of {@link measureRawHandshakes}. */
@@ -483,7 +488,7 @@ export async function measureRawHandshakes(o: RawHandshakeOptions): Promise<RawH
     const latencies: number[] = [];
     let protocol = '?';
     // warm-up (JIT, OpenSSL tables), not timed
-    await runPool(Math.min(50, o.count), o.concurrency, 10_000, async (i) => {
+    await runPool(o.warmup ?? 300, o.concurrency, 20_000, async (i) => {
       await handshakeOnce(server.port, o.serverRootPem, o.clients[i % o.clients.length] as ClientIdentity, 10_000);
     });
     let resumedSessions = 0;
