@@ -1,5 +1,5 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
-import { sql } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 
 /** Versioned migrations, applied in name order at start (architecture.md: `src/store`). */
 const MIGRATIONS: Record<string, Migration> = {
@@ -339,6 +339,31 @@ const MIGRATIONS: Record<string, Migration> = {
       await sql`create index certificates_pending_transfer on certificates (certificate_id) where status = 'PENDING_TRANSFER'`.execute(db);
       await sql`create index certificates_transfers_in on certificates (transfer_to_tenant_id) where status = 'PENDING_TRANSFER'`.execute(db);
       await sql`create index certificates_revoked_by_ca on certificates (ca_certificate_id) where status = 'REVOKED'`.execute(db);
+    },
+  },
+  '0010_policy_attachments_by_target': {
+    // Certificates get their policy attached one by one (JITP, RegisterThing, bulk), and the key (tenant, policy,
+    // type, target) plus the index (tenant, type, target) put each new row at a random place in two B-trees (the
+    // target is a certificate id: a hash), each dirtying a page that the commit writes to the WAL. Keyed by target
+    // first, the key also serves every lookup by target, and the lookups by policy get an index that grows at its end
+    // (rowid order). Bulk registration of 100,000 devices spent 1.1 s inserting attachments and 2.6 s committing.
+    async up(db: Kysely<unknown>): Promise<void> {
+      if (db.getExecutor().adapter instanceof PostgresAdapter) {
+        await sql`alter table policy_attachments drop constraint policy_attachments_pk`.execute(db);
+        await sql`alter table policy_attachments add constraint policy_attachments_pk primary key (tenant_id, target_type, target_id, policy_name)`.execute(db);
+        await sql`drop index policy_attachments_target`.execute(db);
+        await sql`create index policy_attachments_policy on policy_attachments (tenant_id, policy_name)`.execute(db);
+        return;
+      }
+      // SQLite cannot change a primary key: the table is rebuilt, in one transaction (Kysely runs SQLite migrations
+      // outside of one, since not all DDL is transactional there; these statements are).
+      await db.transaction().execute(async (trx) => {
+        await sql`create table policy_attachments_new (tenant_id text not null, policy_name text not null, target_type text not null, target_id text not null, constraint policy_attachments_pk primary key (tenant_id, target_type, target_id, policy_name))`.execute(trx);
+        await sql`insert into policy_attachments_new (tenant_id, policy_name, target_type, target_id) select tenant_id, policy_name, target_type, target_id from policy_attachments`.execute(trx);
+        await sql`drop table policy_attachments`.execute(trx);
+        await sql`alter table policy_attachments_new rename to policy_attachments`.execute(trx);
+        await sql`create index policy_attachments_policy on policy_attachments (tenant_id, policy_name)`.execute(trx);
+      });
     },
   },
 };
