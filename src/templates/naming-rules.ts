@@ -94,8 +94,21 @@ export function checkCertificateStatus(status: string, path: string): void {
   }
 }
 
+/** Compact forms of recently checked documents: a template evaluated per device (bulk, JITP) repeats the same text. */
+const compactDocuments = new Map<string, string>();
+const COMPACT_DOCUMENTS_MAX = 256;
+
 /** Parses a policy document string into its compact form, or fails with TEMPLATE_POLICY_DOCUMENT_INVALID. */
 export function checkPolicyDocument(text: string, path: string): string {
+  const known = compactDocuments.get(text);
+  if (known !== undefined) return known;
+  const compact = compactPolicyDocument(text, path);
+  if (compactDocuments.size >= COMPACT_DOCUMENTS_MAX) compactDocuments.clear();
+  compactDocuments.set(text, compact);
+  return compact;
+}
+
+function compactPolicyDocument(text: string, path: string): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
