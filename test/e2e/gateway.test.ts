@@ -4,6 +4,7 @@ import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { iot, mqtt as awsMqtt } from 'aws-iot-device-sdk-v2';
 import mqtt from 'mqtt';
@@ -550,6 +551,27 @@ for (const dialect of DIALECTS) {
       const text = await (await fetch(`${server.apiUrl}/metrics`)).text();
       expect(text).toMatch(/gatehouse_mqtt_enforcement_disconnects_total\{reason="subscription_limit"\} [1-9]/);
       expect(text).toMatch(/gatehouse_mqtt_enforcement_disconnects_total\{reason="topic_limit"\} [1-9]/);
+    });
+
+    it('connects a device that presents a saved TLS session, with a full handshake (no resumption; no stateless tickets)', async () => {
+      const dev = await issue();
+      const ca = readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8');
+      for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+        const first = tls.connect({ host: '127.0.0.1', port: server.ports.mqtt, servername: 'localhost', key: dev.keyPem, cert: dev.certificatePem, ca, maxVersion });
+        // TLS 1.3 tickets arrive after the handshake: wait for one (the MQTT side never answers this socket).
+        const saved = await new Promise<Buffer>((resolve, reject) => {
+          first.once('session', resolve);
+          first.once('error', reject);
+        });
+        first.destroy();
+        const o = await connectDevice(server, dev, `resume-${maxVersion}`, { session: saved, maxVersion, servername: 'localhost' } as Partial<IClientOptions>);
+        if (o.error !== undefined) throw new Error(`${maxVersion} connect with a saved session failed: ${o.error.message}`);
+        const socket = o.client.stream as tls.TLSSocket;
+        expect(socket.isSessionReused(), maxVersion).toBe(false);
+        expect(socket.authorized, maxVersion).toBe(true);
+        await o.client.publishAsync(`dev/resume-${maxVersion}/x`, 'ok', { qos: 1 });
+        await o.client.endAsync();
+      }
     });
 
     it('accepts mosquitto_pub with a Gatehouse bundle', async () => {
