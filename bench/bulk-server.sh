@@ -7,6 +7,7 @@
 #   bench/bulk-server.sh [N]                      (default 100000; SQLite in a temp data dir, loopback, ephemeral ports)
 #   env: SERVER_NODE_ARGS="--max-old-space-size=160"   node options of the server (e.g. to cap the V8 heap)
 #        GATEHOUSE_DATABASE_URL=postgres://…           run on PostgreSQL instead
+#        MATERIAL=csr                                   devices bring CSRs that Gatehouse signs (default: certificates)
 # Needs openssl, curl, python3. Not part of the test run.
 set -euo pipefail
 N=${1:-100000}
@@ -45,8 +46,12 @@ cat > "$D/bulk.json" <<'JSON'
 JSON
 node bin/gatehouse.js template create bulk "$D/bulk.json" > /dev/null
 t0=$(date +%s)
-node bin/gatehouse.js bulk generate --count "$N" --ca "$CAID" --ca-cert "$D/ca.pem" --ca-key "$D/ca.key" --out "$D/devices.jsonl" > /dev/null
-echo "[bulk-server] generated $N certificates under CA ${CAID:0:12}… in $(( $(date +%s) - t0 )) s; server RSS before the task $(awk '/VmRSS/{print int($2/1024)}' /proc/$PID/status) MB" >&2
+if [ "${MATERIAL:-certificate}" = csr ]; then
+  node bin/gatehouse.js bulk generate --count "$N" --csr --out "$D/devices.jsonl" > /dev/null
+else
+  node bin/gatehouse.js bulk generate --count "$N" --ca "$CAID" --ca-cert "$D/ca.pem" --ca-key "$D/ca.key" --out "$D/devices.jsonl" > /dev/null
+fi
+echo "[bulk-server] generated $N ${MATERIAL:-certificate} lines (CA ${CAID:0:12}…) in $(( $(date +%s) - t0 )) s; server RSS before the task $(awk '/VmRSS/{print int($2/1024)}' /proc/$PID/status) MB" >&2
 t1=$(date +%s.%N)
 node bin/gatehouse.js bulk start --template bulk --file "$D/devices.jsonl" --wait > "$D/bulk.out" 2>&1
 t2=$(date +%s.%N)
@@ -58,7 +63,7 @@ task = json.load(open(sys.argv[1])); t1, t2, pid, n, args = float(sys.argv[2]), 
 status = dict(line.split(':', 1) for line in open(f'/proc/{pid}/status') if ':' in line)
 kb = lambda k: int(status[k].split()[0])
 load = os.getloadavg()[0]
-print(json.dumps({'bench': 'bulk-server', 'devices': n, 'status': task.get('status'), 'succeeded': task.get('succeeded'), 'failed': task.get('failed'),
+print(json.dumps({'bench': 'bulk-server', 'material': os.environ.get('MATERIAL', 'certificate'), 'devices': n, 'status': task.get('status'), 'succeeded': task.get('succeeded'), 'failed': task.get('failed'),
   'taskRatePerSecond': task.get('rate'), 'wallSecondsUploadAndRun': round(t2 - t1, 1), 'serverPeakRssMb': round(kb('VmHWM') / 1024),
   'serverRssMb': round(kb('VmRSS') / 1024), 'serverNodeArgs': args, 'loadAverage1m': round(load, 2)}))
 PY
