@@ -7,7 +7,7 @@ import { loadConfig } from './config.ts';
 describe('loadConfig', () => {
   it('has the documented defaults and freezes the result', () => {
     const c = loadConfig({ env: {}, cwd: '/srv' });
-    expect(c).toMatchObject({ host: '0.0.0.0', apiPort: 8080, mqttPort: 8883, httpsPort: 8443, dataDir: '/srv/gatehouse-data', logLevel: 'info', domain: 'localhost', workers: 1, mqttLimits: {} });
+    expect(c).toMatchObject({ host: '0.0.0.0', apiPort: 8080, mqttPort: 8883, httpsPort: 8443, dataDir: '/srv/gatehouse-data', logLevel: 'info', domain: 'localhost', workers: 1, bulkBatchLines: 2000, mqttLimits: {} });
     expect(c.databaseUrl).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -26,6 +26,9 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { GATEHOUSE_API_PORT: '70000' } })).toThrow(/GATEHOUSE_API_PORT/);
     expect(() => loadConfig({ env: { GATEHOUSE_LOG_LEVEL: 'loud' } })).toThrow(/logLevel/);
     expect(() => loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'mysql://x' } })).toThrow(/postgres/);
+    expect(loadConfig({ env: { GATEHOUSE_BULK_BATCH_LINES: '500' } }).bulkBatchLines).toBe(500);
+    expect(() => loadConfig({ env: { GATEHOUSE_BULK_BATCH_LINES: '0' } })).toThrow(/GATEHOUSE_BULK_BATCH_LINES .*1-10000/);
+    expect(() => loadConfig({ env: { GATEHOUSE_BULK_BATCH_LINES: '20000' } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     const dir = mkdtempSync(path.join(tmpdir(), 'gh-cfg-'));
     writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ colour: 'red' }));
     expect(() => loadConfig({ env: {}, configFile: 'bad.json', cwd: dir })).toThrow(expect.objectContaining({ code: 'CONFIG_UNKNOWN_SETTING' }));

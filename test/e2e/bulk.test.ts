@@ -53,7 +53,8 @@ for (const dialect of DIALECTS) {
     let factory: GeneratedMaterial;
 
     beforeAll(async () => {
-      server = await startServer({ dialect });
+      // 1000-line batches: the stop/resume/kill test below needs a 6,000-line task to be still running when stopped.
+      server = await startServer({ dialect, env: { GATEHOUSE_BULK_BATCH_LINES: '1000' } });
       firstServer = server;
       expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'bulk', templateBody: JSON.stringify(TEMPLATE) })).status).toBe(201);
       // A factory CA registered with proof of possession; certificates it signed are registered under it.
@@ -276,7 +277,7 @@ for (const dialect of DIALECTS) {
       const killedAt = (await waitFor(async () => (server.proc.exitCode !== null || server.proc.signalCode !== null ? true : undefined))) && Date.now();
       expect(killedAt).toBeGreaterThan(0);
       rmSync(path.join(server.dataDir, 'server.json'), { force: true });
-      server = await startServer({ dialect, dataDir: server.dataDir, databaseUrl: server.databaseUrl, keepDatabase: true });
+      server = await startServer({ dialect, dataDir: server.dataDir, databaseUrl: server.databaseUrl, keepDatabase: true, env: { GATEHOUSE_BULK_BATCH_LINES: '1000' } });
       const stale = (await server.api('GET', `/v1/bulk-tasks/${created.taskId}`)).body as TaskView;
       expect(stale.processed).toBeLessThan(count);
       const resumed = await server.cli(['bulk', 'resume', created.taskId, '--wait', '--interval', '200']);

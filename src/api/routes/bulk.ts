@@ -20,6 +20,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDependencies):
     store: deps.store,
     cas: deps.controlPlane.cas,
     dataDir: deps.config.dataDir,
+    batchSize: deps.config.bulkBatchLines,
     onTaskError: (taskId, error) => deps.logger.error({ err: error, taskId }, 'bulk task failed'),
   });
 
