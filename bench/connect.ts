@@ -33,6 +33,7 @@ import {
   createBenchPki,
   emit,
   intOption,
+  warmupOption,
   findProcessesByName,
   machineLoad,
   measureRawHandshakes,
@@ -53,7 +54,7 @@ const n = intOption(args, 'n', 1000, 0);
 const certCount = Math.min(intOption(args, 'certs', 200), n);
 const concurrency = intOption(args, 'concurrency', 16);
 const rounds = intOption(args, 'rounds', 4);
-const WARM = intOption(args, 'warmup', 300);
+const WARM = warmupOption(args, 300);
 const logLevel = args.options.get('log-level') ?? 'warn';
 const workers = intOption(args, 'workers', 1);
 const client = parseMqttLoadClient(args.options.get('client'));

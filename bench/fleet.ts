@@ -31,6 +31,7 @@ import {
   createBenchPki,
   emit,
   intOption,
+  warmupOption,
   machineLoad,
   measureRawHandshakes,
   ownCpuSeconds,
@@ -64,7 +65,7 @@ const devices = intOption(args, 'devices', 600, 0);
 const concurrency = intOption(args, 'concurrency', 16);
 const rounds = intOption(args, 'rounds', 4);
 /** Devices provisioned before anything is measured (JIT tier-up of the server's code; see the bench README). */
-const warmup = intOption(args, 'warmup', 100);
+const warmup = warmupOption(args, 100);
 const logLevel = args.options.get('log-level') ?? 'warn';
 const client = parseFleetClient(args.options.get('client'));
 const GOAL = 0.6;

@@ -26,6 +26,7 @@ import {
   createMakerCa,
   emit,
   intOption,
+  warmupOption,
   issueClientIdentity,
   machineLoad,
   measureRawHandshakes,
@@ -46,7 +47,7 @@ const latencyDevices = intOption(args, 'latency-devices', 50);
 const rounds = intOption(args, 'rounds', 4);
 const logLevel = args.options.get('log-level') ?? 'warn';
 /** Devices provisioned before anything is measured (JIT tier-up of the server's code; see the bench README). */
-const WARM = intOption(args, 'warmup', 100);
+const WARM = warmupOption(args, 100);
 const RATIO_GOAL = 0.6;
 const P99_GOAL_MS = 50;
 const ARN = 'arn:aws:iot:*:*';
@@ -107,8 +108,10 @@ try {
     });
   };
 
-  const warm = await jitpLoad(0, WARM, Math.min(concurrency, WARM > 100 ? concurrency : 4));
-  if (warm.pool.failed > 0) say(`[${BENCH}] warm-up failures: ${warm.pool.errors.join(' | ')}`);
+  if (WARM > 0) {
+    const warm = await jitpLoad(0, WARM, Math.min(concurrency, WARM > 100 ? concurrency : 4));
+    if (warm.pool.failed > 0) say(`[${BENCH}] warm-up failures: ${warm.pool.errors.join(' | ')}`);
+  }
 
   // --- latency pass, concurrency 1
   const lat = await jitpLoad(WARM, latencyDevices, 1);

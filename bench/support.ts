@@ -61,13 +61,18 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   return { positional, options };
 }
 
-/** A positive integer option (or the first positional argument when `positionalIndex` is given), else `fallback`. */
-export function intOption(args: BenchArgs, name: string, fallback: number, positionalIndex?: number): number {
+/** An integer option ≥ `min` (default 1), or the first positional argument when `positionalIndex` is given, else `fallback`. */
+export function intOption(args: BenchArgs, name: string, fallback: number, positionalIndex?: number, min = 1): number {
   const text = args.options.get(name) ?? (positionalIndex === undefined ? undefined : args.positional[positionalIndex]);
   if (text === undefined) return fallback;
   const n = Number.parseInt(text, 10);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${text}"`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}, got "${text}"`);
   return n;
+}
+
+/** `--warmup N`: 0 is allowed (measure from the first device). */
+export function warmupOption(args: BenchArgs, fallback: number): number {
+  return intOption(args, 'warmup', fallback, undefined, 0);
 }
 
 /** Prints one machine-readable measurement as a single JSON line on stdout. */
