@@ -17,6 +17,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import * as pki from '../pki/index.ts';
 import * as registry from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
 import type { GatewayLimits } from './gateway-limits.ts';
@@ -193,9 +194,9 @@ export class DeviceTlsListener {
       pems.set(pem.trim(), pem);
     };
     if (tenantId === registry.DEFAULT_TENANT) add(o.rootCaPem);
+    const trusted = await trustedCas(db, cas);
     const seen = new Set<string>();
-    for (const ca of cas) {
-      if (ca.status !== 'ACTIVE') continue;
+    for (const ca of trusted) {
       add(ca.certificatePem);
       // Owned intermediates chain to CAs that may live in another tenant (the installation root): OpenSSL needs
       // the whole path to a self-signed anchor. Bounded walk.
@@ -214,6 +215,9 @@ export class DeviceTlsListener {
       // An empty array (no trusted CA) is still "given": Node then trusts nothing rather than the public roots.
       ca: [...pems.values()],
       minVersion: 'TLSv1.2',
+      // A registered CA is a trust anchor even when it is not self-signed: a device maker may register only its
+      // issuing intermediate, as AWS IoT allows (`trustedCas` leaves out a CA whose registered issuer is not ACTIVE).
+      allowPartialTrustChain: true,
       // No stateless session tickets. OpenSSL 3.0 builds each one (two per TLS 1.3 handshake) by encoding the session
       // and decoding it again, peer certificate and public key included: ~13% of the server's CPU per device connect
       // (perf, bench/connect.ts: 3.74-4.2 -> 2.92-3.26 ms per connect). TLS 1.3 then sends stateful tickets, which
@@ -327,4 +331,48 @@ export class DeviceTlsListener {
     this.o.onRefusal(reason);
     socket.destroy();
   }
+}
+
+/**
+ * The ACTIVE CAs of a tenant that are trust anchors of its device listener. With partial chains allowed, an
+ * intermediate verifies devices on its own, so one is left out when a registered CA above it is not ACTIVE: its
+ * owned parent (any tenant), or for a registered intermediate the tenant's CA whose subject is its issuer.
+ * Deactivating or revoking a root thus still cuts off every intermediate under it, as it did when OpenSSL needed
+ * the path to a self-signed root.
+ */
+async function trustedCas(db: Store['db'], cas: readonly registry.CaRecord[]): Promise<registry.CaRecord[]> {
+  const parsed = new Map<string, pki.ParsedCertificate>();
+  const parse = (ca: registry.CaRecord): pki.ParsedCertificate => {
+    let p = parsed.get(ca.caCertificateId);
+    if (p === undefined) parsed.set(ca.caCertificateId, (p = pki.parseCertificate(ca.certificatePem)));
+    return p;
+  };
+  const bySubject = new Map<string, registry.CaRecord[]>();
+  for (const ca of cas) {
+    const key = parse(ca).subjectNameDer.toString('hex');
+    bySubject.set(key, [...(bySubject.get(key) ?? []), ca]);
+  }
+  const issuerActive = async (start: registry.CaRecord): Promise<boolean> => {
+    let current = start;
+    for (let depth = 0; depth < 8; depth++) {
+      if (current.parentCaCertificateId !== null) {
+        const parent = await registry.findCaAnyTenant(db, current.parentCaCertificateId);
+        if (parent === undefined) return true;
+        if (parent.status !== 'ACTIVE') return false;
+        current = parent;
+        continue;
+      }
+      const cert = parse(current);
+      if (cert.isSelfIssued) return true;
+      const issuers = (bySubject.get(cert.issuerNameDer.toString('hex')) ?? []).filter((c) => c.caCertificateId !== current.caCertificateId);
+      if (issuers.length === 0) return true;
+      const active = issuers.find((c) => c.status === 'ACTIVE');
+      if (active === undefined) return false;
+      current = active;
+    }
+    return true;
+  };
+  const out: registry.CaRecord[] = [];
+  for (const ca of cas) if (ca.status === 'ACTIVE' && (await issuerActive(ca))) out.push(ca);
+  return out;
 }

@@ -285,6 +285,57 @@ for (const dialect of DIALECTS) {
       expect((await server.api('GET', '/v1/things/chain-dev-2')).status).toBe(200);
     });
 
+    it('trusts a registered intermediate whose root is not registered; deactivating a registered root cuts off its intermediates', async () => {
+      const intermediate = (name: string, root: string, subject: string): string => {
+        ws.key(name);
+        ws.csr(name, subject);
+        return ws.sign(name, root, { ext: 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash' });
+      };
+      const registerIntermediate = async (name: string, pem: string): Promise<string> => {
+        const code = (await server.api('GET', '/v1/cas/registration-code')).body.registrationCode as string;
+        ws.key(`${name}-verif`);
+        ws.csr(`${name}-verif`, `/CN=${code}`);
+        const verif = ws.sign(`${name}-verif`, name, { ext: 'basicConstraints=CA:FALSE' });
+        const reg = await server.api('POST', '/v1/cas/register', { caCertificatePem: pem, verificationCertificatePem: verif, allowAutoRegistration: true });
+        expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+        const id = reg.body.caCertificateId as string;
+        await server.api('PATCH', `/v1/cas/${id}`, { registrationConfig: { templateName: 'jitp-sensors' } });
+        return id;
+      };
+      const leafOf = (cn: string, ca: string): DeviceCert => {
+        ws.key(cn);
+        ws.csr(cn, `/CN=${cn}`);
+        const pem = ws.sign(cn, ca);
+        return { certPem: pem, keyPem: ws.read(`${cn}.key`), certificateId: parseCertificate(pem).certificateId };
+      };
+
+      // Only the intermediate is registered: its device's leaf alone is verified by TLS and provisioned.
+      ws.selfSignedCa('soloroot', '/CN=Unregistered Root');
+      const soloId = await registerIntermediate('soloint', intermediate('soloint', 'soloroot', '/CN=Solo Intermediate'));
+      const solo = leafOf('solo-dev-1', 'soloint');
+      const r1 = await connect(server, solo, 'solo-dev-1');
+      expect(r1.error).toBeUndefined();
+      r1.client?.end(true);
+      expect((await server.api('GET', `/v1/certificates/${solo.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', caCertificateId: soloId });
+
+      // Root and intermediate registered: the intermediate's devices connect while the root is ACTIVE, not after.
+      const rootId = await registerCa('gateroot', '/CN=Gate Root', false);
+      const gateIntId = await registerIntermediate('gateint', intermediate('gateint', 'gateroot', '/CN=Gate Intermediate'));
+      const gated = leafOf('gate-dev-1', 'gateint');
+      const r2 = await connect(server, gated, 'gate-dev-1');
+      expect(r2.error).toBeUndefined();
+      r2.client?.end(true);
+      expect((await server.api('GET', `/v1/certificates/${gated.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', caCertificateId: gateIntId });
+      expect((await server.api('PATCH', `/v1/cas/${rootId}`, { status: 'INACTIVE' })).status).toBe(200);
+      await waitFor(async () => ((await connect(server, gated, 'gate-dev-1')).error !== undefined ? true : undefined), 5_000, 'refusal once the root is INACTIVE');
+      expect((await server.api('PATCH', `/v1/cas/${rootId}`, { status: 'ACTIVE' })).status).toBe(200);
+      await waitFor(async () => {
+        const r = await connect(server, gated, 'gate-dev-1');
+        r.client?.end(true);
+        return r.error === undefined ? true : undefined;
+      }, 5_000, 'accepted again once the root is ACTIVE');
+    });
+
     it('built-in JITR hooks: the allow list activates at once, a CRL (file or URL) refuses', async () => {
       const hookCa = await registerCa('hookca', '/CN=Hook CA', true);
       const signer = createKeyObjectSigner(createPrivateKey(ws.read('hookca.key')));
