@@ -309,23 +309,23 @@ for (const dialect of DIALECTS) {
         return { certPem: pem, keyPem: ws.read(`${cn}.key`), certificateId: parseCertificate(pem).certificateId };
       };
 
+      /** A device under `ca` connects with its leaf alone and is provisioned under `caId`. */
+      const provisionedUnder = async (cn: string, ca: string, caId: string): Promise<DeviceCert> => {
+        const dev = leafOf(cn, ca);
+        const r = await connect(server, dev, cn);
+        expect(r.error).toBeUndefined();
+        r.client?.end(true);
+        expect((await server.api('GET', `/v1/certificates/${dev.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', caCertificateId: caId });
+        return dev;
+      };
+
       // Only the intermediate is registered: its device's leaf alone is verified by TLS and provisioned.
       ws.selfSignedCa('soloroot', '/CN=Unregistered Root');
-      const soloId = await registerIntermediate('soloint', intermediate('soloint', 'soloroot', '/CN=Solo Intermediate'));
-      const solo = leafOf('solo-dev-1', 'soloint');
-      const r1 = await connect(server, solo, 'solo-dev-1');
-      expect(r1.error).toBeUndefined();
-      r1.client?.end(true);
-      expect((await server.api('GET', `/v1/certificates/${solo.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', caCertificateId: soloId });
+      await provisionedUnder('solo-dev-1', 'soloint', await registerIntermediate('soloint', intermediate('soloint', 'soloroot', '/CN=Solo Intermediate')));
 
       // Root and intermediate registered: the intermediate's devices connect while the root is ACTIVE, not after.
       const rootId = await registerCa('gateroot', '/CN=Gate Root', false);
-      const gateIntId = await registerIntermediate('gateint', intermediate('gateint', 'gateroot', '/CN=Gate Intermediate'));
-      const gated = leafOf('gate-dev-1', 'gateint');
-      const r2 = await connect(server, gated, 'gate-dev-1');
-      expect(r2.error).toBeUndefined();
-      r2.client?.end(true);
-      expect((await server.api('GET', `/v1/certificates/${gated.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', caCertificateId: gateIntId });
+      const gated = await provisionedUnder('gate-dev-1', 'gateint', await registerIntermediate('gateint', intermediate('gateint', 'gateroot', '/CN=Gate Intermediate')));
       expect((await server.api('PATCH', `/v1/cas/${rootId}`, { status: 'INACTIVE' })).status).toBe(200);
       await waitFor(async () => ((await connect(server, gated, 'gate-dev-1')).error !== undefined ? true : undefined), 5_000, 'refusal once the root is INACTIVE');
       expect((await server.api('PATCH', `/v1/cas/${rootId}`, { status: 'ACTIVE' })).status).toBe(200);
