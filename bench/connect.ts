@@ -33,7 +33,6 @@ import {
   createBenchPki,
   emit,
   intOption,
-  warmupOption,
   findProcessesByName,
   machineLoad,
   measureRawHandshakes,
@@ -45,6 +44,7 @@ import {
   say,
   startGatehouse,
   str,
+  warmupOption,
 } from './support.ts';
 import type { ClientIdentity, GatehouseProcess, RawHandshakeResult } from './support.ts';
 

@@ -30,8 +30,8 @@ import {
   clientSecureContext,
   createBenchPki,
   emit,
+  fleetBenchTemplate,
   intOption,
-  warmupOption,
   machineLoad,
   measureRawHandshakes,
   ownCpuSeconds,
@@ -43,6 +43,7 @@ import {
   say,
   startGatehouse,
   str,
+  warmupOption,
   withTimeout,
 } from './support.ts';
 import type { ClientIdentity, PoolResult, RawHandshakeResult } from './support.ts';
@@ -81,14 +82,7 @@ const DEVICE_POLICY = {
   ],
 };
 
-const TEMPLATE = {
-  Parameters: { SerialNumber: { Type: 'String' } },
-  Resources: {
-    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Join': ['', ['bench-', { Ref: 'SerialNumber' }]] } } },
-    certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
-    policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: 'bench-fleet-device' } },
-  },
-};
+const TEMPLATE = fleetBenchTemplate('bench-fleet-device');
 
 interface FleetRound {
   readonly pool: PoolResult;

@@ -26,7 +26,6 @@ import {
   createMakerCa,
   emit,
   intOption,
-  warmupOption,
   issueClientIdentity,
   machineLoad,
   measureRawHandshakes,
@@ -36,6 +35,7 @@ import {
   say,
   startGatehouse,
   str,
+  warmupOption,
 } from './support.ts';
 import type { ClientIdentity, RawHandshakeResult } from './support.ts';
 

@@ -20,7 +20,7 @@ import * as pki from '../src/pki/index.ts';
 import { AutoRegistration, CertificateAuthorityService, ControlPlane } from '../src/provisioning/index.ts';
 import * as registry from '../src/registry/index.ts';
 import { openStore } from '../src/store/index.ts';
-import { createMakerCa, emit, intOption, issueClientIdentity, machineLoad, parseArgs, round, say, startGatehouse, str } from './support.ts';
+import { createMakerCa, emit, fleetBenchTemplate, intOption, issueClientIdentity, machineLoad, parseArgs, round, say, startGatehouse, str } from './support.ts';
 
 const BENCH = 'provisioning-core';
 const args = parseArgs(process.argv.slice(2));
@@ -38,14 +38,7 @@ const JITP_TEMPLATE = {
     policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyDocument: JSON.stringify(POLICY) } },
   },
 };
-const FLEET_TEMPLATE = {
-  Parameters: { SerialNumber: { Type: 'String' } },
-  Resources: {
-    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Join': ['', ['bench-', { Ref: 'SerialNumber' }]] } } },
-    certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
-    policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: 'bench-device' } },
-  },
-};
+const FLEET_TEMPLATE = fleetBenchTemplate('bench-device');
 
 // --- set up through the API of a real server, then stop it and open its data dir here
 const gh = await startGatehouse({});

@@ -710,3 +710,18 @@ export async function startGatehouse(options: GatehouseStartOptions = {}): Promi
 
 /** A policy allowing everything (the connect benchmark measures the gateway, not policy denials). */
 export const PERMISSIVE_POLICY = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:*', Resource: '*' }] };
+
+/**
+ * The by-claim template of the fleet benches (`fleet.ts`, `provisioning-core.ts`): thing `bench-<SerialNumber>`, the
+ * certificate ACTIVE, and the named policy attached.
+ */
+export function fleetBenchTemplate(policyName: string): Record<string, unknown> {
+  return {
+    Parameters: { SerialNumber: { Type: 'String' } },
+    Resources: {
+      thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Join': ['', ['bench-', { Ref: 'SerialNumber' }]] } } },
+      certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
+      policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: policyName } },
+    },
+  };
+}
