@@ -29,14 +29,21 @@ const effectivePolicies = prepare('effective policies of a certificate', (db, q:
     .where('a.tenant_id', '=', q.tenantId)
     .where('a.target_type', '=', 'certificate')
     .where('a.target_id', '=', q.certificateId);
+  // From the certificate outwards: its things, their groups, the groups' attachments, each an index seek. The joins
+  // are CROSS JOINs because SQLite keeps their order: with INNER JOINs its planner (no statistics) started from every
+  // group member of the tenant instead. PostgreSQL plans CROSS JOIN with WHERE like the INNER JOIN it is.
   const viaGroups = db
-    .selectFrom('policy_attachments as a')
-    .innerJoin('thing_group_members as m', (j) => j.onRef('m.tenant_id', '=', 'a.tenant_id').onRef('m.thing_group_name', '=', 'a.target_id'))
-    .innerJoin('thing_principals as tp', (j) => j.onRef('tp.tenant_id', '=', 'm.tenant_id').onRef('tp.thing_name', '=', 'm.thing_name'))
+    .selectFrom('thing_principals as tp')
+    .crossJoin('thing_group_members as m')
+    .crossJoin('policy_attachments as a')
     .select('a.policy_name')
-    .where('a.tenant_id', '=', q.tenantId)
+    .where('tp.tenant_id', '=', q.tenantId)
+    .where('tp.certificate_id', '=', q.certificateId)
+    .whereRef('m.tenant_id', '=', 'tp.tenant_id')
+    .whereRef('m.thing_name', '=', 'tp.thing_name')
+    .whereRef('a.tenant_id', '=', 'm.tenant_id')
     .where('a.target_type', '=', 'thinggroup')
-    .where('tp.certificate_id', '=', q.certificateId);
+    .whereRef('a.target_id', '=', 'm.thing_group_name');
   return db
     .selectFrom('policies as p')
     .innerJoin('policy_versions as v', (j) => j.onRef('v.tenant_id', '=', 'p.tenant_id').onRef('v.policy_name', '=', 'p.policy_name').onRef('v.version_id', '=', 'p.default_version_id'))

@@ -28,9 +28,16 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Options of {@link createStore}. */
+export interface CreateStoreOptions {
+  /** Called with the SQL text of every statement run (tests check query plans with it). */
+  readonly onQuery?: ((sql: string) => void) | undefined;
+}
+
 /** Builds a store over a dialect. Call `migrate()` before use. */
-export function createStore(dialect: StoreDialect): Store {
-  const db = new Kysely<Database>({ dialect: dialect.createKyselyDialect() });
+export function createStore(dialect: StoreDialect, options: CreateStoreOptions = {}): Store {
+  const onQuery = options.onQuery;
+  const db = new Kysely<Database>({ dialect: dialect.createKyselyDialect(), ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.query.sql) }) });
   // SQLite has one writer: concurrent transactions share commits (see GroupCommit); PostgreSQL runs them side by side.
   const groups = dialect.name === 'sqlite' ? new GroupCommit(db) : undefined;
   let closed = false;
