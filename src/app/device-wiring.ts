@@ -44,8 +44,10 @@ export async function startWebhooks(store: Store, bus: EventBus, controlPlane: C
 }
 
 /** Adapts JITP/JITR (provisioning) to the gateway's unknown-certificate extension point. */
-export function createAutoRegistrationHandler(store: Store, events: ProvisioningEventSink, logger: Logger): UnknownCertificateHandler {
+export function createAutoRegistrationHandler(store: Store, events: ProvisioningEventSink, controlPlane: ControlPlane, logger: Logger): UnknownCertificateHandler {
   const auto = new AutoRegistration(store, events);
+  // A CA may be the anchor of another tenant's devices (the installation's root): forget every tenant's list.
+  controlPlane.addListener({ trustChanged: () => auto.forgetCas() });
   const inflight = new Map<string, Promise<Awaited<ReturnType<AutoRegistration['handleUnknownCertificate']>>>>();
   return {
     async handleUnknownCertificate(request) {

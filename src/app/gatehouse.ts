@@ -125,7 +125,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
     controlPlane.setEventSink(provisioningEvents);
     cleanups.push(await startWebhooks(store, events, controlPlane, logger));
     const gateway = await DeviceGateway.create({
-      unknownCertificateHandler: createAutoRegistrationHandler(store, provisioningEvents, logger.child({ module: 'auto-registration' })),
+      unknownCertificateHandler: createAutoRegistrationHandler(store, provisioningEvents, controlPlane, logger.child({ module: 'auto-registration' })),
       deviceApis: [new FleetProvisioningRouter(controlPlane.fleet)],
       store,
       logger: logger.child({ module: 'gateway' }),

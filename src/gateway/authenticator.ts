@@ -93,6 +93,11 @@ export interface CertificateAuthenticatorOptions {
   readonly maxClientIdLength: number;
   /** Keeps the facts of admitted certificates between connections (see `connect-cache.ts`); none: read every time. */
   readonly cache?: ConnectCache<CertificateFacts> | undefined;
+  /**
+   * Keeps the status of each CA by id (key space tenant `''`) between connections whose certificate facts are not
+   * cached (first connections, JITP); invalidated with `cache` when trust changes. None: read every time.
+   */
+  readonly caStatusCache?: ConnectCache<string | undefined> | undefined;
 }
 
 /** What admission reads from the registry about one certificate. */
@@ -182,8 +187,10 @@ export class CertificateAuthenticator {
       const db = this.o.store.db;
       const certificate = await registry.findCertificate(db, tenantId, certificateId);
       if (certificate?.caCertificateId === null || certificate?.caCertificateId === undefined) return { certificate, caStatus: undefined };
-      const ca = await registry.findCaAnyTenant(db, certificate.caCertificateId);
-      return { certificate, caStatus: ca?.status };
+      const caId = certificate.caCertificateId;
+      const loadCa = async (): Promise<string | undefined> => (await registry.findCaAnyTenant(db, caId))?.status;
+      const caStatus = this.o.caStatusCache === undefined ? await loadCa() : await this.o.caStatusCache.get('', caId, loadCa);
+      return { certificate, caStatus };
     };
     const cache = this.o.cache;
     return cache === undefined ? load() : cache.get(tenantId, certificateId, load, admissible);

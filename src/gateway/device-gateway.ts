@@ -128,6 +128,8 @@ export class DeviceGateway implements ChangeListener {
   private readonly authenticator: CertificateAuthenticator;
   private readonly enforcer: PolicyEnforcer;
   private readonly certificateFacts: ConnectCache<CertificateFacts>;
+  /** Status of each CA by id (any tenant), for certificates whose facts are not cached yet (e.g. just provisioned). */
+  private readonly caStatuses: ConnectCache<string | undefined>;
   private readonly principalFacts: ConnectCache<PrincipalFacts>;
   private readonly brokers = new Map<string, Promise<Aedes>>();
   private readonly identities = new WeakMap<Duplex, PeerIdentity>();
@@ -155,12 +157,14 @@ export class DeviceGateway implements ChangeListener {
     this.limits = { ...DEFAULT_GATEWAY_LIMITS, ...(options.limits ?? {}) };
     this.log = options.logger;
     this.certificateFacts = new ConnectCache({ ttlMs: options.connectCacheTtlMs });
+    this.caStatuses = new ConnectCache({ ttlMs: options.connectCacheTtlMs, maxEntries: 10_000 });
     this.principalFacts = new ConnectCache({ ttlMs: options.connectCacheTtlMs });
     this.authenticator = new CertificateAuthenticator({
       store: options.store,
       unknownCertificateHandler: options.unknownCertificateHandler,
       maxClientIdLength: this.limits.maxClientIdLength,
       cache: this.certificateFacts,
+      caStatusCache: this.caStatuses,
     });
     this.enforcer = new PolicyEnforcer({ store: options.store, logger: options.logger, region: options.region });
     this.refusals = new Counter({
@@ -259,6 +263,7 @@ export class DeviceGateway implements ChangeListener {
   trustChanged(tenantId: string): void {
     // A CA may issue certificates of other tenants (the installation root): forget every CA status.
     this.certificateFacts.clear();
+    this.caStatuses.clear();
     this.bumpTenant(tenantId);
     this.tls.rebuildTrust(tenantId).catch((error: unknown) => this.log.error({ err: error, tenantId }, 'trust store rebuild failed'));
     const live = this.byTenant.get(tenantId);

@@ -12,6 +12,11 @@ import { ProvisioningErrors } from './errors.ts';
 
 /** How many parsed CA certificates an AutoRegistration keeps. */
 const PARSED_CA_CACHE_SIZE = 1000;
+/**
+ * How long a tenant's CA list is reused without a change notification. {@link AutoRegistration.forgetCas} drops it at
+ * once when a CA changes (the control plane calls it, through the cluster bus on every process); this is the backstop.
+ */
+const CA_LIST_TTL_MS = 1000;
 
 /** What the gateway tells about a verified but unregistered client certificate. */
 export interface AutoRegistrationRequest {
@@ -42,10 +47,30 @@ export class AutoRegistration {
   /** CA certificates parsed once (keyed by PEM: a CA record's certificate never changes). */
   private readonly parsedCas = new Map<string, pki.ParsedCertificate>();
   private readonly templates = new TemplateCache();
+  /** Each tenant's CAs, read at most once per {@link CA_LIST_TTL_MS} (JITP reads them for every new device). */
+  private readonly caLists = new Map<string, { readonly until: number; readonly cas: Promise<registry.CaRecord[]> }>();
 
   constructor(store: Store, events: ProvisioningEventSink) {
     this.store = store;
     this.events = events;
+  }
+
+  /** A CA of the tenant was registered, changed or revoked: read the tenant's CAs again (all tenants without one). */
+  forgetCas(tenantId?: string): void {
+    if (tenantId === undefined) this.caLists.clear();
+    else this.caLists.delete(tenantId);
+  }
+
+  private casOf(tenantId: string): Promise<registry.CaRecord[]> {
+    const now = Date.now();
+    const hit = this.caLists.get(tenantId);
+    if (hit !== undefined && hit.until > now) return hit.cas;
+    const entry = { until: now + CA_LIST_TTL_MS, cas: registry.listAllCas(this.store.db, tenantId) };
+    this.caLists.set(tenantId, entry);
+    entry.cas.catch(() => {
+      if (this.caLists.get(tenantId) === entry) this.caLists.delete(tenantId);
+    });
+    return entry.cas;
   }
 
   private parsedCa(pem: string): pki.ParsedCertificate {
@@ -75,7 +100,7 @@ export class AutoRegistration {
     let ca: registry.CaRecord;
     try {
       const intermediates = (request.intermediatesPem ?? []).map((p) => pki.parseCertificate(p));
-      ca = await verifyIssuingCa(this.store.db, tenantId, leaf, intermediates, { parseCa: (pem) => this.parsedCa(pem) });
+      ca = await verifyIssuingCa(this.store.db, tenantId, leaf, intermediates, { parseCa: (pem) => this.parsedCa(pem), cas: await this.casOf(tenantId) });
     } catch (error) {
       return this.refuse(tenantId, leaf.certificateId, isGatehouseError(error) ? error.code : 'PROVISIONING_CA_UNKNOWN_ISSUER', isGatehouseError(error) ? error.message : 'chain not verified');
     }

@@ -42,11 +42,13 @@ export interface VerifyIssuingCaOptions {
   readonly now?: Date | undefined;
   /** Parses a CA certificate PEM; lets a caller that verifies many devices parse each CA once. */
   readonly parseCa?: ((pem: string) => ParsedCertificate) | undefined;
+  /** The tenant's CAs as the caller last read them (default: read now). */
+  readonly cas?: readonly registry.CaRecord[] | undefined;
 }
 
 /** {@link findIssuingCa}, returning the CA's record. */
 export async function verifyIssuingCa(db: Executor, tenantId: string, leaf: ParsedCertificate, intermediates: ParsedCertificate[], options: VerifyIssuingCaOptions = {}): Promise<registry.CaRecord> {
-  const cas = await registry.listAllCas(db, tenantId);
+  const cas = options.cas ?? (await registry.listAllCas(db, tenantId));
   const revokedIds = new Set(cas.filter((c) => c.status === 'REVOKED').map((c) => c.caCertificateId));
   const active = cas.filter((c) => c.status === 'ACTIVE');
   if (active.length === 0) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'this tenant has no ACTIVE CA to verify the certificate against');
