@@ -7,11 +7,13 @@
  * mutual-TLS handshakes/second with the same device certificates. Goals: provisioned devices/s ≥ 60% of the raw
  * handshake rate (one handshake per device) at high concurrency, and first-connect p99 < 50 ms at low concurrency.
  *
- *   npx tsx bench/jitp.ts [N] [--concurrency 16] [--latency-devices 50] [--rounds 4] [--warmup 100] [--log-level warn]
+ *   npx tsx bench/jitp.ts [N] [--concurrency 16] [--latency-devices 50] [--rounds 4] [--warmup 2000] [--log-level warn]
  *
  * Passes (every device certificate is used once, so every device is never-seen):
- *   warm-up `--warmup` devices (default 100, not counted) → latency pass: `--latency-devices` at concurrency 1 → throughput: N devices at
- *   `--concurrency`, alternated with the raw baseline over `--rounds`.
+ *   warm-up `--warmup` devices (default 2000, not counted: V8 is still optimizing the server's JITP path well after the
+ *   first hundred devices) → latency pass: `--latency-devices` at concurrency 1 → throughput: N devices at
+ *   `--concurrency`, alternated with the raw baseline over `--rounds` → diagnostic: the same N devices again, known.
+ * Client TLS contexts are built before each timed pass, for both loads: a device builds its context once, at boot.
  * The bare TLS server (own process) has a fresh EC P-256 server certificate + issuing CA made with `src/pki`
  * (Gatehouse's listener key is sealed) and trusts the maker CA; device certificates are EC P-256, made in-process
  * with `createCertificateIssuer` over the maker CA key.
@@ -31,6 +33,7 @@ import {
   measureRawHandshakes,
   parseArgs,
   percentile,
+  prepareClientContexts,
   round,
   say,
   startGatehouse,
@@ -47,7 +50,7 @@ const latencyDevices = intOption(args, 'latency-devices', 50);
 const rounds = intOption(args, 'rounds', 4);
 const logLevel = args.options.get('log-level') ?? 'warn';
 /** Devices provisioned before anything is measured (JIT tier-up of the server's code; see the bench README). */
-const WARM = warmupOption(args, 100);
+const WARM = warmupOption(args, 2000);
 const RATIO_GOAL = 0.6;
 const P99_GOAL_MS = 50;
 const ARN = 'arn:aws:iot:*:*';
@@ -113,7 +116,8 @@ try {
     if (warm.pool.failed > 0) say(`[${BENCH}] warm-up failures: ${warm.pool.errors.join(' | ')}`);
   }
 
-  // --- latency pass, concurrency 1
+  // --- latency pass, concurrency 1 (client contexts built first, as in the throughput rounds)
+  prepareClientContexts(devices.slice(WARM, WARM + latencyDevices), gh.rootCaPem);
   const lat = await jitpLoad(WARM, latencyDevices, 1);
   // diagnostic: the same devices again, now known (no JITP), concurrency 1: separates JITP from connect cost
   const known = await jitpLoad(WARM, latencyDevices, 1);
@@ -128,10 +132,15 @@ try {
   for (let r = 0; r < rounds; r += 1) {
     const from = WARM + latencyDevices + r * perRound;
     const count = Math.min(perRound, WARM + latencyDevices + n - from);
+    // Both passes of the round get their client contexts built before they are timed (see prepareClientContexts).
+    prepareClientContexts(devices.slice(from, from + count), pki.rootPem);
+    prepareClientContexts(devices.slice(from, from + count), gh.rootCaPem);
     raws.push(await measureRawHandshakes({ ...rawBase, clients: devices.slice(from, from + count), count, concurrency }));
     loads.push(await jitpLoad(from, count, concurrency));
   }
 
+  // diagnostic: the devices of the rounds again, now known, at the same concurrency: the connect cost without JITP
+  const knownHigh = await jitpLoad(WARM + latencyDevices, n, concurrency);
   // --- one spot check through the API: the last device has its thing and an ACTIVE certificate
   const lastName = names[total - 1] ?? '';
   const thing = await gh.api('GET', `/v1/things/${lastName}`).then(() => 'found', (e: unknown) => `not found (${e instanceof Error ? e.message : String(e)})`);
@@ -145,6 +154,8 @@ try {
   const highConnack = loads.flatMap((x) => [...x.connackMs]);
   const ghCpuMs = sum(loads.map((x) => x.serverCpuMsPerConnect * x.pool.completed)) / Math.max(1, done);
   const bareCpuMs = sum(raws.map((x) => x.serverCpuMsPerHandshake)) / raws.length;
+  const clientCpuMs = sum(loads.map((x) => x.clientCpuMsPerConnect * x.pool.completed)) / Math.max(1, done);
+  const rawClientCpuMs = sum(raws.map((x) => x.clientCpuMsPerHandshake)) / raws.length;
   const ctx = { n: done + failed, rounds, concurrency, dialect: 'sqlite', logLevel, firstConnect: 'continue', tls: raws[0]?.protocol ?? '?', ...machineLoad() };
   const lowCtx = { ...ctx, n: latencyDevices, concurrency: 1, completed: lat.pool.completed, failed: lat.pool.failed };
   const p99Low = lat.connackP99Ms;
@@ -163,6 +174,9 @@ try {
   emit(BENCH, 'ratio_provisioned_to_handshakes', ratio, 'ratio', { ...ctx, goal: RATIO_GOAL, met: ratio >= RATIO_GOAL });
   emit(BENCH, 'gatehouse_cpu_ms_per_device', ghCpuMs, 'ms', ctx);
   emit(BENCH, 'bare_tls_server_cpu_ms_per_handshake', bareCpuMs, 'ms', ctx);
+  emit(BENCH, 'client_cpu_ms_per_device', clientCpuMs, 'ms', { ...ctx, rawClientCpuMsPerHandshake: round(rawClientCpuMs) });
+  emit(BENCH, 'known_device_connects_per_second_high_concurrency', knownHigh.connectsPerSecond, '1/s', { ...ctx, completed: knownHigh.pool.completed, failed: knownHigh.pool.failed });
+  emit(BENCH, 'gatehouse_cpu_ms_per_known_connect_high_concurrency', knownHigh.serverCpuMsPerConnect, 'ms', ctx);
   const cpuRatio = bareCpuMs / ghCpuMs;
   emit(BENCH, 'server_cpu_ratio', cpuRatio, 'ratio', { ...ctx, note: 'bare TLS server CPU per handshake / Gatehouse CPU per provisioned device: the rate ratio if both were CPU-bound on a dedicated core; robust to machine noise' });
 
@@ -171,6 +185,8 @@ try {
   say(`[${BENCH}] diagnostic, concurrency 1: the same devices reconnecting once known (no JITP): p50 ${round(known.connackP50Ms)} ms, p99 ${round(known.connackP99Ms)} ms; Gatehouse CPU ${round(lat.serverCpuMsPerConnect)} ms per first connect vs ${round(known.serverCpuMsPerConnect)} ms per known connect`);
   say(`[${BENCH}] raw node:tls mTLS handshakes: ${round(handshakesPerSecond)} /s (rounds ${raws.map((x) => round(x.handshakesPerSecond)).join(', ')}); at concurrency 1: p50 ${round(rawLow.p50Ms)} ms, p99 ${round(rawLow.p99Ms)} ms`);
   say(`[${BENCH}] CPU: Gatehouse ${round(ghCpuMs)} ms per provisioned device; bare TLS server ${round(bareCpuMs)} ms per handshake`);
+  say(`[${BENCH}] client CPU: ${round(clientCpuMs)} ms per JITP device; raw client ${round(rawClientCpuMs)} ms per handshake (client contexts built before each timed pass)`);
+  say(`[${BENCH}] diagnostic, concurrency ${concurrency}: the same devices reconnecting once known: ${round(knownHigh.connectsPerSecond)} connects/s, Gatehouse CPU ${round(knownHigh.serverCpuMsPerConnect)} ms per connect (${knownHigh.pool.failed} failed)`);
   say(`[${BENCH}] server CPU ratio (bare/Gatehouse, noise-robust) ${round(cpuRatio)}`);
   say(`[${BENCH}] ratio ${round(ratio)} (goal ≥ ${RATIO_GOAL}: ${ratio >= RATIO_GOAL ? 'met' : 'MISSED'}); spot check ${lastName}: ${thing}; load average ${ctx.loadavg.join(' ')} on ${ctx.cores} cores`);
   for (const e of [...new Set([...lat.pool.errors, ...known.pool.errors, ...loads.flatMap((x) => [...x.pool.errors])])]) say(`  device error: ${e}`);
