@@ -621,6 +621,7 @@ export interface GatehouseStartOptions {
  * Starts `node bin/gatehouse.js serve` like the e2e tests do (test/support/server-process.ts), with SQLite in a
  * fresh data dir, all listeners on 127.0.0.1 with ephemeral ports, and waits for /healthz. Every other GATEHOUSE_*
  * variable of the caller's environment is removed; GATEHOUSE_WORKERS is set from `options.workers`.
+ * `GATEHOUSE_V8_INTERRUPT_BUDGET` is passed on (see bin/gatehouse.js; `0` keeps V8's default tier-up budget).
  * `GATEHOUSE_BENCH_NODE_ARGS` (space-separated) adds Node options to the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`;
  * `GATEHOUSE_BENCH_SERVER_LOG=<file>` copies the server's stdout and stderr to that file.
  */
@@ -638,6 +639,9 @@ export async function startGatehouse(options: GatehouseStartOptions = {}): Promi
     GATEHOUSE_LOG_LEVEL: options.logLevel ?? 'warn',
     GATEHOUSE_WORKERS: String(options.workers ?? 1),
   });
+  // The server's V8 tier-up budget (bin/gatehouse.js) is kept, so that it can be compared (0 = V8's default).
+  const budget = process.env['GATEHOUSE_V8_INTERRUPT_BUDGET'];
+  if (budget !== undefined) env['GATEHOUSE_V8_INTERRUPT_BUDGET'] = budget;
   const nodeArgs = (process.env['GATEHOUSE_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   const proc = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin/gatehouse.js'), 'serve'], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);

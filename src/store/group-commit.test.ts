@@ -57,8 +57,19 @@ describe('SQLite group commit', () => {
     expect(await value('g.dup')).toBeUndefined();
     const commits = groups.stats.commits - before.commits;
     expect(groups.stats.transactions - before.transactions).toBe(23);
-    // the first runs alone; the others queued behind it and share far fewer commits
+    // started in one turn of the event loop, they share far fewer commits than transactions
     expect(commits).toBeLessThan(6);
+  });
+
+  it('transactions started in the same turn of the event loop share one commit, even on an idle store', async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    const before = { ...groups.stats };
+    expect(await Promise.all(['t.1', 't.2', 't.3'].map((k) => put(k)))).toEqual(['t.1', 't.2', 't.3']);
+    expect(groups.stats.commits - before.commits).toBe(1);
+    expect(groups.stats.transactions - before.transactions).toBe(3);
+    // one alone is a plain transaction
+    expect(await put('t.alone')).toBe('t.alone');
+    expect(groups.stats.commits - before.commits).toBe(2);
   });
 
   it('a later transaction sees the writes of an earlier one of the same group', async () => {
@@ -70,7 +81,8 @@ describe('SQLite group commit', () => {
 
   it('when the group cannot go on, every transaction of it rejects and nothing is written', async () => {
     // a transaction that rolls everything back behind the group's back breaks its savepoints: the group fails as a whole
-    const blocker = put('g.blocker');
+    // (an earlier transaction, committed in an earlier group, stays)
+    expect(await put('g.earlier')).toBe('g.earlier');
     const victims = [
       groups.run(async (trx) => {
         await trx.insertInto('system_settings').values({ key: 'g.victim.1', value: '1' }).execute();
@@ -80,9 +92,9 @@ describe('SQLite group commit', () => {
         throw new Error('gone');
       }),
     ];
-    await blocker;
     const settled = await Promise.allSettled(victims);
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected']);
     expect(await value('g.victim.1')).toBeUndefined();
+    expect(await value('g.earlier')).toBe('1');
   });
 });

@@ -25,7 +25,8 @@ interface Pending {
  *   the others of the group go on;
  * - its promise settles only after the COMMIT that holds its writes succeeded; if that COMMIT (or a rollback to a
  *   savepoint) fails, every transaction of the group rejects with that error and nothing of the group is written.
- * An idle store runs a transaction at once (a group of one, a plain transaction): grouping adds no wait.
+ * A transaction starts at the end of the current turn of the event loop, with every other one started in that turn
+ * (a group of one is a plain transaction): grouping adds no wait beyond that turn.
  */
 export class GroupCommit {
   private readonly db: Kysely<Database>;
@@ -41,7 +42,13 @@ export class GroupCommit {
   run<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.running) void this.drain();
+      if (!this.running) {
+        // Start at the end of this turn of the event loop (setImmediate), not at once: the transactions that other
+        // sockets' callbacks of the same turn start (e.g. several first connections read in one poll) then share one
+        // COMMIT. An idle store waits for nothing but the rest of the current turn.
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
