@@ -7,7 +7,7 @@ import { loadConfig } from './config.ts';
 describe('loadConfig', () => {
   it('has the documented defaults and freezes the result', () => {
     const c = loadConfig({ env: {}, cwd: '/srv' });
-    expect(c).toMatchObject({ host: '0.0.0.0', apiPort: 8080, mqttPort: 8883, httpsPort: 8443, dataDir: '/srv/gatehouse-data', logLevel: 'info', domain: 'localhost', workers: 1, bulkBatchLines: 2000, mqttLimits: {} });
+    expect(c).toMatchObject({ host: '0.0.0.0', apiPort: 8080, mqttPort: 8883, httpsPort: 8443, dataDir: '/srv/gatehouse-data', logLevel: 'info', domain: 'localhost', workers: 1, bulkBatchLines: 1000, mqttLimits: {} });
     expect(c.databaseUrl).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
   });

@@ -35,9 +35,11 @@ export interface GatehouseConfig {
   /** CA keys in a PKCS#11 token instead of encrypted blobs (all three set, or none). */
   readonly pkcs11: { readonly libraryPath: string; readonly tokenLabel: string; readonly pin: string } | undefined;
   /**
-   * Lines per transaction of a bulk registration task (1-10000, default 2000). Larger batches commit less often
-   * (bench/bulk.ts: 2000 lines ran 5,192-5,319 devices/s against 4,783-4,985 with 1000, interleaved) and hold more
-   * lines in memory: up to four batches are in flight (server peak RSS 273 MB at 2000, 244-266 MB at 1000).
+   * Lines per transaction of a bulk registration task (1-10000, default 1000). Larger batches commit less often and
+   * hold more lines in memory: up to four batches are in flight, and the faster the machine the more often all four
+   * are. bench/bulk-server.sh 100000 on 2026-11-29 (quiet 2-core machine): 1000 lines 10,695-10,859 devices/s, server
+   * peak RSS 277-279 MB; 2000 lines 11,206-11,533/s but 335-337 MB, over the 300 MB budget (on a crowded machine the
+   * same morning 2000 lines had peaked at 273 MB).
    */
   readonly bulkBatchLines: number;
   /** MQTT limits of the device gateway; undefined keeps the gateway's default (AWS IoT's values). */
@@ -81,7 +83,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'pkcs11.libraryPath', env: 'GATEHOUSE_PKCS11_LIBRARY', flag: 'pkcs11-library', kind: 'string', description: 'PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so): CA keys are made and used in the token' },
   { key: 'pkcs11.tokenLabel', env: 'GATEHOUSE_PKCS11_TOKEN', flag: 'pkcs11-token', kind: 'string', description: 'label of the PKCS#11 token holding the CA keys' },
   { key: 'pkcs11.pin', env: 'GATEHOUSE_PKCS11_PIN', flag: 'pkcs11-pin', kind: 'string', description: 'user PIN of the PKCS#11 token' },
-  { key: 'bulkBatchLines', env: 'GATEHOUSE_BULK_BATCH_LINES', flag: 'bulk-batch-lines', kind: 'limit', description: 'lines per transaction of a bulk task, 1-10000 (default 2000)' },
+  { key: 'bulkBatchLines', env: 'GATEHOUSE_BULK_BATCH_LINES', flag: 'bulk-batch-lines', kind: 'limit', description: 'lines per transaction of a bulk task, 1-10000 (default 1000)' },
   { key: 'mqttLimits.maxPacketSize', env: 'GATEHOUSE_MQTT_MAX_PACKET_BYTES', flag: 'mqtt-max-packet-bytes', kind: 'limit', description: 'largest MQTT packet in bytes (default 131072)' },
   { key: 'mqttLimits.maxTopicLength', env: 'GATEHOUSE_MQTT_MAX_TOPIC_LENGTH', flag: 'mqtt-max-topic-length', kind: 'limit', description: 'longest topic in bytes (default 256)' },
   { key: 'mqttLimits.maxTopicLevels', env: 'GATEHOUSE_MQTT_MAX_TOPIC_LEVELS', flag: 'mqtt-max-topic-levels', kind: 'limit', description: 'most topic levels (default 16)' },
@@ -202,7 +204,7 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
   if (p11Set !== 0 && p11Set !== 3) {
     throw ConfigErrors.error('CONFIG_INVALID', 'GATEHOUSE_PKCS11_LIBRARY, GATEHOUSE_PKCS11_TOKEN and GATEHOUSE_PKCS11_PIN go together: set all three or none');
   }
-  const bulkBatchLines = num('bulkBatchLines', 2000);
+  const bulkBatchLines = num('bulkBatchLines', 1000);
   if (bulkBatchLines < 1 || bulkBatchLines > 10_000) {
     throw ConfigErrors.error('CONFIG_INVALID', `GATEHOUSE_BULK_BATCH_LINES must be a whole number 1-10000, got ${bulkBatchLines}`);
   }

@@ -56,7 +56,7 @@ export interface BulkTaskRunnerOptions {
   readonly cas: CertificateAuthorityService;
   /** Inputs are kept under `<dataDir>/bulk/<taskId>.input` so that a task can resume after a crash. */
   readonly dataDir: string;
-  /** Lines per transaction (default 2000; the server passes `GATEHOUSE_BULK_BATCH_LINES`). */
+  /** Lines per transaction (default 1000; the server passes `GATEHOUSE_BULK_BATCH_LINES`). */
   readonly batchSize?: number;
   /** Called when a task's loop fails as a whole (logging). */
   readonly onTaskError?: (taskId: string, error: unknown) => void;
@@ -134,7 +134,7 @@ export class BulkTaskRunner {
 
   constructor(options: BulkTaskRunnerOptions) {
     this.o = options;
-    this.batchSize = options.batchSize ?? 2000;
+    this.batchSize = options.batchSize ?? 1000;
   }
 
   private get w(): registry.WriteOptions {

@@ -31,7 +31,9 @@ function fullCollection(): (() => void) | null {
  * `maxIntervalMs` after the last collection. The interval matters when batches are slow: a line that brings a CSR is
  * signed by Gatehouse (its key objects and certificates hold native memory that only a collection releases), a
  * batch of them takes about a second, and ten of them took the server's RSS to 344 MB (30,000 CSRs,
- * `MATERIAL=csr bench/bulk-server.sh`); with a collection at least every second, 248 MB.
+ * `MATERIAL=csr bench/bulk-server.sh`); with a collection at least every second, 248 MB. On a faster machine
+ * (2026-11-29, ~3,000 CSRs/s) a second of CSRs was again too much: 319 MB at 1 s, 266 MB at 400 ms; 100,000
+ * certificate lines 277 MB at 1 s and 249 MB at 400 ms, for 6-11% of throughput (still 2,789 CSRs/s and 9,275 lines/s).
  */
 export class HeapCompaction {
   private readonly every: number;
@@ -39,7 +41,7 @@ export class HeapCompaction {
   private written = 0;
   private lastCollection = performance.now();
 
-  constructor(every = 10, maxIntervalMs = 1_000) {
+  constructor(every = 10, maxIntervalMs = 400) {
     this.every = every;
     this.maxIntervalMs = maxIntervalMs;
   }
