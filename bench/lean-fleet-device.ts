@@ -7,9 +7,10 @@
  * 1. mutual TLS with the batch claim (its SecureContext is built once per run and shared by every device, as the raw
  *    baseline reuses its contexts), CONNECT with `claim-<serial>`;
  * 2. an EC P-256 key pair and a CSR (CN = the claim client id) made on the device with `src/pki`;
- * 3. CreateCertificateFromCsr (protocols.md, "AWS fleet provisioning MQTT API"): SUBSCRIBE QoS 1 to
- *    `$aws/certificates/create-from-csr/json/accepted` and `/rejected`, PUBLISH QoS 1 the request, wait for the answer
- *    (and the PUBACK), UNSUBSCRIBE;
+ * 3. one SUBSCRIBE QoS 1 to the `/accepted` and `/rejected` answers of both calls (as the SDK's `provisionByClaim`
+ *    does with `subscribeToAnswers`, and AWS's fleet-provisioning sample), kept until DISCONNECT;
+ *    CreateCertificateFromCsr (protocols.md, "AWS fleet provisioning MQTT API"): PUBLISH QoS 1 the request to
+ *    `$aws/certificates/create-from-csr/json`, wait for the answer (and the PUBACK);
  * 4. RegisterThing the same way on `$aws/provisioning-templates/<template>/provision/json`, with the ownership token
  *    and `parameters: { SerialNumber }`;
  * 5. DISCONNECT; then mutual TLS with the new key and certificate (a SecureContext per device, necessarily), CONNECT
@@ -93,18 +94,20 @@ function requireString(body: Record<string, unknown>, key: string, api: string):
   return value;
 }
 
+/** The answer topics of a request topic. */
+function answersOf(topic: string): [accepted: string, rejected: string] {
+  return [`${topic}/accepted`, `${topic}/rejected`];
+}
+
 /**
- * One request of the fleet-provisioning MQTT API, as the SDK's `FleetProvisioningClient.request` does it:
- * subscribe to `<topic>/accepted` and `<topic>/rejected` (QoS 1), publish the JSON request (QoS 1), wait for the answer
- * and the PUBACK, unsubscribe. Resolves with the accepted payload; a rejected one fails with its error fields.
+ * One request of the fleet-provisioning MQTT API on a session already subscribed to its answers, as the SDK's
+ * `FleetProvisioningClient.request` does after `subscribeToAnswers`: publish the JSON request (QoS 1), wait for the
+ * answer and the PUBACK. Resolves with the accepted payload; a rejected one fails with its error fields.
  */
 async function requestFleetApi(session: LeanMqttSession, api: string, topic: string, request: unknown): Promise<Record<string, unknown>> {
-  const accepted = `${topic}/accepted`;
-  const rejected = `${topic}/rejected`;
-  const filters = [accepted, rejected];
-  await session.subscribe(filters, 1);
+  const filters = answersOf(topic);
+  const rejected = filters[1];
   const [, answer] = await Promise.all([session.publishQos1(topic, Buffer.from(JSON.stringify(request))), session.waitForMessage(filters)]);
-  await session.unsubscribe(filters);
   const body = parseJsonObject(answer.payload, answer.topic);
   if (answer.topic === rejected) {
     const r = body as RejectedPayload;
@@ -129,11 +132,14 @@ export async function runLeanFleetDevice(o: LeanFleetDeviceOptions): Promise<Lea
     if (claimSession.resumed) resumedSessions += 1;
     keys = generateKeyPair('EC_P256');
     const csr = createCsr({ privateKey: keys.privateKey, spkiDer: keys.spkiDer, subject: { CN: [o.claimClientId.slice(0, 64)] } });
-    const cert = await requestFleetApi(claimSession, 'CreateCertificateFromCsr', '$aws/certificates/create-from-csr/json', { certificateSigningRequest: csr });
+    const createTopic = '$aws/certificates/create-from-csr/json';
+    const provisionTopic = `$aws/provisioning-templates/${o.templateName}/provision/json`;
+    await claimSession.subscribe([...answersOf(createTopic), ...answersOf(provisionTopic)], 1);
+    const cert = await requestFleetApi(claimSession, 'CreateCertificateFromCsr', createTopic, { certificateSigningRequest: csr });
     certificatePem = requireString(cert, 'certificatePem', 'CreateCertificateFromCsr');
     certificateId = requireString(cert, 'certificateId', 'CreateCertificateFromCsr');
     const token = requireString(cert, 'certificateOwnershipToken', 'CreateCertificateFromCsr');
-    const reg = await requestFleetApi(claimSession, 'RegisterThing', `$aws/provisioning-templates/${o.templateName}/provision/json`, { certificateOwnershipToken: token, parameters: { SerialNumber: o.serialNumber } });
+    const reg = await requestFleetApi(claimSession, 'RegisterThing', provisionTopic, { certificateOwnershipToken: token, parameters: { SerialNumber: o.serialNumber } });
     thingName = requireString(reg, 'thingName', 'RegisterThing');
     await claimSession.disconnect();
   } catch (error) {

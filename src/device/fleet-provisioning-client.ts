@@ -15,11 +15,18 @@ export interface RejectedPayload {
 /**
  * The AWS fleet-provisioning MQTT API from the device's side (protocols.md): subscribe to `/accepted` and
  * `/rejected`, publish the request, wait for the answer on the same connection. Works against Gatehouse and AWS.
+ *
+ * A request subscribes to its two answer topics and unsubscribes afterwards, unless {@link subscribeToAnswers}
+ * subscribed to them beforehand for the connection's life (as AWS's fleet-provisioning sample does): a device that
+ * makes the certificate call and RegisterThing then sends one SUBSCRIBE instead of two SUBSCRIBE and two UNSUBSCRIBE
+ * round trips.
  */
 export class FleetProvisioningClient {
   private readonly client: MqttClient;
   private readonly format: PayloadFormat;
   private readonly timeoutMs: number;
+  /** Answer topics subscribed for the connection's life by subscribeToAnswers. */
+  private readonly standing = new Set<string>();
 
   constructor(client: MqttClient, options: { format?: PayloadFormat; timeoutMs?: number } = {}) {
     this.client = client;
@@ -35,11 +42,35 @@ export class FleetProvisioningClient {
     return this.format === 'json' ? (JSON.parse(payload.toString('utf8')) as unknown) : (cborDecode(payload) as unknown);
   }
 
+  /** The request topics of the API in this client's payload format. */
+  get topics(): { readonly createKeysAndCertificate: string; readonly createCertificateFromCsr: string; registerThing(templateName: string): string } {
+    const f = this.format;
+    return {
+      createKeysAndCertificate: `$aws/certificates/create/${f}`,
+      createCertificateFromCsr: `$aws/certificates/create-from-csr/${f}`,
+      registerThing: (templateName) => `$aws/provisioning-templates/${templateName}/provision/${f}`,
+    };
+  }
+
+  /**
+   * Subscribes, in one SUBSCRIBE, to the `/accepted` and `/rejected` answers of `requestTopics` for the rest of the
+   * connection; requests to them then neither subscribe nor unsubscribe. Fails when the server refuses a filter.
+   */
+  async subscribeToAnswers(requestTopics: readonly string[]): Promise<void> {
+    const filters = requestTopics.flatMap((t) => [`${t}/accepted`, `${t}/rejected`]).filter((f) => !this.standing.has(f));
+    if (filters.length === 0) return;
+    const granted = await this.client.subscribeAsync(filters, { qos: 1 });
+    const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+    if (refused.length > 0) throw DeviceErrors.error('DEVICE_REQUEST_REJECTED', `the server refused the subscription to ${refused.join(', ')}`);
+    for (const f of filters) this.standing.add(f);
+  }
+
   /** Publishes `request` to `topic` and resolves with the `/accepted` payload, or rejects with the `/rejected` one. */
   async request<T>(topic: string, request: unknown): Promise<T> {
     const accepted = `${topic}/accepted`;
     const rejected = `${topic}/rejected`;
-    await this.client.subscribeAsync([accepted, rejected], { qos: 1 });
+    const standing = this.standing.has(accepted) && this.standing.has(rejected);
+    if (!standing) await this.client.subscribeAsync([accepted, rejected], { qos: 1 });
     try {
       return await new Promise<T>((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -81,22 +112,22 @@ export class FleetProvisioningClient {
         });
       });
     } finally {
-      await this.client.unsubscribeAsync([accepted, rejected]).catch(() => undefined);
+      if (!standing) await this.client.unsubscribeAsync([accepted, rejected]).catch(() => undefined);
     }
   }
 
   /** CreateKeysAndCertificate: the service makes the key (it travels over the TLS connection once). */
   createKeysAndCertificate(): Promise<{ certificateId: string; certificatePem: string; privateKey: string; certificateOwnershipToken: string }> {
-    return this.request(`$aws/certificates/create/${this.format}`, {});
+    return this.request(this.topics.createKeysAndCertificate, {});
   }
 
   /** CreateCertificateFromCsr: the key never leaves the device. */
   createCertificateFromCsr(certificateSigningRequest: string): Promise<{ certificateId: string; certificatePem: string; certificateOwnershipToken: string }> {
-    return this.request(`$aws/certificates/create-from-csr/${this.format}`, { certificateSigningRequest });
+    return this.request(this.topics.createCertificateFromCsr, { certificateSigningRequest });
   }
 
   /** RegisterThing with the ownership token and template parameters. */
   registerThing(templateName: string, input: { certificateOwnershipToken: string; parameters?: Record<string, string> }): Promise<{ thingName: string; deviceConfiguration: Record<string, unknown> }> {
-    return this.request(`$aws/provisioning-templates/${templateName}/provision/${this.format}`, input);
+    return this.request(this.topics.registerThing(templateName), input);
   }
 }

@@ -79,7 +79,10 @@ export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<Prov
       let privateKeyPem: string;
       let token: string;
       let certificateId: string;
-      if ((o.keyMode ?? 'csr') === 'csr') {
+      const csrMode = (o.keyMode ?? 'csr') === 'csr';
+      // One SUBSCRIBE for the answers of both calls, kept until the connection ends.
+      await api.subscribeToAnswers([csrMode ? api.topics.createCertificateFromCsr : api.topics.createKeysAndCertificate, api.topics.registerThing(o.templateName)]);
+      if (csrMode) {
         const keys = generateKeyPair('EC_P256');
         const csr = createCsr({ privateKey: keys.privateKey, spkiDer: keys.spkiDer, subject: { CN: [clientId.slice(0, 64)] } });
         const r = await api.createCertificateFromCsr(csr);

@@ -78,6 +78,24 @@ for (const dialect of DIALECTS) {
       await client.endAsync();
     });
 
+    it('answers a device that subscribed to both calls up front: one SUBSCRIBE, no UNSUBSCRIBE, the answers still reach it', async () => {
+      const c = await connectDevice(endpoint, claim, 'factory-standing');
+      const sent: string[] = [];
+      c.on('packetsend', (p: { cmd: string }) => sent.push(p.cmd));
+      const api = new FleetProvisioningClient(c);
+      await api.subscribeToAnswers([api.topics.createKeysAndCertificate, api.topics.registerThing('sensors')]);
+      const keys = await api.createKeysAndCertificate();
+      const reg = await api.registerThing('sensors', { certificateOwnershipToken: keys.certificateOwnershipToken, parameters: { SerialNumber: 'S300' } });
+      expect(reg.thingName).toBe('sensor-S300');
+      expect(sent.filter((cmd) => cmd === 'subscribe')).toHaveLength(1);
+      expect(sent.filter((cmd) => cmd === 'unsubscribe')).toHaveLength(0);
+      // a request to another API still subscribes to its own answers, and unsubscribes afterwards
+      await expect(api.createCertificateFromCsr('not a CSR')).rejects.toMatchObject({ code: 'DEVICE_REQUEST_REJECTED' });
+      expect(sent.filter((cmd) => cmd === 'subscribe')).toHaveLength(2);
+      expect(sent.filter((cmd) => cmd === 'unsubscribe')).toHaveLength(1);
+      await c.endAsync();
+    });
+
     it('provisions with CreateKeysAndCertificate over CBOR', async () => {
       const dev = await provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'B200', Location: 'hall' }, keyMode: 'server', format: 'cbor' });
       expect(dev.thingName).toBe('sensor-B200');
