@@ -14,7 +14,7 @@ import { createAutoRegistrationHandler, createProvisioningEventSink, startWebhoo
 import * as pki from '../pki/index.ts';
 import { CertificateAuthorityService, ControlPlane, bootstrapInstallation } from '../provisioning/index.ts';
 import type { InstallationMaterial } from '../provisioning/index.ts';
-import { createKeyBlobRepository } from '../registry/index.ts';
+import * as registry from '../registry/index.ts';
 import { openStore } from '../store/index.ts';
 import type { Store } from '../store/index.ts';
 import { DATA_FILES, lockDataDir, readOrCreateKekFile, writeSecretFile } from './data-dir.ts';
@@ -197,10 +197,16 @@ async function openCore(config: GatehouseConfig, logger: Logger, cleanups: Clean
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   cleanups.push(() => store.close());
   logger.info({ dialect: store.dialect, dataDir: config.dataDir }, 'store ready');
+  // Webhook and pre-provisioning hook secrets are stored sealed under the KEK (src/registry/secret-sealing.ts);
+  // rows written before that are sealed now.
+  registry.useSecretSealer({ seal: (label, secret) => pki.sealText(kek, secret, label), open: (label, stored) => pki.openSealedText(kek, stored, label), isSealed: pki.isSealedText });
+  cleanups.push(() => registry.useSecretSealer(undefined));
+  const resealed = await store.transaction((trx) => registry.resealLegacySecrets(trx));
+  if (resealed > 0) logger.info({ secrets: resealed }, 'sealed the webhook secrets stored in clear by an earlier version');
 
   let keyStore: pki.KeyStore;
   if (config.pkcs11 === undefined) {
-    keyStore = new pki.EncryptedKeyStore({ kek, blobs: createKeyBlobRepository(store.db) });
+    keyStore = new pki.EncryptedKeyStore({ kek, blobs: registry.createKeyBlobRepository(store.db) });
   } else {
     const p11 = pki.Pkcs11KeyStore.open(config.pkcs11);
     cleanups.push(() => p11.close());

@@ -22,7 +22,7 @@ export {
 } from './encrypted-key-store.ts';
 export { Pkcs11KeyStore, type Pkcs11KeyStoreOptions } from './pkcs11-key-store.ts';
 export { KEK_LENGTH, generateKek, parseKek } from './kek.ts';
-export { openSealedPrivateKey, sealPrivateKey } from './kek-envelope.ts';
+export { isSealedText, openSealedPrivateKey, openSealedText, sealPrivateKey, sealText } from './kek-envelope.ts';
 export { createKeyObjectSigner } from './key-object-signer.ts';
 export { generateKeyPair, type GeneratedKeyPair } from './key-pair.ts';
 export { keyIdentifierOf, type SubjectKeyAlgorithm } from './public-key.ts';

@@ -59,11 +59,11 @@ export function openEnvelope(kek: KeyObject, aad: string, envelope: Uint8Array):
 const SEALED_PREFIX = 'gh-sealed-v1:';
 
 /**
- * Seals a private key PEM (e.g. the TLS listener key) under the KEK for storage as text: `gh-sealed-v1:<base64>`
- * of an AES-256-GCM envelope bound to `label`. Throws `PKI_KEK_INVALID`.
+ * Seals text (a private key PEM, a signing secret) under the KEK for storage as text: `gh-sealed-v1:<base64>` of an
+ * AES-256-GCM envelope bound to `label`. Throws `PKI_KEK_INVALID`.
  */
-export function sealPrivateKey(kek: Uint8Array, privateKeyPem: string, label: string): string {
-  const plaintext = Buffer.from(privateKeyPem, 'utf8');
+export function sealText(kek: Uint8Array, text: string, label: string): string {
+  const plaintext = Buffer.from(text, 'utf8');
   try {
     return SEALED_PREFIX + sealEnvelope(kekKeyObject(kek), label, plaintext).toString('base64');
   } finally {
@@ -71,18 +71,31 @@ export function sealPrivateKey(kek: Uint8Array, privateKeyPem: string, label: st
   }
 }
 
+/** True when `stored` has the form {@link sealText} writes. */
+export function isSealedText(stored: string): boolean {
+  return typeof stored === 'string' && stored.startsWith(SEALED_PREFIX);
+}
+
 /**
- * Opens a key sealed by {@link sealPrivateKey} with the same KEK and label and returns the PEM.
+ * Opens text sealed by {@link sealText} with the same KEK and label.
  * Throws `PKI_KEY_BLOB_MALFORMED` or `PKI_KEK_MISMATCH`.
  */
-export function openSealedPrivateKey(kek: Uint8Array, sealed: string, label: string): string {
-  if (typeof sealed !== 'string' || !sealed.startsWith(SEALED_PREFIX)) {
-    throw PkiErrors.error('PKI_KEY_BLOB_MALFORMED', 'the sealed key has an unknown format');
-  }
+export function openSealedText(kek: Uint8Array, sealed: string, label: string): string {
+  if (!isSealedText(sealed)) throw PkiErrors.error('PKI_KEY_BLOB_MALFORMED', 'the sealed value has an unknown format');
   const plaintext = openEnvelope(kekKeyObject(kek), label, Buffer.from(sealed.slice(SEALED_PREFIX.length), 'base64'));
   try {
     return plaintext.toString('utf8');
   } finally {
     plaintext.fill(0);
   }
+}
+
+/** Seals a private key PEM (e.g. the TLS listener key): {@link sealText}. */
+export function sealPrivateKey(kek: Uint8Array, privateKeyPem: string, label: string): string {
+  return sealText(kek, privateKeyPem, label);
+}
+
+/** Opens a key sealed by {@link sealPrivateKey}: {@link openSealedText}. */
+export function openSealedPrivateKey(kek: Uint8Array, sealed: string, label: string): string {
+  return openSealedText(kek, sealed, label);
 }

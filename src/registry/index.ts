@@ -35,3 +35,4 @@ export {
 } from './provisioning-templates.ts';
 export { createWebhook, listWebhooks, listAllWebhookTargets, deleteWebhook, insertDeadLetter, listDeadLetters, type Webhook } from './webhooks.ts';
 export { getCaRegistrationHooks, setCaRegistrationHooks, addAllowListEntries, isAllowListed, listAllowList, removeAllowListEntry, type CaRegistrationHooks } from './registration-hooks.ts';
+export { useSecretSealer, resealLegacySecrets, type SecretSealer } from './secret-sealing.ts';

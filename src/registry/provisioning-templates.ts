@@ -7,6 +7,7 @@ import { nowIso } from './context.ts';
 import { appendAudit } from './audit-log.ts';
 import { RegistryErrors } from './errors.ts';
 import { assertValidName } from './names.ts';
+import { hookSecretLabel, openSecret, sealSecret } from './secret-sealing.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { WriteOptions } from './things.ts';
@@ -49,7 +50,21 @@ export function validateTemplateBody(name: string, type: ProvisioningTemplateTyp
   return { text, template };
 }
 
-function toRecord(r: { template_name: string; template_type: string; description: string | null; enabled: number; default_version_id: number; body: string; pre_provisioning_hook: string | null; created_at: string; updated_at: string }): ProvisioningTemplateRecord {
+/** The stored form of a hook: JSON, with a webhook's signing secret sealed (see secret-sealing.ts). */
+function storedHook(tenantId: string, templateName: string, hook: PreProvisioningHook | null | undefined): string | null {
+  if (hook === undefined || hook === null) return null;
+  if (hook.type !== 'webhook' || hook.secret === undefined) return JSON.stringify(hook);
+  return JSON.stringify({ ...hook, secret: sealSecret(hookSecretLabel(tenantId, templateName), hook.secret) });
+}
+
+/** A hook as stored, with its secret opened. */
+function hookOf(tenantId: string, templateName: string, stored: string): PreProvisioningHook {
+  const hook = JSON.parse(stored) as PreProvisioningHook;
+  if (hook.type !== 'webhook' || hook.secret === undefined) return hook;
+  return { ...hook, secret: openSecret(hookSecretLabel(tenantId, templateName), hook.secret) };
+}
+
+function toRecord(tenantId: string, r: { template_name: string; template_type: string; description: string | null; enabled: number; default_version_id: number; body: string; pre_provisioning_hook: string | null; created_at: string; updated_at: string }): ProvisioningTemplateRecord {
   return {
     templateName: r.template_name,
     type: r.template_type as ProvisioningTemplateType,
@@ -57,7 +72,7 @@ function toRecord(r: { template_name: string; template_type: string; description
     enabled: r.enabled === 1,
     defaultVersionId: r.default_version_id,
     templateBody: r.body,
-    preProvisioningHook: r.pre_provisioning_hook === null ? null : (JSON.parse(r.pre_provisioning_hook) as PreProvisioningHook),
+    preProvisioningHook: r.pre_provisioning_hook === null ? null : hookOf(tenantId, r.template_name, r.pre_provisioning_hook),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -78,7 +93,7 @@ export async function createProvisioningTemplate(
   const now = nowIso();
   await db
     .insertInto('provisioning_templates')
-    .values({ tenant_id: ctx.tenantId, template_name: name, template_type: type, description: input.description ?? null, enabled: input.enabled === false ? 0 : 1, default_version_id: 1, pre_provisioning_hook: input.preProvisioningHook === undefined ? null : JSON.stringify(input.preProvisioningHook), created_at: now, updated_at: now })
+    .values({ tenant_id: ctx.tenantId, template_name: name, template_type: type, description: input.description ?? null, enabled: input.enabled === false ? 0 : 1, default_version_id: 1, pre_provisioning_hook: storedHook(ctx.tenantId, name, input.preProvisioningHook), created_at: now, updated_at: now })
     .execute();
   await db.insertInto('provisioning_template_versions').values({ tenant_id: ctx.tenantId, template_name: name, version_id: 1, body: text, created_at: now }).execute();
   await appendAudit(db, ctx, 'template.create', `provisioningtemplate/${name}`, { type }, opts.rowLocks);
@@ -88,7 +103,7 @@ export async function createProvisioningTemplate(
 /** Reads a template with its default version body, or undefined. */
 export async function findProvisioningTemplate(db: Executor, tenantId: string, name: string): Promise<ProvisioningTemplateRecord | undefined> {
   const r = await templateByName.first(db, { tenantId, name });
-  return r === undefined ? undefined : toRecord(r);
+  return r === undefined ? undefined : toRecord(tenantId, r);
 }
 
 /** Reads a template or throws REGISTRY_TEMPLATE_NOT_FOUND. */
@@ -117,7 +132,7 @@ export async function updateProvisioningTemplate(
       enabled: (update.enabled ?? current.enabled) ? 1 : 0,
       description: update.description ?? current.description,
       default_version_id: update.defaultVersionId ?? current.defaultVersionId,
-      pre_provisioning_hook: update.preProvisioningHook === undefined ? (current.preProvisioningHook === null ? null : JSON.stringify(current.preProvisioningHook)) : update.preProvisioningHook === null ? null : JSON.stringify(update.preProvisioningHook),
+      pre_provisioning_hook: storedHook(ctx.tenantId, name, update.preProvisioningHook === undefined ? current.preProvisioningHook : update.preProvisioningHook),
       updated_at: nowIso(),
     })
     .where('tenant_id', '=', ctx.tenantId)

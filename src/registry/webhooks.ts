@@ -5,6 +5,7 @@ import { nowIso } from './context.ts';
 import { appendAudit } from './audit-log.ts';
 import { RegistryErrors } from './errors.ts';
 import type { WriteOptions } from './things.ts';
+import { openSecret, sealSecret, webhookSecretLabel } from './secret-sealing.ts';
 
 /** A webhook subscription of a tenant (the secret is only returned when created). */
 export interface Webhook {
@@ -17,7 +18,8 @@ export interface Webhook {
 
 /** Creates a webhook subscription. */
 export async function createWebhook(db: Executor, ctx: RegistryContext, input: { url: string; events: readonly string[]; secret: string }, opts: WriteOptions = {}): Promise<Webhook> {
-  const row = { webhook_id: randomUUID(), tenant_id: ctx.tenantId, url: input.url, events: JSON.stringify([...new Set(input.events)]), secret: input.secret, created_at: nowIso() };
+  const webhookId = randomUUID();
+  const row = { webhook_id: webhookId, tenant_id: ctx.tenantId, url: input.url, events: JSON.stringify([...new Set(input.events)]), secret: sealSecret(webhookSecretLabel(webhookId), input.secret), created_at: nowIso() };
   await db.insertInto('webhooks').values(row).execute();
   await appendAudit(db, ctx, 'webhook.create', `webhook/${row.webhook_id}`, { url: input.url, events: input.events }, opts.rowLocks);
   return { webhookId: row.webhook_id, tenantId: row.tenant_id, url: row.url, events: JSON.parse(row.events) as string[], createdAt: row.created_at };
@@ -32,7 +34,7 @@ export async function listWebhooks(db: Executor, tenantId: string): Promise<Webh
 /** Every webhook with its secret (the dispatcher's view). */
 export async function listAllWebhookTargets(db: Executor): Promise<{ id: string; tenantId: string; url: string; secret: string; events: string[] }[]> {
   const rows = await db.selectFrom('webhooks').selectAll().execute();
-  return rows.map((r) => ({ id: r.webhook_id, tenantId: r.tenant_id, url: r.url, secret: r.secret, events: JSON.parse(r.events) as string[] }));
+  return rows.map((r) => ({ id: r.webhook_id, tenantId: r.tenant_id, url: r.url, secret: openSecret(webhookSecretLabel(r.webhook_id), r.secret), events: JSON.parse(r.events) as string[] }));
 }
 
 /** Deletes a webhook of the tenant. */

@@ -1,5 +1,6 @@
 // Fleet provisioning by claim and by trusted user end to end (issue 5): real server, real MQTT over mutual TLS,
 // the device SDK of src/device, the CLI, and error paths.
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { createCsr, generateKeyPair } from '../../src/pki/index.ts';
 import { connectDevice, FleetProvisioningClient, provisionByClaim, provisionByTrustedUser } from '../../src/device/index.ts';
 import type { DeviceEndpoint } from '../../src/device/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
-import { execSql } from '../support/database-access.ts';
+import { execSql, selectRows } from '../support/database-access.ts';
 import { startServer } from '../support/server-process.ts';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
@@ -199,13 +200,13 @@ for (const dialect of DIALECTS) {
       const denied = await provisionByClaim({ endpoint, claim: cl, templateName: 'allowlisted', parameters: { SerialNumber: 'NOPE' } }).catch((e: { details?: unknown }) => e.details);
       expect(denied).toMatchObject({ statusCode: 403, errorCode: 'AccessDenied' });
 
-      const seen: { signature: string | undefined; body: Record<string, unknown> }[] = [];
+      const seen: { signature: string | undefined; timestamp: string | undefined; raw: string; body: Record<string, unknown> }[] = [];
       let delayMs = 0;
       const hookServer: HttpServer = createServer((req, res) => {
         let body = '';
         req.on('data', (d: Buffer) => (body += d.toString()));
         req.on('end', () => {
-          seen.push({ signature: req.headers['gatehouse-signature'] as string | undefined, body: JSON.parse(body) as Record<string, unknown> });
+          seen.push({ signature: req.headers['gatehouse-signature'] as string | undefined, timestamp: req.headers['gatehouse-timestamp'] as string | undefined, raw: body, body: JSON.parse(body) as Record<string, unknown> });
           setTimeout(() => {
             res.setHeader('content-type', 'application/json');
             res.end(JSON.stringify({ allowProvisioning: true, parameterOverrides: { Location: 'overridden' } }));
@@ -221,6 +222,12 @@ for (const dialect of DIALECTS) {
         const dev = await provisionByClaim({ endpoint, claim: ch, templateName: 'hooked', parameters: { SerialNumber: 'H1' } });
         expect((await server.api('GET', `/v1/things/${dev.thingName}`)).body.attributes).toEqual({ location: 'overridden' });
         expect(seen[0]?.signature).toMatch(/^sha256=[0-9a-f]{64}$/);
+        // signed with the secret returned at creation, which is stored sealed under the KEK
+        const secret = created.body.hookSecret as string;
+        expect(seen[0]?.signature).toBe(`sha256=${createHmac('sha256', secret).update(`${seen[0]?.timestamp ?? ''}.${seen[0]?.raw ?? ''}`).digest('hex')}`);
+        const storedHook = String((await selectRows(server, `select pre_provisioning_hook from provisioning_templates where template_name = 'hooked'`))[0]?.['pre_provisioning_hook']);
+        expect(storedHook).not.toContain(secret);
+        expect(JSON.parse(storedHook)).toMatchObject({ type: 'webhook', secret: expect.stringMatching(/^gh-sealed-v1:/) });
         expect(seen[0]?.body).toMatchObject({ claimCertificateId: ch.certificateId, parameters: { SerialNumber: 'H1' }, certificateId: dev.certificateId });
         delayMs = 1500;
         const slow = await provisionByClaim({ endpoint, claim: ch, templateName: 'hooked', parameters: { SerialNumber: 'H2' }, attempts: 1 }).catch((e: { details?: unknown }) => e.details);
@@ -354,6 +361,10 @@ for (const dialect of DIALECTS) {
         expect(created?.signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
         const list = await server.api('GET', '/v1/webhooks');
         expect(JSON.stringify(list.body)).not.toContain('thing-events-secret-123');
+        // stored sealed under the KEK, not in clear (a copy of the database cannot forge the signatures)
+        const stored = await selectRows(server, `select secret from webhooks where webhook_id = '${wh.body.webhookId as string}'`);
+        expect(String(stored[0]?.['secret'])).toMatch(/^gh-sealed-v1:/);
+        expect(String(stored[0]?.['secret'])).not.toContain('thing-events-secret-123');
         await server.api('DELETE', `/v1/webhooks/${wh.body.webhookId as string}`);
       } finally {
         hook.close();

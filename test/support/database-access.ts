@@ -43,3 +43,22 @@ export async function countRows(server: { dataDir: string; databaseUrl: string |
     await client.end();
   }
 }
+
+/** Runs one query directly against a test server's database and returns its rows (to check what is stored). */
+export async function selectRows(server: { dataDir: string; databaseUrl: string | undefined }, query: string): Promise<Record<string, unknown>[]> {
+  if (server.databaseUrl === undefined) {
+    const db = new BetterSqlite3(path.join(server.dataDir, 'gatehouse.db'), { readonly: true });
+    try {
+      return db.prepare(query).all() as Record<string, unknown>[];
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: server.databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query<Record<string, unknown>>(query)).rows;
+  } finally {
+    await client.end();
+  }
+}
