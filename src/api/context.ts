@@ -26,6 +26,11 @@ export interface ApiDependencies {
   readonly controlPlane: ControlPlane;
   /** Health of the other listeners (the API answers 200 on /healthz only once all are up). */
   readonly isReady: () => boolean;
+  /**
+   * The metrics of the whole installation when this process is one of several workers (see src/app/cluster-metrics.ts);
+   * absent: `metrics` is the installation's.
+   */
+  readonly installationMetrics?: (() => Promise<{ readonly text: string; readonly scope: 'installation' | 'worker' }>) | undefined;
   /** Device-facing connection details (ports are known once the listeners are bound). */
   readonly deviceEndpoint: () => { readonly mqttPort: number; readonly httpsPort: number; readonly rootCaPem: string };
 }

@@ -109,7 +109,8 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     return { status: 'ok' };
   });
   app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
-    return reply.type(deps.metrics.contentType).send(await deps.metrics.metrics());
+    const m = deps.installationMetrics === undefined ? { text: await deps.metrics.metrics(), scope: 'installation' } : await deps.installationMetrics();
+    return reply.type(deps.metrics.contentType).header('gatehouse-metrics-scope', m.scope).send(m.text);
   });
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, () => app.swagger());
 

@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { GatehouseConfig } from '../config/index.ts';
 import { RedisChannel, redactUrl } from '../events/index.ts';
+import { serveClusterMetrics } from './cluster-metrics.ts';
 import { DATA_FILES } from './data-dir.ts';
 import { AppErrors } from './errors.ts';
 import { busNamespaceOf, prepareInstallation } from './gatehouse.ts';
@@ -70,6 +71,8 @@ export async function startCluster(config: GatehouseConfig, logger: Logger, sche
     // Node's own NODE_CLUSTER_SCHED_POLICY=rr (round robin through the primary) stays available, e.g. for tests.
     if (!schedulingPolicyFromEnv) cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ serialization: 'json' });
+    // /metrics answered by any worker covers every worker (cluster-metrics.ts).
+    serveClusterMetrics();
 
     const fork = (index: number): Promise<WorkerReady> => {
       const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });

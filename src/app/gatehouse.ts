@@ -9,6 +9,7 @@ import { InProcessEventBus, RedisChannel, RedisTokenBuckets } from '../events/in
 import { DeviceGateway, FleetProvisioningRouter, redisBrokerBackend } from '../gateway/index.ts';
 import type { BrokerBackendFactory } from '../gateway/index.ts';
 import { bridgeChanges } from './cluster-bridge.ts';
+import { workerClusterMetrics } from './cluster-metrics.ts';
 import type { ChangeMessage } from './cluster-bridge.ts';
 import { createAutoRegistrationHandler, createProvisioningEventSink, startWebhooks } from './device-wiring.ts';
 import * as pki from '../pki/index.ts';
@@ -81,6 +82,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
     const ports = { api: config.apiPort, mqtt: config.mqttPort, https: config.httpsPort };
     const api = await buildApiServer({
       config, store, logger, metrics, controlPlane,
+      installationMetrics: role === 'worker' ? workerClusterMetrics(metrics) : undefined,
       isReady: () => ready,
       deviceEndpoint: () => ({ mqttPort: ports.mqtt, httpsPort: ports.https, rootCaPem: material.rootCaPem }),
     });

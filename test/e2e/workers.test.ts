@@ -143,6 +143,26 @@ for (const dialect of DIALECTS) describe(`gatehouse serve --workers 2 (${dialect
     expect(Date.now() - started).toBeLessThan(2500);
   });
 
+  it('answers /metrics for the whole installation, whichever worker serves it', async () => {
+    const dev = await device('w-metrics');
+    expect((await server.api('PATCH', `/v1/certificates/${dev.certificateId}`, { status: 'INACTIVE' })).status).toBeLessThan(300);
+    const refusals = async (): Promise<{ scope: string | null; count: number }> => {
+      // a new connection each time (no keep-alive): round robin hands them to both workers
+      const res = await fetch(`${server.apiUrl}/metrics`, { headers: { connection: 'close' } });
+      const text = await res.text();
+      const line = text.split('\n').find((l) => l.startsWith('gatehouse_mqtt_connect_refusals_total{') && l.includes('reason="certificate_inactive"'));
+      return { scope: res.headers.get('gatehouse-metrics-scope'), count: line === undefined ? 0 : Number(line.split(' ').pop()) };
+    };
+    const before = await refusals();
+    // four refused connections, alternating between the two workers
+    for (let i = 0; i < 4; i++) await expect(connect(dev, `w-metrics-${i}`)).rejects.toThrow();
+    for (let i = 0; i < 4; i++) {
+      const after = await refusals();
+      expect(after.scope).toBe('installation');
+      expect(after.count - before.count).toBe(4);
+    }
+  });
+
   it('holds a claim to its rate limit across workers (the buckets live in Redis)', async () => {
     const template = {
       Parameters: { SerialNumber: { Type: 'String' } },
