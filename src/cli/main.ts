@@ -16,6 +16,8 @@ function serveCommand(c: CliContext): Command {
   const cmd = new Command('serve').description('start Gatehouse: REST API + console, device MQTT over mutual TLS, device HTTPS');
   cmd.addOption(new Option('--config <file>', 'JSON config file (keys: ' + SETTINGS.map((s) => s.key).join(', ') + ')'));
   for (const s of SETTINGS) cmd.addOption(new Option(`--${s.flag} <value>`, `${s.description} [env ${s.env}]`));
+  // Read by bin/gatehouse.js before any module loads, so it is an environment variable only.
+  cmd.addHelpText('after', "\nEnvironment only:\n  GATEHOUSE_V8_INTERRUPT_BUDGET  V8's tier-up budget for serve (default 16384; 0 keeps V8's default 67584)");
   cmd.action((opts: Record<string, string | undefined>) =>
     c.run(async () => {
       const flags: Partial<Record<(typeof SETTINGS)[number]['key'], string>> = {};

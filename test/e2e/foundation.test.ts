@@ -157,6 +157,10 @@ for (const dialect of DIALECTS) {
       expect(missing.stderr).toContain('REGISTRY_THING_NOT_FOUND');
       const help = await server.cli(['thing', 'create', '--help']);
       expect(help.stdout).toContain('--with-certificate');
+      expect((await server.cli(['serve', '--help'])).stdout).toContain('GATEHOUSE_V8_INTERRUPT_BUDGET');
+      const badBudget = await server.cli(['serve'], { GATEHOUSE_V8_INTERRUPT_BUDGET: 'fast' });
+      expect(badBudget.code).toBe(2);
+      expect(badBudget.stderr).toContain('CONFIG_INVALID: GATEHOUSE_V8_INTERRUPT_BUDGET');
       const v = await server.cli(['--json', 'audit', 'verify']);
       expect(JSON.parse(v.stdout)).toMatchObject({ ok: true });
     });
