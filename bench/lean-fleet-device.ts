@@ -152,8 +152,10 @@ export async function runLeanFleetDevice(o: LeanFleetDeviceOptions): Promise<Lea
   if (!certificateCarriesKey(certificatePem, keys.spkiDer)) throw new Error(`certificate ${certificateId} does not carry the device's public key`);
   if (thingName !== o.expectedThingName) throw new Error(`RegisterThing named the thing "${thingName}", expected "${o.expectedThingName}"`);
 
-  // A new identity object: connectMutualTls builds its SecureContext once, for this device only.
-  const device: ClientIdentity = { certPem: certificatePem, keyPem: keys.privateKeyPem };
+  // A new identity object: connectMutualTls builds its SecureContext once, for this device only. The key goes to
+  // OpenSSL as SEC1 PEM (`BEGIN EC PRIVATE KEY`), which Node encodes in about a sixth of the time of PKCS#8 (OpenSSL 3
+  // encodes PKCS#8 through its encoder framework); OpenSSL reads both alike.
+  const device: ClientIdentity = { certPem: certificatePem, keyPem: keys.privateKey.export({ type: 'sec1', format: 'pem' }).toString() };
   const session = await LeanMqttSession.connect({ target: { ...base, identity: device }, clientId: thingName, timeoutMs });
   try {
     if (session.resumed) resumedSessions += 1;

@@ -75,7 +75,8 @@ export interface DeviceGatewayOptions {
 /** The policies of a certificate together with the certificate fields that policy variables read. */
 interface PrincipalFacts {
   readonly principal: PrincipalPolicies;
-  readonly certificate: PolicyCertificate;
+  /** Absent when no policy of the principal reads a certificate field (see PrincipalPolicies.readsCertificate). */
+  readonly certificate: PolicyCertificate | undefined;
 }
 
 /** Why the gateway itself closed a connection (label of `gatehouse_mqtt_enforcement_disconnects_total`). */
@@ -451,11 +452,13 @@ export class DeviceGateway implements ChangeListener {
   /** The effective policies and policy-variable certificate fields of a connection's certificate (cached). */
   private principalOf(identity: PeerIdentity): Promise<PrincipalFacts> {
     return this.principalFacts.get(identity.tenantId, identity.certificateId, async () => {
+      const principal = await this.enforcer.loadPrincipal(identity.tenantId, identity.certificateId);
+      // Certificate fields only for policies that read them (a policy change reloads these facts, from a live socket).
+      if (!principal.readsCertificate) return { principal, certificate: undefined };
       // Parsed from the live socket; a socket closed meanwhile yields no certificate: fail this load (not cached).
       const peer = identity.peerCertificate;
       if ((peer as Partial<typeof peer>).raw === undefined) throw new Error('the connection closed before its certificate was read');
-      const certificate = policyCertificateOf(peer);
-      return { principal: await this.enforcer.loadPrincipal(identity.tenantId, identity.certificateId), certificate };
+      return { principal, certificate: policyCertificateOf(peer) };
     });
   }
 

@@ -1,7 +1,7 @@
 import type tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { authorize, compilePolicy, parsePolicyDocument, resourceArn } from '../policy/index.ts';
-import { DEFAULT_POLICY_REGION, accountIdOfTenant, policyCertificateOf } from './policy-enforcer.ts';
+import { DEFAULT_POLICY_REGION, accountIdOfTenant, policyCertificateOf, readsCertificateFields } from './policy-enforcer.ts';
 
 describe('accountIdOfTenant', () => {
   it('is a stable 12-digit id, distinct per tenant', () => {
@@ -38,5 +38,25 @@ describe('policyCertificateOf', () => {
       subjectAlternativeName: { DNSName: ['dev-1.example'], IPAddress: ['10.0.0.1'], RFC822Name: ['d@example.com'] },
       serialNumber: '0A1B',
     });
+  });
+});
+
+describe('readsCertificateFields', () => {
+  const compiled = (statement: Record<string, unknown>) => compilePolicy(parsePolicyDocument({ Version: '2012-10-17', Statement: [statement] }));
+
+  it('is false for a policy without certificate variables', () => {
+    expect(readsCertificateFields(compiled({ Effect: 'Allow', Action: 'iot:Publish', Resource: 'arn:aws:iot:*:*:topic/things/${iot:Connection.Thing.ThingName}/*' }))).toBe(false);
+  });
+
+  it('is true for a certificate variable in a resource, in a Deny, or in a condition', () => {
+    expect(readsCertificateFields(compiled({ Effect: 'Allow', Action: 'iot:Publish', Resource: 'arn:aws:iot:*:*:topic/${iot:Certificate.Subject.CommonName}/*' }))).toBe(true);
+    expect(readsCertificateFields(compiled({ Effect: 'Deny', Action: 'iot:Subscribe', Resource: 'arn:aws:iot:*:*:topicfilter/${iot:Certificate.SerialNumber}' }))).toBe(true);
+    expect(readsCertificateFields(compiled({ Effect: 'Allow', Action: 'iot:Connect', Resource: '*', Condition: { StringEquals: { 'iot:ClientId': '${iot:Certificate.Subject.CommonName}' } } }))).toBe(true);
+  });
+
+  it('sees a variable that the stored JSON text spelled with escapes', () => {
+    const text = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Publish","Resource":"arn:aws:iot:*:*:topic/${iot:Certificate\\u002eSubject\\u002eCommonName}"}]}';
+    expect(text.includes('iot:Certificate.')).toBe(false);
+    expect(readsCertificateFields(compilePolicy(parsePolicyDocument(text)))).toBe(true);
   });
 });

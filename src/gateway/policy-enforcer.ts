@@ -43,6 +43,12 @@ export interface PrincipalPolicies {
   readonly policies: readonly CompiledPolicy[];
   readonly thing: PolicyThing | undefined;
   readonly isAttached: boolean;
+  /**
+   * Whether any of the policies reads a certificate field (`iot:Certificate.*`): only then does the connection's
+   * certificate need to be parsed into {@link PolicyCertificate} (Node's `getPeerCertificate`, a large share of a
+   * first connection's gateway work).
+   */
+  readonly readsCertificate: boolean;
 }
 
 /** The authorization state of one connection. Replaced as a whole when policies or attachments change. */
@@ -101,6 +107,22 @@ export function policyCertificateOf(peer: tls.PeerCertificate): PolicyCertificat
   };
 }
 
+const readsCertificateCache = new WeakMap<CompiledPolicy, boolean>();
+
+/**
+ * Whether a compiled policy mentions a certificate policy variable anywhere (resources, conditions). Checked on the
+ * normalized document re-serialized, where a variable name cannot hide behind JSON escapes: a superset of the
+ * variables the evaluator can read, so a policy that reads a certificate field is never evaluated without it.
+ */
+export function readsCertificateFields(policy: CompiledPolicy): boolean {
+  let reads = readsCertificateCache.get(policy);
+  if (reads === undefined) {
+    reads = JSON.stringify(policy.document).includes('iot:Certificate.');
+    readsCertificateCache.set(policy, reads);
+  }
+  return reads;
+}
+
 /** Loads, compiles and evaluates IoT policies for the gateway. */
 export class PolicyEnforcer {
   private readonly o: PolicyEnforcerOptions;
@@ -128,11 +150,11 @@ export class PolicyEnforcer {
       const rec = await registry.findThing(db, tenantId, firstThing);
       if (rec !== undefined) thing = { thingName: rec.thingName, thingTypeName: rec.thingTypeName ?? undefined, attributes: rec.attributes };
     }
-    return { policies, thing, isAttached: thingNames.length > 0 };
+    return { policies, thing, isAttached: thingNames.length > 0, readsCertificate: policies.some((p) => readsCertificateFields(p)) };
   }
 
   /** Builds the authorization state of one connection. */
-  connectionPolicy(tenantId: string, clientId: string, principal: PrincipalPolicies, certificate: PolicyCertificate): ConnectionPolicy {
+  connectionPolicy(tenantId: string, clientId: string, principal: PrincipalPolicies, certificate: PolicyCertificate | undefined): ConnectionPolicy {
     const context: PolicyContext = {
       clientId,
       thing: principal.thing,

@@ -328,6 +328,27 @@ for (const dialect of DIALECTS) {
       await c.endAsync();
     });
 
+    it('reads the certificate of a live connection when a new policy needs its fields (a Deny on ${iot:Certificate.Subject.CommonName})', async () => {
+      // The first policy reads no certificate field, so the connection's certificate is not parsed at connect; the
+      // policy attached later does, and its Deny must apply to the live connection.
+      await server.api('POST', '/v1/policies', { policyName: 'no-cert-vars', policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['iot:Connect', 'iot:Subscribe'], Resource: '*' }] }) });
+      await server.api('POST', '/v1/policies', { policyName: 'deny-own-cn', policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'iot:Subscribe', Resource: `${ARN}:topicfilter/cn/\${iot:Certificate.Subject.CommonName}/*` }] }) });
+      const dev = await issue({ policy: 'no-cert-vars' });
+      const cn = new X509Certificate(dev.certificatePem).subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3) ?? '';
+      expect(cn).not.toBe('');
+      const c = await connected(server, dev, 'cert-vars-later');
+      expect(await granted(c, `cn/${cn}/x`)).toBe(1);
+      expect((await server.api('POST', '/v1/policies/deny-own-cn/attach', { target: dev.certificateId })).status).toBeLessThan(300);
+      await sleep(300);
+      expect(await granted(c, `cn/${cn}/y`)).toBe(128);
+      expect(await granted(c, 'cn/someone-else/y')).toBe(1);
+      await c.endAsync();
+      // A new connection of the same certificate sees both policies from its first packet.
+      const again = await connected(server, dev, 'cert-vars-again');
+      expect(await granted(again, `cn/${cn}/z`)).toBe(128);
+      await again.endAsync();
+    });
+
     it('disconnects the first connection when a second one uses the same client id', async () => {
       const dev = await issue();
       const first = await connected(server, dev, 'same-id');
