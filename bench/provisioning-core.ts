@@ -66,7 +66,7 @@ try {
     const auto = new AutoRegistration(store, sink);
     const pems = Array.from({ length: total }, (_, i) => issueClientIdentity(maker.issuer, `dev-${i}`).certPem);
     one = async (i) => {
-      const o = await auto.handleUnknownCertificate({ tenantId, certificatePem: pems[i] ?? '', clientId: `dev-${i}` });
+      const o = await auto.handleUnknownCertificate({ tenantId, certificate: pems[i] ?? '', clientId: `dev-${i}` });
       if (o.kind !== 'provisioned') throw new Error(`device ${i}: ${o.kind}${o.kind === 'refused' ? ` ${o.code} ${o.reason}` : ''}`);
     };
   } else {

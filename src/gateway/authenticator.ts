@@ -52,10 +52,10 @@ export const CONNACK_CODE_OF_REFUSAL: Readonly<Record<RefusalReason, ConnackRefu
 export interface UnknownCertificateRequest {
   readonly tenantId: string;
   readonly certificateId: string;
-  /** The certificate, PEM. */
-  readonly certificatePem: string;
-  /** The certificates above it in the path TLS verified (intermediates, then the anchor), PEM. */
-  readonly chainPem: readonly string[];
+  /** The certificate, DER (as TLS received it). */
+  readonly certificateDer: Buffer;
+  /** The certificates above it in the path TLS verified (intermediates, then the anchor), DER. */
+  readonly chainDer: readonly Buffer[];
   readonly clientId: string;
   readonly remoteAddress: string | undefined;
 }
@@ -112,10 +112,6 @@ function admissible(f: CertificateFacts): boolean {
   return f.certificate?.status === 'ACTIVE' && (f.certificate.caCertificateId === null || f.caStatus === 'ACTIVE');
 }
 
-function pemOfDer(der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n');
-  return `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
-}
 
 /** Decides, at CONNECT, whether a TLS peer's certificate may connect to its tenant. */
 export class CertificateAuthenticator {
@@ -148,8 +144,8 @@ export class CertificateAuthenticator {
       const outcome = await handler.handleUnknownCertificate({
         tenantId,
         certificateId,
-        certificatePem: pemOfDer(identity.certificateDer),
-        chainPem: identity.chainDer.map(pemOfDer),
+        certificateDer: identity.certificateDer,
+        chainDer: identity.chainDer,
         clientId,
         remoteAddress: identity.remoteAddress,
       });

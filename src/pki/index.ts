@@ -88,7 +88,9 @@ export {
 // Trust and revocation
 export {
   verifyCertificateChain,
+  verifyCertificateChainAsync,
   verifyCertificateSignature,
+  verifyCertificateSignatureAsync,
   type VerifiedChain,
   type VerifyCertificateChainOptions,
 } from './chain.ts';

@@ -21,9 +21,10 @@ const CA_LIST_TTL_MS = 1000;
 /** What the gateway tells about a verified but unregistered client certificate. */
 export interface AutoRegistrationRequest {
   readonly tenantId: string;
-  /** Leaf first, then the intermediates the device presented. */
-  readonly certificatePem: string;
-  readonly intermediatesPem?: readonly string[];
+  /** The device certificate: PEM, or DER as TLS received it (no PEM round trip on a device's first connection). */
+  readonly certificate: string | Uint8Array;
+  /** The certificates above it that may complete its path (PEM or DER). */
+  readonly intermediates?: readonly (string | Uint8Array)[];
   readonly clientId: string;
 }
 
@@ -92,14 +93,14 @@ export class AutoRegistration {
   async handleUnknownCertificate(request: AutoRegistrationRequest): Promise<AutoRegistrationOutcome> {
     let leaf: pki.ParsedCertificate;
     try {
-      leaf = pki.parseCertificate(request.certificatePem);
+      leaf = pki.parseCertificate(request.certificate);
     } catch (error) {
       return { kind: 'refused', code: isGatehouseError(error) ? error.code : 'PKI_CERTIFICATE_MALFORMED', reason: 'unreadable certificate' };
     }
     const { tenantId } = request;
     let ca: registry.CaRecord;
     try {
-      const intermediates = (request.intermediatesPem ?? []).map((p) => pki.parseCertificate(p));
+      const intermediates = (request.intermediates ?? []).map((c) => pki.parseCertificate(c));
       ca = await verifyIssuingCa(this.store.db, tenantId, leaf, intermediates, { parseCa: (pem) => this.parsedCa(pem), cas: await this.casOf(tenantId) });
     } catch (error) {
       return this.refuse(tenantId, leaf.certificateId, isGatehouseError(error) ? error.code : 'PROVISIONING_CA_UNKNOWN_ISSUER', isGatehouseError(error) ? error.message : 'chain not verified');
