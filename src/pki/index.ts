@@ -53,6 +53,7 @@ export {
   createCsr,
   createCsrDer,
   parseCsr,
+  parseCsrAsync,
   type CreateCsrOptions,
   type ParsedCsr,
 } from './csr.ts';

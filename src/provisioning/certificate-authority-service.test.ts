@@ -40,5 +40,42 @@ for (const dialect of DIALECTS) {
       expect((await service().issuerFor('racing')).ca.caCertificateId).toBe(id);
       expect((await registry.listAllCas(store.db, 'racing')).length).toBe(cas.length);
     });
+
+    it('is read once per TTL, forgotten on trust changes, and a deactivated issuing CA is refused at once', async () => {
+      await store.transaction((trx) => registry.createTenant(trx, 'cached', 'cached.localhost'));
+      let notified = 0;
+      let cas: CertificateAuthorityService | undefined;
+      cas = new CertificateAuthorityService({
+        store,
+        keyStore: new EncryptedKeyStore({ kek, blobs: registry.createKeyBlobRepository(store.db) }),
+        publicUrl: 'http://127.0.0.1:1',
+        defaultIssuerTtlMs: 600_000, // no expiry during the test: only notifications make it read again
+        // as the application wires it: a trust change forgets the issuers read
+        onTrustChanged: () => {
+          notified += 1;
+          cas?.forgetIssuers();
+        },
+      });
+      const first = await cas.issuerFor('cached');
+      // another process points the tenant at another CA behind this one's back: unseen within the TTL …
+      const other = await cas.createCa({ tenantId: 'cached', actor: 'test' }, { commonName: 'Other issuing CA' });
+      const afterCreate = notified;
+      expect(afterCreate).toBeGreaterThan(0);
+      await cas.issuerFor('cached'); // re-read after the notification: still the first one, the setting is unchanged
+      await registry.setSystemSetting(store.db, 'pki.issuing_ca_id.cached', other.caCertificateId);
+      expect((await cas.issuerFor('cached')).ca.caCertificateId).toBe(first.ca.caCertificateId);
+      // … and seen after forgetIssuers (what a trust notification does), or once the TTL (default 1 s) ran out
+      cas.forgetIssuers();
+      expect((await cas.issuerFor('cached')).ca.caCertificateId).toBe(other.caCertificateId);
+      // deactivating the issuing CA through the service notifies, so the next issuance is refused at once
+      await cas.updateCa({ tenantId: 'cached', actor: 'test' }, other.caCertificateId, { status: 'INACTIVE' });
+      expect(notified).toBeGreaterThan(afterCreate);
+      await expect(cas.issuerFor('cached')).rejects.toMatchObject({ code: 'PROVISIONING_CA_NOT_ACTIVE' });
+      // setDefaultIssuer notifies too
+      const before = notified;
+      await cas.setDefaultIssuer('cached', first.ca.caCertificateId);
+      expect(notified).toBe(before + 1);
+      expect((await cas.issuerFor('cached')).ca.caCertificateId).toBe(first.ca.caCertificateId);
+    });
   });
 }

@@ -17,6 +17,8 @@ export interface CertificateAuthorityServiceOptions {
   readonly publicUrl: string;
   /** Called after any change that alters which certificates a tenant trusts (gateway trust-store reload). */
   readonly onTrustChanged: (tenantId: string) => void;
+  /** How long a tenant's default issuing CA read by `issuerFor` is reused (default {@link DEFAULT_ISSUER_TTL_MS}). */
+  readonly defaultIssuerTtlMs?: number;
 }
 
 /** An issuer ready to sign, with its CA record. */
@@ -51,10 +53,22 @@ export interface RegisterCaInput {
  * The owned CA hierarchy (root → per-tenant or per-batch issuing intermediates), registered BYO CAs, issuers
  * cached per CA, and CRLs regenerated on change and on a schedule (RFC 5280 §5).
  */
+/**
+ * How long {@link CertificateAuthorityService.issuerFor} reuses a tenant's default issuing CA it read: the bound on
+ * how late a change made outside this process without a trust notification (no cluster bus) is seen.
+ */
+export const DEFAULT_ISSUER_TTL_MS = 1000;
+
 export class CertificateAuthorityService {
   private readonly issuers = new Map<string, Promise<ReadyIssuer>>();
   /** The creation of a tenant's default issuing CA in progress, by tenant (concurrent first issuances share it). */
   private readonly creatingDefaultIssuer = new Map<string, Promise<ReadyIssuer>>();
+  /**
+   * Each tenant's default issuing CA as last read (setting + CA record), kept for at most
+   * `defaultIssuerTtlMs` and dropped by {@link forgetIssuers} on every trust change: every certificate the
+   * fleet API or the API issues asked for both rows before.
+   */
+  private readonly defaultIssuers = new Map<string, { readonly at: number; readonly ready: Promise<ReadyIssuer> }>();
   private readonly crls = new Map<string, { der: Uint8Array; pem: string; nextUpdate: number }>();
   private readonly o: CertificateAuthorityServiceOptions;
 
@@ -184,6 +198,26 @@ export class CertificateAuthorityService {
    */
   async issuerFor(tenantId: string, caCertificateId?: string): Promise<ReadyIssuer> {
     if (caCertificateId !== undefined) return this.readyIssuer(await this.ownedActiveCa(tenantId, caCertificateId, false));
+    const now = performance.now();
+    const cached = this.defaultIssuers.get(tenantId);
+    if (cached !== undefined && now - cached.at < (this.o.defaultIssuerTtlMs ?? DEFAULT_ISSUER_TTL_MS)) return cached.ready;
+    const ready = this.readDefaultIssuer(tenantId);
+    this.defaultIssuers.set(tenantId, { at: now, ready });
+    ready.catch(() => {
+      if (this.defaultIssuers.get(tenantId)?.ready === ready) this.defaultIssuers.delete(tenantId);
+    });
+    return ready;
+  }
+
+  /**
+   * Forgets the default issuing CAs read by {@link issuerFor}: called on every trust change of any tenant (a CA
+   * created, deactivated, revoked; from this process or, through the cluster bus, another one).
+   */
+  forgetIssuers(): void {
+    this.defaultIssuers.clear();
+  }
+
+  private async readDefaultIssuer(tenantId: string): Promise<ReadyIssuer> {
     const id = await registry.getSystemSetting(this.o.store.db, issuingSettingKey(tenantId));
     if (id !== undefined) {
       const ca = await registry.getCa(this.o.store.db, tenantId, id);
@@ -214,6 +248,7 @@ export class CertificateAuthorityService {
   async setDefaultIssuer(tenantId: string, caCertificateId: string): Promise<void> {
     await this.ownedActiveCa(tenantId, caCertificateId, false);
     await registry.setSystemSetting(this.o.store.db, issuingSettingKey(tenantId), caCertificateId);
+    this.o.onTrustChanged(tenantId);
   }
 
   /** Current registration code of the tenant (AWS GetRegistrationCode). */
