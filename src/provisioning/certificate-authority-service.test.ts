@@ -44,8 +44,8 @@ for (const dialect of DIALECTS) {
     it('is read once per TTL, forgotten on trust changes, and a deactivated issuing CA is refused at once', async () => {
       await store.transaction((trx) => registry.createTenant(trx, 'cached', 'cached.localhost'));
       let notified = 0;
-      let cas: CertificateAuthorityService | undefined;
-      cas = new CertificateAuthorityService({
+      const wired: { cas?: CertificateAuthorityService } = {};
+      const cas = new CertificateAuthorityService({
         store,
         keyStore: new EncryptedKeyStore({ kek, blobs: registry.createKeyBlobRepository(store.db) }),
         publicUrl: 'http://127.0.0.1:1',
@@ -53,9 +53,10 @@ for (const dialect of DIALECTS) {
         // as the application wires it: a trust change forgets the issuers read
         onTrustChanged: () => {
           notified += 1;
-          cas?.forgetIssuers();
+          wired.cas?.forgetIssuers();
         },
       });
+      wired.cas = cas;
       const first = await cas.issuerFor('cached');
       // another process points the tenant at another CA behind this one's back: unseen within the TTL …
       const other = await cas.createCa({ tenantId: 'cached', actor: 'test' }, { commonName: 'Other issuing CA' });
