@@ -61,7 +61,7 @@ export function createAutoRegistrationHandler(store: Store, events: Provisioning
       }
       const outcome = await p;
       logger.info({ tenantId: request.tenantId, certificateId: request.certificateId, outcome: outcome.kind, ...(outcome.kind === 'refused' ? { code: outcome.code, reason: outcome.reason } : {}) }, 'auto-registration');
-      if (outcome.kind === 'provisioned') return outcome.firstConnect === 'reconnect' ? { kind: 'registered-reconnect' } : { kind: 'registered' };
+      if (outcome.kind === 'provisioned') return outcome.firstConnect === 'reconnect' ? { kind: 'registered-reconnect' } : { kind: 'registered', certificate: outcome.certificate };
       if (outcome.kind === 'activated') return { kind: 'registered' };
       if (outcome.kind === 'pending') return { kind: 'refused', detail: 'registered PENDING_ACTIVATION (JITR); activate it and reconnect' };
       return { kind: 'refused', detail: `${outcome.code}: ${outcome.reason}` };

@@ -62,8 +62,11 @@ export interface UnknownCertificateRequest {
 
 /** The answer of an {@link UnknownCertificateHandler}. */
 export type UnknownCertificateOutcome =
-  /** The handler registered the certificate (e.g. JITP made it ACTIVE): authentication reads it again. */
-  | { readonly kind: 'registered' }
+  /**
+   * The handler registered the certificate (e.g. JITP made it ACTIVE). Authentication goes on with `certificate`, the
+   * record as the handler committed it, or reads it again when the handler gives none.
+   */
+  | { readonly kind: 'registered'; readonly certificate?: CertificateRecord | undefined }
   /** Registered, but this first connection must be closed (JITP `reconnect` mode, as AWS does). */
   | { readonly kind: 'registered-reconnect' }
   /** Not for this handler, or vetoed: the connection is refused as `unknown_certificate`. */
@@ -152,7 +155,8 @@ export class CertificateAuthenticator {
       if (outcome.kind === 'refused') return { ok: false, reason: 'unknown_certificate', detail: outcome.detail ?? 'certificate is not registered in this tenant' };
       if (outcome.kind === 'registered-reconnect') return { ok: false, reason: 'provisioned_reconnect', detail: 'provisioned just in time; reconnect' };
       this.o.cache?.invalidate(tenantId, certificateId);
-      facts = await this.facts(tenantId, certificateId);
+      const committed = outcome.certificate?.certificateId === certificateId ? outcome.certificate : undefined;
+      facts = await this.facts(tenantId, certificateId, committed);
     }
     const cert = facts.certificate;
     if (cert === undefined) return { ok: false, reason: 'unknown_certificate', detail: 'certificate is still not registered after the unknown-certificate handler' };
@@ -177,11 +181,14 @@ export class CertificateAuthenticator {
     return { ok: true, certificate: cert };
   }
 
-  /** The registry's facts about a certificate, from the cache when it holds them. */
-  private facts(tenantId: string, certificateId: string): Promise<CertificateFacts> {
+  /**
+   * The registry's facts about a certificate, from the cache when it holds them. `committed`: the certificate's record
+   * as a handler just committed it, used instead of reading it (its CA's status is still looked up).
+   */
+  private facts(tenantId: string, certificateId: string, committed?: CertificateRecord): Promise<CertificateFacts> {
     const load = async (): Promise<CertificateFacts> => {
       const db = this.o.store.db;
-      const certificate = await registry.findCertificate(db, tenantId, certificateId);
+      const certificate = committed ?? (await registry.findCertificate(db, tenantId, certificateId));
       if (certificate?.caCertificateId === null || certificate?.caCertificateId === undefined) return { certificate, caStatus: undefined };
       const caId = certificate.caCertificateId;
       const loadCa = async (): Promise<string | undefined> => (await registry.findCaAnyTenant(db, caId))?.status;

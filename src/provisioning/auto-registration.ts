@@ -30,7 +30,13 @@ export interface AutoRegistrationRequest {
 
 /** What happened. */
 export type AutoRegistrationOutcome =
-  | { readonly kind: 'provisioned'; readonly thingName: string | undefined; readonly firstConnect: registry.FirstConnectMode }
+  | {
+      readonly kind: 'provisioned';
+      readonly thingName: string | undefined;
+      readonly firstConnect: registry.FirstConnectMode;
+      /** The certificate as JITP committed it; absent when another connection or node provisioned it first. */
+      readonly certificate?: registry.CertificateRecord | undefined;
+    }
   /** JITR with the built-in allow-list hook: registered and activated at once. */
   | { readonly kind: 'activated'; readonly thingName: string | undefined }
   | { readonly kind: 'pending'; readonly caCertificateId: string }
@@ -111,7 +117,7 @@ export class AutoRegistration {
       try {
         const r = await provisionJustInTime(this.store, tenantId, ca, leaf, `device:${leaf.certificateId}`, { templates: this.templates });
         if (r.created) this.events.emit(tenantId, 'jitp.provisioned', `$gatehouse/events/jitp/provisioned/${caId}`, { certificateId: leaf.certificateId, caCertificateId: caId, thingName: r.thingName ?? null, timestamp: Date.now() });
-        return { kind: 'provisioned', thingName: r.thingName, firstConnect: ca.firstConnect };
+        return { kind: 'provisioned', thingName: r.thingName, firstConnect: ca.firstConnect, certificate: r.certificate };
       } catch (error) {
         const code = isGatehouseError(error) ? error.code : 'PROVISIONING_JITP_FAILED';
         const reason = isGatehouseError(error) ? error.message : 'JITP failed';

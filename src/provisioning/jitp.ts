@@ -33,6 +33,8 @@ export interface JitpOutcome {
   readonly thingName: string | undefined;
   /** False when another connection (or node) provisioned the certificate first. */
   readonly created: boolean;
+  /** The certificate as this provisioning committed it (absent when `created` is false). */
+  readonly certificate?: registry.CertificateRecord | undefined;
 }
 
 /** Options of provisionJustInTime. */
@@ -64,9 +66,9 @@ export async function provisionJustInTime(store: Store, tenantId: string, ca: Ca
         const registered = await registry.insertCertificate(trx, ctx, certificateRecordOf(cert, ca.caCertificateId, 'PENDING_ACTIVATION', 'jitp'), w);
         const applied = await applyPlan(trx, ctx, plan, { certificateId: cert.certificateId, certificate: registered, rowLocks: store.supportsRowLocks });
         const after = applied.certificate ?? (await registry.getCertificate(trx, tenantId, cert.certificateId));
-        if (after.status === 'PENDING_ACTIVATION') await registry.updateCertificateStatus(trx, ctx, cert.certificateId, 'ACTIVE', { ...w, current: after });
+        const final = after.status === 'PENDING_ACTIVATION' ? await registry.updateCertificateStatus(trx, ctx, cert.certificateId, 'ACTIVE', { ...w, current: after }) : after;
         await registry.appendAudit(trx, ctx, 'jitp.provisioned', `cert/${cert.certificateId}`, { caCertificateId: ca.caCertificateId, template: rec.templateName, thingName: applied.thingName ?? null }, store.supportsRowLocks);
-        return { thingName: applied.thingName, created: true };
+        return { thingName: applied.thingName, created: true, certificate: final };
       }),
     );
   } catch (error) {
