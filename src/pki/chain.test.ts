@@ -11,8 +11,7 @@ import {
   subjectKeyIdentifierExtension,
 } from './certificate-builder.ts';
 import { createCertificateIssuer } from './certificate-issuer.ts';
-import { verifyCertificateChain, verifyCertificateChainAsync, verifyCertificateSignature, verifyCertificateSignatureAsync } from './chain.ts';
-import type { VerifyCertificateChainOptions } from './chain.ts';
+import { verifyCertificateChain, verifyCertificateSignature } from './chain.ts';
 import { OpensslWorkspace } from '../../test/support/openssl.ts';
 import { encodeName } from './distinguished-name.ts';
 import { generateKeyPair } from './key-pair.ts';
@@ -264,16 +263,6 @@ describe('verifyCertificateSignature (crypto.verify on the parsed parts) agrees 
       const tampered = parseCertificate(der);
       expect(verifyCertificateSignature(tampered, cert.publicKey)).toBe(false);
     });
-
-    it(`${name}: the thread-pool check (verifyCertificateSignatureAsync) gives the same three answers`, async () => {
-      const { cert, other } = selfSigned(`${name}-async`, keyArgs, signArgs);
-      expect(await verifyCertificateSignatureAsync(cert, cert.publicKey)).toBe(true);
-      expect(await verifyCertificateSignatureAsync(cert, other.publicKey)).toBe(false);
-      const der = Buffer.from(cert.der);
-      const tbsEnd = der.indexOf(cert.signed.tbsDer) + cert.signed.tbsDer.length;
-      der[tbsEnd - 1] = (der[tbsEnd - 1] ?? 0) ^ 0x01;
-      expect(await verifyCertificateSignatureAsync(parseCertificate(der), cert.publicKey)).toBe(false);
-    });
   }
 
   it('refuses a certificate whose outer and inner signature algorithms differ, as OpenSSL does', () => {
@@ -286,50 +275,5 @@ describe('verifyCertificateSignature (crypto.verify on the parsed parts) agrees 
     expect(changed.signed.algorithmsMatch).toBe(false);
     expect(verifyCertificateSignature(changed, cert.publicKey)).toBe(false);
     expect(changed.x509.verify(cert.publicKey)).toBe(false);
-  });
-});
-
-describe('verifyCertificateChainAsync (leaf signature in the thread pool) decides exactly as verifyCertificateChain', () => {
-  /** The anchor's id, or the error code. */
-  const outcomeOf = (run: () => { anchor: ParsedCertificate }): string => {
-    try {
-      return `anchor ${run().anchor.certificateId}`;
-    } catch (error) {
-      return `error ${(error as { code?: string }).code ?? String(error)}`;
-    }
-  };
-  const asyncOutcomeOf = async (o: VerifyCertificateChainOptions): Promise<string> => {
-    try {
-      return `anchor ${(await verifyCertificateChainAsync(o)).anchor.certificateId}`;
-    } catch (error) {
-      return `error ${(error as { code?: string }).code ?? String(error)}`;
-    }
-  };
-
-  it('on valid paths, forged, untrusted, expired, revoked and re-keyed cases', async () => {
-    const other = await createTestHierarchy();
-    const rekeyed = await createTestHierarchy();
-    const leafB = issueLeaf(createCertificateIssuer({ caCertificate: rekeyed.intermediate.certificate, signer: rekeyed.intermediateSigner, chainPem: [] }));
-    const forgedDer = Buffer.from(leaf.der);
-    forgedDer[forgedDer.length - 5] = (forgedDer[forgedDer.length - 5] as number) ^ 0x01;
-    const forged = parseCertificate(forgedDer);
-    const direct = issueLeaf(createCertificateIssuer({ caCertificate: h.root.certificate, signer: h.rootSigner, chainPem: [] }));
-    const now = new Date();
-    const cases: [string, VerifyCertificateChainOptions, string][] = [
-      ['leaf → intermediate → root', { leaf, intermediates: [h.intermediate.certificate], anchors: [h.root.certificate], now }, `anchor ${h.root.certificate.certificateId}`],
-      ['leaf signed by the anchor itself', { leaf: direct, intermediates: [], anchors: [h.root.certificate], now }, `anchor ${h.root.certificate.certificateId}`],
-      ['intermediate as the anchor', { leaf, intermediates: [], anchors: [h.intermediate.certificate], now }, `anchor ${h.intermediate.certificate.certificateId}`],
-      ['forged signature', { leaf: forged, intermediates: [h.intermediate.certificate], anchors: [h.root.certificate], now }, 'error PKI_CHAIN_SIGNATURE_INVALID'],
-      ['forged under the anchor', { leaf: forged, intermediates: [], anchors: [h.intermediate.certificate], now }, 'error PKI_CHAIN_SIGNATURE_INVALID'],
-      ['another root', { leaf, intermediates: [h.intermediate.certificate], anchors: [other.root.certificate], now }, 'error PKI_CHAIN_UNTRUSTED'],
-      ['missing intermediate', { leaf, intermediates: [], anchors: [h.root.certificate], now }, 'error PKI_CHAIN_UNTRUSTED'],
-      ['expired', { leaf, intermediates: [h.intermediate.certificate], anchors: [h.root.certificate], now: new Date(leaf.notAfter.getTime() + 1000) }, 'error PKI_CERTIFICATE_EXPIRED'],
-      ['revoked intermediate', { leaf, intermediates: [h.intermediate.certificate], anchors: [h.root.certificate], now, isRevoked: (c) => c.certificateId === h.intermediate.certificate.certificateId }, 'error PKI_CERTIFICATE_REVOKED'],
-      ['re-keyed CA under the same name', { leaf: leafB, intermediates: [rekeyed.intermediate.certificate, h.intermediate.certificate], anchors: [h.root.certificate, rekeyed.root.certificate], now }, `anchor ${rekeyed.root.certificate.certificateId}`],
-    ];
-    for (const [name, options, expected] of cases) {
-      expect(outcomeOf(() => verifyCertificateChain(options)), name).toBe(expected);
-      expect(await asyncOutcomeOf(options), name).toBe(expected);
-    }
   });
 });

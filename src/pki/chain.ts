@@ -73,26 +73,6 @@ export function verifyCertificateSignature(certificate: ParsedCertificate, issue
   }
 }
 
-/**
- * {@link verifyCertificateSignature} with the public-key operation in libuv's thread pool (`crypto.verify` with a
- * callback): the same checks and the same answer, but the event loop's thread does not do the math. Algorithms
- * outside the common ones are checked synchronously, as {@link verifyCertificateSignature} does.
- */
-export function verifyCertificateSignatureAsync(certificate: ParsedCertificate, issuerKey: KeyObject): Promise<boolean> {
-  const signed = certificate.signed;
-  if (!signed.algorithmsMatch) return Promise.resolve(false);
-  const algorithm = SIGNATURE_ALGORITHMS.get(signed.algorithmOid);
-  if (algorithm === undefined) return Promise.resolve(verifyCertificateSignature(certificate, issuerKey));
-  if (issuerKey.asymmetricKeyType !== algorithm.keyType || signed.signatureUnusedBits !== 0) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    try {
-      cryptoVerify(algorithm.digest, signed.tbsDer, algorithm.keyType === 'ec' ? { key: issuerKey, dsaEncoding: 'der' } : issuerKey, signed.signature, (error, ok) => resolve(error === null && ok));
-    } catch {
-      resolve(false);
-    }
-  });
-}
-
 function detailsOf(certificate: ParsedCertificate, position: number): Record<string, unknown> {
   return { certificateId: certificate.certificateId, position };
 }
@@ -148,31 +128,6 @@ function checkPath(
  * issuer did not sign; else `PKI_CHAIN_UNTRUSTED`.
  */
 export function verifyCertificateChain(options: VerifyCertificateChainOptions): VerifiedChain {
-  return buildPath(options, undefined);
-}
-
-/**
- * {@link verifyCertificateChain}, with the leaf's signature checked in libuv's thread pool first: against every
- * candidate issuer of the leaf (an anchor or a presented intermediate whose name and key identifier match), in
- * parallel. The path is then built and validated exactly as {@link verifyCertificateChain} does, using those answers
- * for the leaf's step and checking any further step synchronously. Same result, same errors; the event loop's thread
- * is spared the leaf's public-key operation, the one every new device certificate costs (JITP, registration).
- */
-export async function verifyCertificateChainAsync(options: VerifyCertificateChainOptions): Promise<VerifiedChain> {
-  const candidates = [...options.anchors, ...options.intermediates].filter((c) => c.certificateId !== options.leaf.certificateId && mayHaveIssued(options.leaf, c));
-  const leafSignatures = new Map<string, boolean>();
-  await Promise.all(
-    candidates.map(async (c) => {
-      leafSignatures.set(c.certificateId, await verifyCertificateSignatureAsync(options.leaf, c.publicKey));
-    }),
-  );
-  return buildPath(options, leafSignatures);
-}
-
-/** The path search of {@link verifyCertificateChain}; `leafSignatures` holds the leaf's signature checks already done, by issuer. */
-function buildPath(options: VerifyCertificateChainOptions, leafSignatures: ReadonlyMap<string, boolean> | undefined): VerifiedChain {
-  const signedBy = (child: ParsedCertificate, issuer: ParsedCertificate): boolean =>
-    (child === options.leaf ? leafSignatures?.get(issuer.certificateId) : undefined) ?? verifyCertificateSignature(child, issuer.publicKey);
   const anchorIds = new Set(options.anchors.map((anchor) => anchor.certificateId));
   const candidates = [...options.anchors, ...options.intermediates.filter((c) => !anchorIds.has(c.certificateId))];
   let pathError: GatehouseError | undefined;
@@ -184,7 +139,7 @@ function buildPath(options: VerifyCertificateChainOptions, leafSignatures: Reado
     for (const candidate of candidates) {
       if (path.some((certificate) => certificate.certificateId === candidate.certificateId)) continue;
       if (!mayHaveIssued(current, candidate)) continue;
-      if (!signedBy(current, candidate)) {
+      if (!verifyCertificateSignature(current, candidate.publicKey)) {
         signatureFailure = true;
         continue;
       }

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCsr, createCsrDer, parseCsr, parseCsrAsync } from './csr.ts';
+import { createCsr, createCsrDer, parseCsr } from './csr.ts';
 import { encodeInteger, encodeOid, encodeSequence, encodeTlv, encodeBitString } from './der.ts';
 import { encodeName } from './distinguished-name.ts';
 import { encodePem } from './pem.ts';
@@ -104,19 +104,6 @@ describe('parseCsr: tampering and malformed input', () => {
       encodeBitString(sign('sha256', info, keys.privateKey)),
     );
     expectCode(() => parseCsr(mismatched), 'PKI_CSR_SIGNATURE_INVALID');
-  });
-
-  it('parseCsrAsync (signature checked in the thread pool) accepts and refuses exactly as parseCsr', async () => {
-    const ok = await parseCsrAsync(good);
-    expect(ok.spkiDer.equals(parseCsr(good).spkiDer)).toBe(true);
-    expect(ok.subject).toEqual({ O: ['Acme'], CN: ['dev-1'] });
-    const tampered = Buffer.from(good);
-    tampered[tampered.indexOf(Buffer.from('dev-1')) + 4] = 0x32;
-    await expect(parseCsrAsync(tampered)).rejects.toMatchObject({ code: 'PKI_CSR_SIGNATURE_INVALID' });
-    await expect(parseCsrAsync(encodePem('CERTIFICATE REQUEST', tampered))).rejects.toMatchObject({ code: 'PKI_CSR_SIGNATURE_INVALID' });
-    await expect(parseCsrAsync(good.subarray(0, good.length - 3))).rejects.toMatchObject({ code: 'PKI_CSR_MALFORMED' });
-    const [rsaPem] = opensslCsr(['-newkey', 'rsa:2048']);
-    expect((await parseCsrAsync(rsaPem)).keyAlgorithm).toEqual(parseCsr(rsaPem).keyAlgorithm);
   });
 
   it('rejects broken PEM text with PKI_PEM_MALFORMED', () => {

@@ -60,50 +60,6 @@ function csrMalformed(error: unknown): Error {
  * `PKI_SIGNATURE_ALGORITHM_UNSUPPORTED` or `PKI_CSR_SIGNATURE_INVALID`.
  */
 export function parseCsr(pemOrDer: string | Uint8Array): ParsedCsr {
-  const decoded = decodeCsr(pemOrDer);
-  let valid: boolean;
-  try {
-    valid = cryptoVerify(decoded.hash, decoded.info, decoded.result.publicKey, decoded.signature);
-  } catch {
-    valid = false;
-  }
-  return checkedCsr(decoded, valid);
-}
-
-/**
- * {@link parseCsr} with the proof-of-possession signature checked in libuv's thread pool (`crypto.verify` with a
- * callback): the same checks, errors and result, without the public-key operation on the event loop's thread
- * (CreateCertificateFromCsr on the device gateway, bulk CSR lines).
- */
-export async function parseCsrAsync(pemOrDer: string | Uint8Array): Promise<ParsedCsr> {
-  const decoded = decodeCsr(pemOrDer);
-  const valid = await new Promise<boolean>((resolve) => {
-    try {
-      cryptoVerify(decoded.hash, decoded.info, decoded.result.publicKey, decoded.signature, (error, ok) => resolve(error === null && ok));
-    } catch {
-      resolve(false);
-    }
-  });
-  return checkedCsr(decoded, valid);
-}
-
-/** A decoded CSR before its signature is checked: what it claims, and what the signature covers. */
-interface DecodedCsr {
-  readonly result: ParsedCsr;
-  readonly hash: string | null;
-  readonly info: Uint8Array;
-  readonly signature: Uint8Array;
-}
-
-function checkedCsr(decoded: DecodedCsr, valid: boolean): ParsedCsr {
-  if (!valid) {
-    throw PkiErrors.error('PKI_CSR_SIGNATURE_INVALID', 'the CSR signature does not verify with its public key');
-  }
-  return decoded.result;
-}
-
-/** Everything {@link parseCsr} checks but the signature. */
-function decodeCsr(pemOrDer: string | Uint8Array): DecodedCsr {
   let der: Buffer;
   if (typeof pemOrDer === 'string') {
     if (pemOrDer.length > MAX_CSR_PEM_LENGTH) {
@@ -164,7 +120,16 @@ function decodeCsr(pemOrDer: string | Uint8Array): DecodedCsr {
     throw PkiErrors.error('PKI_CSR_SIGNATURE_INVALID', 'the CSR signature algorithm does not match its key');
   }
   const publicKey = createPublicKeyObject(keyInfo);
-  return { result: { der, subject, publicKey, spkiDer, keyAlgorithm: keyInfo.algorithm }, hash, info, signature };
+  let valid: boolean;
+  try {
+    valid = cryptoVerify(hash, info, publicKey, signature);
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    throw PkiErrors.error('PKI_CSR_SIGNATURE_INVALID', 'the CSR signature does not verify with its public key');
+  }
+  return { der, subject, publicKey, spkiDer, keyAlgorithm: keyInfo.algorithm };
 }
 
 /** Options of {@link createCsr}: the subject and the private key, as a `node:crypto` key or PKCS#8/SEC1/PKCS#1 PEM. */

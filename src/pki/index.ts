@@ -53,7 +53,6 @@ export {
   createCsr,
   createCsrDer,
   parseCsr,
-  parseCsrAsync,
   type CreateCsrOptions,
   type ParsedCsr,
 } from './csr.ts';
@@ -89,9 +88,7 @@ export {
 // Trust and revocation
 export {
   verifyCertificateChain,
-  verifyCertificateChainAsync,
   verifyCertificateSignature,
-  verifyCertificateSignatureAsync,
   type VerifiedChain,
   type VerifyCertificateChainOptions,
 } from './chain.ts';

@@ -43,7 +43,7 @@ export interface IssuedDeviceCertificate {
  * certificate in the tenant in one transaction.
  */
 export async function issueFromCsr(store: Store, cas: CertificateAuthorityService, ctx: RegistryContext, input: IssueFromCsrInput, options: RecordCertificateOptions = {}): Promise<IssuedDeviceCertificate> {
-  const csr = await pki.parseCsrAsync(input.certificateSigningRequest);
+  const csr = pki.parseCsr(input.certificateSigningRequest);
   const ready = await cas.issuerFor(ctx.tenantId, input.caCertificateId);
   const subject = input.subjectCommonName === undefined ? csr.subject : { ...csr.subject, CN: [input.subjectCommonName] };
   const now = Date.now();

@@ -54,7 +54,7 @@ export async function verifyIssuingCa(db: Executor, tenantId: string, leaf: Pars
   if (active.length === 0) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'this tenant has no ACTIVE CA to verify the certificate against');
   const parse = options.parseCa ?? ((pem: string) => pki.parseCertificate(pem));
   const anchors = active.map((c) => parse(c.certificatePem));
-  const { anchor } = await pki.verifyCertificateChainAsync({ leaf, intermediates, anchors, now: options.now ?? new Date(), isRevoked: (c) => revokedIds.has(c.certificateId) });
+  const { anchor } = pki.verifyCertificateChain({ leaf, intermediates, anchors, now: options.now ?? new Date(), isRevoked: (c) => revokedIds.has(c.certificateId) });
   const ca = active.find((c) => c.caCertificateId === anchor.certificateId);
   if (ca === undefined) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'the certificate chains to no ACTIVE CA of this tenant');
   return ca;
