@@ -72,6 +72,59 @@ describe('SQLite group commit', () => {
     expect(groups.stats.commits - before.commits).toBe(2);
   });
 
+  describe('commit delay', () => {
+    const putWith = (g: GroupCommit, key: string) => g.run(async (trx) => {
+      await trx.insertInto('system_settings').values({ key, value: '1' }).execute();
+      return key;
+    });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it('while writes keep coming, a transaction that arrives during the delay joins the waiting group', async () => {
+      const g = new GroupCommit(store.db, { commitDelayMs: 300 });
+      await putWith(g, 'd.first'); // an idle store: at the end of the turn, alone
+      expect(g.stats).toMatchObject({ commits: 1, transactions: 1, delayedGroups: 0 });
+      await sleep(10); // (a transaction started while a group is being run joins the next one at once)
+      const second = putWith(g, 'd.second'); // soon after a group: waits for company …
+      await sleep(30);
+      const third = putWith(g, 'd.third'); // … and gets it
+      expect(await Promise.all([second, third])).toEqual(['d.second', 'd.third']);
+      expect(g.stats).toMatchObject({ commits: 2, transactions: 3, delayedGroups: 1 });
+      expect(await value('d.third')).toBe('1');
+    });
+
+    it('stops delaying after three delayed groups that nobody joined, and tries again later', async () => {
+      const g = new GroupCommit(store.db, { commitDelayMs: 100 });
+      // one writer that does something else (5 ms) between its transactions
+      const next = async (key: string) => {
+        await sleep(5);
+        return putWith(g, key);
+      };
+      await putWith(g, 'b.0');
+      for (let i = 1; i <= 3; i++) await next(`b.${i}`); // three delayed groups that nobody joined
+      expect(g.stats.delayedGroups).toBe(3);
+      for (let i = 4; i < 24; i++) await next(`b.${i}`); // the next 20 start at the end of the turn
+      expect(g.stats.delayedGroups).toBe(3);
+      await next('b.24'); // then a delay is tried again
+      expect(g.stats.delayedGroups).toBe(4);
+    });
+
+    it('a full group does not wait for the delay', async () => {
+      const g = new GroupCommit(store.db, { commitDelayMs: 60_000 });
+      await putWith(g, 'f.0');
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: 64 }, (_, i) => putWith(g, `f.${i + 1}`)));
+      expect(performance.now() - t0).toBeLessThan(10_000);
+      expect(g.stats.transactions).toBe(65);
+    });
+
+    it('0 turns the delay off', async () => {
+      const g = new GroupCommit(store.db, { commitDelayMs: 0 });
+      await putWith(g, 'z.0');
+      await putWith(g, 'z.1');
+      expect(g.stats.delayedGroups).toBe(0);
+    });
+  });
+
   it('a later transaction sees the writes of an earlier one of the same group', async () => {
     const first = put('g.seen');
     const second = groups.run(async (trx) => (await trx.selectFrom('system_settings').select('value').where('key', '=', 'g.seen.second').executeTakeFirst())?.value);

@@ -4,6 +4,22 @@ import type { Database } from './schema.ts';
 /** Most transactions one commit carries. */
 const MAX_GROUP = 64;
 
+/** Options of {@link GroupCommit}. */
+export interface GroupCommitOptions {
+  /**
+   * How long a group waits for more transactions before it starts, while waiting pays (see {@link GroupCommit});
+   * 0 starts every group at the end of the current event-loop turn. Default {@link DEFAULT_COMMIT_DELAY_MS}.
+   */
+  readonly commitDelayMs?: number;
+}
+
+/** Default wait of a group for company (measured on bench/jitp.ts: 2 ms -12% server CPU per device, 5 ms -4% more). */
+export const DEFAULT_COMMIT_DELAY_MS = 5;
+/** Delayed groups in a row that found no company before the delay is dropped … */
+const LONELY_GROUPS_BEFORE_BACKOFF = 3;
+/** … for this many groups, after which it is tried again. */
+const BACKOFF_GROUPS = 20;
+
 interface Pending {
   readonly fn: (trx: Transaction<Database>) => Promise<unknown>;
   readonly resolve: (value: unknown) => void;
@@ -25,35 +41,82 @@ interface Pending {
  *   the others of the group go on;
  * - its promise settles only after the COMMIT that holds its writes succeeded; if that COMMIT (or a rollback to a
  *   savepoint) fails, every transaction of the group rejects with that error and nothing of the group is written.
- * A transaction starts at the end of the current turn of the event loop, with every other one started in that turn
- * (a group of one is a plain transaction): grouping adds no wait beyond that turn.
+ * When a group starts: at the end of the current turn of the event loop, with every other transaction started in that
+ * turn (a group of one is a plain transaction), or, while transactions keep coming, after a short commit delay
+ * (`commitDelayMs`, as PostgreSQL's `commit_delay`): the transactions that arrive meanwhile join the group and share
+ * its COMMIT. On bench/jitp.ts (one transaction per device, 16 devices in flight) a 5 ms delay lowered the server's
+ * CPU per device by about 16% and raised the rate as much, at the cost of up to 5 ms of latency per transaction. The
+ * delay only runs while it pays: after {@link LONELY_GROUPS_BEFORE_BACKOFF} delayed groups in a row that nobody
+ * joined (one writer at a time: a sequential client, the CLI, tests), the next {@link BACKOFF_GROUPS} groups start at
+ * the end of the turn again. A full group ({@link MAX_GROUP}) starts at once.
  */
 export class GroupCommit {
   private readonly db: Kysely<Database>;
   private readonly queue: Pending[] = [];
   private running = false;
   /** How many COMMITs ran and how many transactions they carried (for tests and diagnostics). */
-  readonly stats = { commits: 0, transactions: 0 };
+  readonly stats = { commits: 0, transactions: 0, delayedGroups: 0 };
+  private readonly commitDelayMs: number;
+  /** Delayed groups in a row that nobody joined. */
+  private lonelyGroups = 0;
+  /** Groups still to start without a delay (backoff after lonely groups). */
+  private undelayedGroups = 0;
+  /** The pending commit-delay timer, if any. */
+  private delayTimer: NodeJS.Timeout | undefined;
+  /** When the last drain ended: a transaction that comes more than two delays later found the store idle. */
+  private lastDrainEnd = Number.NEGATIVE_INFINITY;
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, options: GroupCommitOptions = {}) {
     this.db = db;
+    this.commitDelayMs = options.commitDelayMs ?? DEFAULT_COMMIT_DELAY_MS;
   }
 
   run<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (this.delayTimer !== undefined && this.queue.length >= MAX_GROUP) {
+        // a full group does not wait
+        clearTimeout(this.delayTimer);
+        this.delayTimer = undefined;
+        setImmediate(() => void this.drain(true));
+        return;
+      }
       if (!this.running) {
-        // Start at the end of this turn of the event loop (setImmediate), not at once: the transactions that other
-        // sockets' callbacks of the same turn start (e.g. several first connections read in one poll) then share one
-        // COMMIT. An idle store waits for nothing but the rest of the current turn.
         this.running = true;
-        setImmediate(() => void this.drain());
+        // Writes keep coming (the last group ended less than two delays ago) and delaying has paid lately: wait for
+        // company. Otherwise start at the end of this turn of the event loop (setImmediate), not at once, so that the
+        // transactions that other sockets' callbacks of the same turn start still share one COMMIT.
+        const busy = performance.now() - this.lastDrainEnd < 2 * this.commitDelayMs;
+        if (this.commitDelayMs > 0 && busy && this.undelayedGroups === 0) {
+          this.delayTimer = setTimeout(() => {
+            this.delayTimer = undefined;
+            void this.drain(true);
+          }, this.commitDelayMs);
+        } else {
+          if (this.undelayedGroups > 0) this.undelayedGroups -= 1;
+          setImmediate(() => void this.drain(false));
+        }
       }
     });
   }
 
-  private async drain(): Promise<void> {
+  /** Records whether a delayed group found company, and backs off when delaying stopped paying. */
+  private noteDelayedGroup(size: number): void {
+    this.stats.delayedGroups += 1;
+    if (size > 1) {
+      this.lonelyGroups = 0;
+      return;
+    }
+    this.lonelyGroups += 1;
+    if (this.lonelyGroups >= LONELY_GROUPS_BEFORE_BACKOFF) {
+      this.lonelyGroups = 0;
+      this.undelayedGroups = BACKOFF_GROUPS;
+    }
+  }
+
+  private async drain(delayed: boolean): Promise<void> {
     this.running = true;
+    if (delayed) this.noteDelayedGroup(Math.min(this.queue.length, MAX_GROUP));
     try {
       while (this.queue.length > 0) {
         const group = this.queue.splice(0, MAX_GROUP);
@@ -69,6 +132,7 @@ export class GroupCommit {
       }
     } finally {
       this.running = false;
+      this.lastDrainEnd = performance.now();
     }
   }
 
