@@ -31,26 +31,7 @@ if (baselineDir === undefined || !existsSync(path.join(baselineDir, 'bench', 'su
 const warmup = here.warmupOption(args, 2000);
 const rounds = here.intOption(args, 'rounds', 8);
 const perRound = here.intOption(args, 'per-round', 400);
-const ARN = 'arn:aws:iot:*:*';
-const JITP_TEMPLATE = {
-  Parameters: { 'AWS::IoT::Certificate::CommonName': { Type: 'String' }, 'AWS::IoT::Certificate::Country': { Type: 'String', Default: 'NL' } },
-  Resources: {
-    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'AWS::IoT::Certificate::CommonName' }, AttributePayload: { country: { Ref: 'AWS::IoT::Certificate::Country' } } } },
-    certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
-    policy: {
-      Type: 'AWS::IoT::Policy',
-      Properties: {
-        PolicyDocument: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
-            { Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/jitp/\${iot:Connection.Thing.ThingName}/*` },
-          ],
-        }),
-      },
-    },
-  },
-};
+const JITP_TEMPLATE = here.jitpBenchTemplate();
 
 /** One side of the comparison: a started server with its devices, and a load that provisions the next `count`. */
 interface Side {

@@ -29,6 +29,7 @@ import {
   emit,
   intOption,
   issueClientIdentity,
+  jitpBenchTemplate,
   machineLoad,
   measureRawHandshakes,
   parseArgs,
@@ -53,27 +54,8 @@ const logLevel = args.options.get('log-level') ?? 'warn';
 const WARM = warmupOption(args, 2000);
 const RATIO_GOAL = 0.6;
 const P99_GOAL_MS = 50;
-const ARN = 'arn:aws:iot:*:*';
 
-const JITP_TEMPLATE = {
-  Parameters: { 'AWS::IoT::Certificate::CommonName': { Type: 'String' }, 'AWS::IoT::Certificate::Country': { Type: 'String', Default: 'NL' } },
-  Resources: {
-    thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'AWS::IoT::Certificate::CommonName' }, AttributePayload: { country: { Ref: 'AWS::IoT::Certificate::Country' } } } },
-    certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
-    policy: {
-      Type: 'AWS::IoT::Policy',
-      Properties: {
-        PolicyDocument: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
-            { Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/jitp/\${iot:Connection.Thing.ThingName}/*` },
-          ],
-        }),
-      },
-    },
-  },
-};
+const JITP_TEMPLATE = jitpBenchTemplate();
 
 const gh = await startGatehouse({ logLevel });
 try {

@@ -738,3 +738,31 @@ export function fleetBenchTemplate(policyName: string): Record<string, unknown> 
     },
   };
 }
+
+/**
+ * The JITP template of the JITP benches (`jitp.ts`, `ab-jitp.ts`): thing = the certificate's CN with a `country`
+ * attribute (the certificate's C, default NL), the certificate ACTIVE, and an inline policy that lets the thing
+ * connect with its own name as client id and publish under `jitp/<thing>/`.
+ */
+export function jitpBenchTemplate(): Record<string, unknown> {
+  const arn = 'arn:aws:iot:*:*';
+  return {
+    Parameters: { 'AWS::IoT::Certificate::CommonName': { Type: 'String' }, 'AWS::IoT::Certificate::Country': { Type: 'String', Default: 'NL' } },
+    Resources: {
+      thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'AWS::IoT::Certificate::CommonName' }, AttributePayload: { country: { Ref: 'AWS::IoT::Certificate::Country' } } } },
+      certificate: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' } },
+      policy: {
+        Type: 'AWS::IoT::Policy',
+        Properties: {
+          PolicyDocument: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              { Effect: 'Allow', Action: 'iot:Connect', Resource: `${arn}:client/\${iot:Connection.Thing.ThingName}` },
+              { Effect: 'Allow', Action: 'iot:Publish', Resource: `${arn}:topic/jitp/\${iot:Connection.Thing.ThingName}/*` },
+            ],
+          }),
+        },
+      },
+    },
+  };
+}

@@ -39,24 +39,22 @@ describe('CertificateAuthenticator: a certificate registered by the unknown-cert
   });
   const certificateReads = (): number => statements.filter((s) => s.startsWith('select * from "certificates"')).length;
 
-  it('admits with the committed record and reads the certificate only before the handler ran', async () => {
-    const auth = new CertificateAuthenticator({ store, maxClientIdLength: 128, unknownCertificateHandler: registering('ACTIVE', true) });
+  /** Authenticates a never-seen certificate through `handler`; returns the outcome and the certificate reads. */
+  const admit = async (handler: UnknownCertificateHandler, certificateId: string): Promise<{ ok: boolean; reads: number }> => {
+    const auth = new CertificateAuthenticator({ store, maxClientIdLength: 128, unknownCertificateHandler: handler });
     statements.length = 0;
     capture = true;
-    const r = await auth.authenticate(identityOf('a'.repeat(64)), 'dev-a');
+    const r = await auth.authenticate(identityOf(certificateId), `dev-${certificateId.slice(0, 4)}`);
     capture = false;
-    expect(r.ok).toBe(true);
-    expect(certificateReads()).toBe(1);
+    return { ok: r.ok, reads: certificateReads() };
+  };
+
+  it('admits with the committed record and reads the certificate only before the handler ran', async () => {
+    expect(await admit(registering('ACTIVE', true), 'a'.repeat(64))).toEqual({ ok: true, reads: 1 });
   });
 
   it('reads the certificate again when the handler gives no record', async () => {
-    const auth = new CertificateAuthenticator({ store, maxClientIdLength: 128, unknownCertificateHandler: registering('ACTIVE', false) });
-    statements.length = 0;
-    capture = true;
-    const r = await auth.authenticate(identityOf('b'.repeat(64)), 'dev-b');
-    capture = false;
-    expect(r.ok).toBe(true);
-    expect(certificateReads()).toBe(2);
+    expect(await admit(registering('ACTIVE', false), 'b'.repeat(64))).toEqual({ ok: true, reads: 2 });
   });
 
   it('still refuses what the committed record says: a PENDING_ACTIVATION certificate', async () => {
