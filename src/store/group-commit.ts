@@ -15,10 +15,6 @@ export interface GroupCommitOptions {
 
 /** Default wait of a group for company (measured on bench/jitp.ts: 2 ms -12% server CPU per device, 5 ms -4% more). */
 export const DEFAULT_COMMIT_DELAY_MS = 5;
-/** Delayed groups in a row that found no company before the delay is dropped … */
-const LONELY_GROUPS_BEFORE_BACKOFF = 3;
-/** … for this many groups, after which it is tried again. */
-const BACKOFF_GROUPS = 20;
 
 interface Pending {
   readonly fn: (trx: Transaction<Database>) => Promise<unknown>;
@@ -46,9 +42,10 @@ interface Pending {
  * (`commitDelayMs`, as PostgreSQL's `commit_delay`): the transactions that arrive meanwhile join the group and share
  * its COMMIT. On bench/jitp.ts (one transaction per device, 16 devices in flight) a 5 ms delay lowered the server's
  * CPU per device by about 16% and raised the rate as much, at the cost of up to 5 ms of latency per transaction. The
- * delay only runs while it pays: after {@link LONELY_GROUPS_BEFORE_BACKOFF} delayed groups in a row that nobody
- * joined (one writer at a time: a sequential client, the CLI, tests), the next {@link BACKOFF_GROUPS} groups start at
- * the end of the turn again. A full group ({@link MAX_GROUP}) starts at once.
+ * delay only runs when the previous groups showed concurrent writers (a group of two or more, or transactions that
+ * arrived while it ran) and ended less than two delays ago: one writer at a time (a sequential client, the CLI, a
+ * device at a time) never waits, and a delayed group that nobody joined ends the delaying until concurrency shows
+ * again. A full group ({@link MAX_GROUP}) starts at once.
  */
 export class GroupCommit {
   private readonly db: Kysely<Database>;
@@ -57,10 +54,8 @@ export class GroupCommit {
   /** How many COMMITs ran and how many transactions they carried (for tests and diagnostics). */
   readonly stats = { commits: 0, transactions: 0, delayedGroups: 0 };
   private readonly commitDelayMs: number;
-  /** Delayed groups in a row that nobody joined. */
-  private lonelyGroups = 0;
-  /** Groups still to start without a delay (backoff after lonely groups). */
-  private undelayedGroups = 0;
+  /** Whether the last drain showed concurrent writers: a group of two or more, or a group formed while it ran. */
+  private concurrent = false;
   /** The pending commit-delay timer, if any. */
   private delayTimer: NodeJS.Timeout | undefined;
   /** When the last drain ended: a transaction that comes more than two delays later found the store idle. */
@@ -83,43 +78,32 @@ export class GroupCommit {
       }
       if (!this.running) {
         this.running = true;
-        // Writes keep coming (the last group ended less than two delays ago) and delaying has paid lately: wait for
-        // company. Otherwise start at the end of this turn of the event loop (setImmediate), not at once, so that the
+        // Concurrent writers lately (the last drain showed them and ended less than two delays ago): wait for company.
+        // Otherwise start at the end of this turn of the event loop (setImmediate), not at once, so that the
         // transactions that other sockets' callbacks of the same turn start still share one COMMIT.
-        const busy = performance.now() - this.lastDrainEnd < 2 * this.commitDelayMs;
-        if (this.commitDelayMs > 0 && busy && this.undelayedGroups === 0) {
+        const recent = performance.now() - this.lastDrainEnd < 2 * this.commitDelayMs;
+        if (this.commitDelayMs > 0 && recent && this.concurrent) {
           this.delayTimer = setTimeout(() => {
             this.delayTimer = undefined;
             void this.drain(true);
           }, this.commitDelayMs);
         } else {
-          if (this.undelayedGroups > 0) this.undelayedGroups -= 1;
           setImmediate(() => void this.drain(false));
         }
       }
     });
   }
 
-  /** Records whether a delayed group found company, and backs off when delaying stopped paying. */
-  private noteDelayedGroup(size: number): void {
-    this.stats.delayedGroups += 1;
-    if (size > 1) {
-      this.lonelyGroups = 0;
-      return;
-    }
-    this.lonelyGroups += 1;
-    if (this.lonelyGroups >= LONELY_GROUPS_BEFORE_BACKOFF) {
-      this.lonelyGroups = 0;
-      this.undelayedGroups = BACKOFF_GROUPS;
-    }
-  }
-
   private async drain(delayed: boolean): Promise<void> {
     this.running = true;
-    if (delayed) this.noteDelayedGroup(Math.min(this.queue.length, MAX_GROUP));
+    if (delayed) this.stats.delayedGroups += 1;
+    let groups = 0;
+    let largest = 0;
     try {
       while (this.queue.length > 0) {
         const group = this.queue.splice(0, MAX_GROUP);
+        groups += 1;
+        largest = Math.max(largest, group.length);
         const only = group.length === 1 ? group[0] : undefined;
         if (only !== undefined) {
           await this.db.transaction().execute(only.fn).then((value) => {
@@ -133,6 +117,7 @@ export class GroupCommit {
     } finally {
       this.running = false;
       this.lastDrainEnd = performance.now();
+      this.concurrent = largest >= 2 || groups >= 2;
     }
   }
 
