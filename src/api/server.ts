@@ -14,7 +14,7 @@ import { registerRoutes } from './routes/index.ts';
 
 /** Maximum JSON body size (bulk uploads use their own limit). */
 export const BODY_LIMIT = 1024 * 1024;
-/** Declared request bodies up to this size are read and discarded after their 413 (see buildApiServer). */
+/** Declared request bodies up to this much over their route's limit are read and discarded after their 413 (see buildApiServer). */
 const DRAIN_LIMIT = 8 * BODY_LIMIT;
 
 function problem(error: GatehouseError, instance: string): Record<string, unknown> {
@@ -89,12 +89,13 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   // A declared body over the limit is refused before routing, with the usual 413 problem. Fastify's own check (in its
   // body parser) also sets `Connection: close`, so the socket closed while the client was still sending and the client
   // often saw EPIPE instead of the answer. Answered here, Node reads and discards the rest of the body after the
-  // answer and the connection stays usable. Bodies declared beyond DRAIN_LIMIT still meet Fastify's check (answer,
-  // then close): nobody should make the server read that much to refuse it.
+  // answer and the connection stays usable. Bodies declared more than DRAIN_LIMIT over the route's limit still meet
+  // Fastify's check (answer, then close): nobody should make the server read that much to refuse it.
   app.addHook('onRequest', (request, _reply, done) => {
     const declared = Number(request.headers['content-length']);
-    if (Number.isFinite(declared) && declared > BODY_LIMIT && declared <= DRAIN_LIMIT) {
-      done(ApiErrors.error('API_BODY_TOO_LARGE', `the body exceeds ${BODY_LIMIT} bytes`));
+    const limit = request.routeOptions.bodyLimit ?? BODY_LIMIT; // a route may allow more (bulk uploads)
+    if (Number.isFinite(declared) && declared > limit && declared - limit <= DRAIN_LIMIT) {
+      done(ApiErrors.error('API_BODY_TOO_LARGE', `the body exceeds ${limit} bytes`));
       return;
     }
     done();
