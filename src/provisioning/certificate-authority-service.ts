@@ -50,15 +50,15 @@ export interface RegisterCaInput {
 }
 
 /**
- * The owned CA hierarchy (root → per-tenant or per-batch issuing intermediates), registered BYO CAs, issuers
- * cached per CA, and CRLs regenerated on change and on a schedule (RFC 5280 §5).
- */
-/**
  * How long {@link CertificateAuthorityService.issuerFor} reuses a tenant's default issuing CA it read: the bound on
  * how late a change made outside this process without a trust notification (no cluster bus) is seen.
  */
 export const DEFAULT_ISSUER_TTL_MS = 1000;
 
+/**
+ * The owned CA hierarchy (root → per-tenant or per-batch issuing intermediates), registered BYO CAs, issuers
+ * cached per CA, and CRLs regenerated on change and on a schedule (RFC 5280 §5).
+ */
 export class CertificateAuthorityService {
   private readonly issuers = new Map<string, Promise<ReadyIssuer>>();
   /** The creation of a tenant's default issuing CA in progress, by tenant (concurrent first issuances share it). */
