@@ -15,8 +15,9 @@
  * - `lean` (default, bench/lean-fleet-device.ts): the same protocol work as the SDK (same subscriptions, requests,
  *   unsubscriptions, publish; key pair and CSR made with `src/pki` on the device side) with hand-encoded MQTT 3.1.1
  *   over `connectMutualTls`, the raw baseline's TLS path: the claim's SecureContext is built once for the run, each
- *   device's new identity gets its own, servername 'localhost', full handshakes (`resumedSessions` must be 0). Client
- *   and server share 2 cores, so the ratio then measures the server rather than the device library.
+ *   device's new key and certificate are loaded into OpenSSL for its reconnection (in one client context per run that
+ *   holds the trusted root, `singleUseIdentityContext`), servername 'localhost', full handshakes (`resumedSessions`
+ *   must be 0). Client and server share 2 cores, so the ratio then measures the server rather than the device library.
  * - `sdk`: the device SDK (`src/device`: `provisionByClaim` with `attempts: 1`, so that no failure is hidden by its
  *   retries, then `connectDevice`; MQTT.js, a new TLS context per connection as a device would).
  *
@@ -104,7 +105,7 @@ try {
   say(`[${BENCH}] Gatehouse pid ${gh.pid ?? '?'} on 127.0.0.1:${gh.mqttPort}; template bench-fleet, one batch claim`);
 
   // The lean devices share the batch claim's SecureContext, built here once for the whole run (as the raw baseline
-  // reuses its contexts); each device's new identity gets its own when it reconnects.
+  // reuses its contexts); each device's new key and certificate are loaded into OpenSSL when it reconnects.
   const claimIdentity: ClientIdentity = { certPem: claim.certificatePem, keyPem: claim.privateKeyPem };
   if (client === 'lean') clientSecureContext(claimIdentity, gh.rootCaPem);
 

@@ -13,8 +13,9 @@
  *    `$aws/certificates/create-from-csr/json`, wait for the answer (and the PUBACK);
  * 4. RegisterThing the same way on `$aws/provisioning-templates/<template>/provision/json`, with the ownership token
  *    and `parameters: { SerialNumber }`;
- * 5. DISCONNECT; then mutual TLS with the new key and certificate (a SecureContext per device, necessarily), CONNECT
- *    with the thing name, PUBLISH QoS 1 to `things/<thingName>/telemetry`, PUBACK, DISCONNECT.
+ * 5. DISCONNECT; then mutual TLS with the new key and certificate (OpenSSL loads both for this device; the TLS context
+ *    around them, with the trusted root, is built once per run, see `singleUseIdentityContext` in bench/support.ts),
+ *    CONNECT with the thing name, PUBLISH QoS 1 to `things/<thingName>/telemetry`, PUBACK, DISCONNECT.
  *
  * It checks the answers: a `/rejected` payload fails with its `errorCode`, `errorMessage` and `statusCode`; the
  * certificate must carry the device's public key; the thing name must be the expected one. It has no retries, no
@@ -152,11 +153,12 @@ export async function runLeanFleetDevice(o: LeanFleetDeviceOptions): Promise<Lea
   if (!certificateCarriesKey(certificatePem, keys.spkiDer)) throw new Error(`certificate ${certificateId} does not carry the device's public key`);
   if (thingName !== o.expectedThingName) throw new Error(`RegisterThing named the thing "${thingName}", expected "${o.expectedThingName}"`);
 
-  // A new identity object: connectMutualTls builds its SecureContext once, for this device only. The key goes to
-  // OpenSSL as SEC1 PEM (`BEGIN EC PRIVATE KEY`), which Node encodes in about a sixth of the time of PKCS#8 (OpenSSL 3
-  // encodes PKCS#8 through its encoder framework); OpenSSL reads both alike.
+  // The new identity is loaded into OpenSSL for this one connection (`singleUse`: the key and certificate go into the
+  // run's shared client context for that CA, see singleUseIdentityContext). The key goes to OpenSSL as SEC1 PEM
+  // (`BEGIN EC PRIVATE KEY`), which Node encodes in about a sixth of the time of PKCS#8 (OpenSSL 3 encodes PKCS#8
+  // through its encoder framework); OpenSSL reads both alike.
   const device: ClientIdentity = { certPem: certificatePem, keyPem: keys.privateKey.export({ type: 'sec1', format: 'pem' }).toString() };
-  const session = await LeanMqttSession.connect({ target: { ...base, identity: device }, clientId: thingName, timeoutMs });
+  const session = await LeanMqttSession.connect({ target: { ...base, identity: device, singleUse: true }, clientId: thingName, timeoutMs });
   try {
     if (session.resumed) resumedSessions += 1;
     await session.publishQos1(`things/${thingName}/telemetry`, Buffer.from('{"hello":1}'));
