@@ -31,6 +31,7 @@ import {
   clientSecureContext,
   createBenchPki,
   emit,
+  FLEET_BENCH_DEVICE_POLICY,
   fleetBenchTemplate,
   intOption,
   machineLoad,
@@ -74,15 +75,6 @@ const client = parseFleetClient(args.options.get('client'));
 const GOAL = 0.6;
 const AWS_REGISTER_THING_PER_SECOND = 10; // AWS IoT default RegisterThing quota, per account
 const AZURE_DPS_PER_MINUTE = 1000; // Azure DPS registrations per minute per instance
-const ARN = 'arn:aws:iot:*:*';
-
-const DEVICE_POLICY = {
-  Version: '2012-10-17',
-  Statement: [
-    { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
-    { Effect: 'Allow', Action: 'iot:Publish', Resource: `${ARN}:topic/things/\${iot:Connection.Thing.ThingName}/*` },
-  ],
-};
 
 const TEMPLATE = fleetBenchTemplate('bench-fleet-device');
 
@@ -97,7 +89,7 @@ interface FleetRound {
 
 const gh = await startGatehouse({ logLevel });
 try {
-  await gh.api('POST', '/v1/policies', { policyName: 'bench-fleet-device', policyDocument: DEVICE_POLICY });
+  await gh.api('POST', '/v1/policies', { policyName: 'bench-fleet-device', policyDocument: FLEET_BENCH_DEVICE_POLICY });
   await gh.api('POST', '/v1/provisioning-templates', { templateName: 'bench-fleet', templateBody: TEMPLATE });
   const c = await gh.api('POST', '/v1/provisioning-templates/bench-fleet/claim-certificates', { batch: 'bench-batch' });
   const claim = { certificatePem: str(c.body, 'certificatePem'), privateKeyPem: str(c.body, 'keyPair.PrivateKey') };

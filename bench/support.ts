@@ -756,6 +756,15 @@ export async function startGatehouse(options: GatehouseStartOptions = {}): Promi
 /** A policy allowing everything (the connect benchmark measures the gateway, not policy denials). */
 export const PERMISSIVE_POLICY = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:*', Resource: '*' }] };
 
+/** The device policy of the fleet benches' template (bench/fleet.ts, bench/ab-fleet.ts): connect as the thing, publish under it. */
+export const FLEET_BENCH_DEVICE_POLICY = {
+  Version: '2012-10-17',
+  Statement: [
+    { Effect: 'Allow', Action: 'iot:Connect', Resource: 'arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}' },
+    { Effect: 'Allow', Action: 'iot:Publish', Resource: 'arn:aws:iot:*:*:topic/things/${iot:Connection.Thing.ThingName}/*' },
+  ],
+} as const;
+
 /**
  * The by-claim template of the fleet benches (`fleet.ts`, `provisioning-core.ts`): thing `bench-<SerialNumber>`, the
  * certificate ACTIVE, and the named policy attached.

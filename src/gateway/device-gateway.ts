@@ -111,6 +111,9 @@ const RESERVED_PUBLISH_PREFIXES = ['$aws/events/', '$SYS/'] as const;
 /** Filters devices may never subscribe to: the broker's internal `$SYS` tree (client ids of the tenant). */
 const RESERVED_SUBSCRIBE_PREFIX = '$SYS';
 
+/** aedes' announcements of connections and (un)subscriptions (see {@link DeviceGateway.publishesNothingReads}). */
+const ANNOUNCEMENT = /^\$SYS\/[^/]+\/(?:new\/clients|disconnect\/clients|new\/subscribes|new\/unsubscribes)$/;
+
 function connKey(tenantId: string, certificateId: string): string {
   return `${tenantId}\u0000${certificateId}`;
 }
@@ -385,7 +388,40 @@ export class DeviceGateway implements ChangeListener {
       const c = this.connections.get(client);
       if (c !== undefined) for (const t of topics) c.subscriptions.delete(t);
     });
+    this.publishesNothingReads(broker, backend !== undefined);
     return broker;
+  }
+
+  /**
+   * Ends, before the broker routes them, the publishes nothing can read:
+   * - device-API requests (`$aws/certificates/…`, `$aws/provisioning-templates/…`): the gateway serves them, and
+   *   `authorizeForward` refuses them to every subscriber anyway;
+   * - aedes' announcements of each connection, disconnection and (un)subscription on `$SYS/<broker>/…`: devices may
+   *   not subscribe to `$SYS`. With a shared backend, `new/clients` still goes out: it tells the brokers of other
+   *   processes to close an older connection with the same client id (the others never leave this process, see
+   *   broker-backend.ts). Alone, the broker's own `new/clients` listener ignores its own announcements.
+   * Each of them cost a routed publish (a packet object, a walk of the subscription trie, the listeners): four to six
+   * per device provisioned by claim. aedes calls its own `publish` for all of them, so the instance's method is
+   * wrapped; what passes goes through unchanged.
+   */
+  private publishesNothingReads(broker: Aedes, sharedBackend: boolean): void {
+    const apis = this.o.deviceApis ?? [];
+    // aedes' typings show `publish(packet, done)`; its handlers call `publish(packet, client, done)`.
+    const route = broker.publish.bind(broker) as unknown as (packet: PublishPacket, client: Client | null, done: (error?: Error) => void) => void;
+    const wrapped = (packet: PublishPacket, clientOrDone: Client | null | ((error?: Error) => void), maybeDone?: (error?: Error) => void): void => {
+      const client = typeof clientOrDone === 'function' ? null : clientOrDone;
+      const done = (typeof clientOrDone === 'function' ? clientOrDone : maybeDone) ?? ((): void => undefined);
+      const topic = packet.topic;
+      const unread = client !== null
+        ? apis.some((r) => r.handles(topic))
+        : topic.startsWith('$SYS/') && ANNOUNCEMENT.test(topic) && !(sharedBackend && topic.endsWith('/new/clients'));
+      if (unread) {
+        process.nextTick(done);
+        return;
+      }
+      route(packet, client, done);
+    };
+    Object.assign(broker, { publish: wrapped });
   }
 
   /** Returns null when the client may connect, else the refusal (already counted and logged). */

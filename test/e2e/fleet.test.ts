@@ -97,6 +97,25 @@ for (const dialect of DIALECTS) {
       await c.endAsync();
     });
 
+    it('routes no device-API request to other subscribers: a device allowed to read every $aws topic sees neither the requests nor the answers of another connection', async () => {
+      expect((await server.api('POST', '/v1/policies', { policyName: 'fleet-watcher', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:*', Resource: '*' }] } })).status).toBe(201);
+      const w = await server.api('POST', '/v1/certificates/keys-and-certificate', { setAsActive: true });
+      expect(w.status).toBe(201);
+      expect((await server.api('POST', '/v1/policies/fleet-watcher/attach', { target: w.body.certificateId })).status).toBe(204);
+      const watcher = await connectDevice(endpoint, { certificatePem: w.body.certificatePem, privateKeyPem: w.body.keyPair.PrivateKey }, 'fleet-watcher');
+      const seen: string[] = [];
+      watcher.on('message', (topic: string) => seen.push(topic));
+      await watcher.subscribeAsync(['$aws/certificates/#', '$aws/provisioning-templates/#', 'things/#'], { qos: 0 });
+      const dev = await provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'W1' }, clientId: 'factory-w1' });
+      const client = await connectDevice(endpoint, dev, dev.thingName);
+      await client.publishAsync(`things/${dev.thingName}/telemetry`, '{"t":1}', { qos: 1 });
+      await client.endAsync();
+      // the telemetry is routed to the watcher; nothing of the fleet API was
+      await expect.poll(() => seen, { timeout: 5000 }).toContain(`things/${dev.thingName}/telemetry`);
+      expect(seen.filter((t) => t.startsWith('$aws/'))).toEqual([]);
+      await watcher.endAsync();
+    });
+
     it('provisions with CreateKeysAndCertificate over CBOR', async () => {
       const dev = await provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'B200', Location: 'hall' }, keyMode: 'server', format: 'cbor' });
       expect(dev.thingName).toBe('sensor-B200');
