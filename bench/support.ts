@@ -274,12 +274,15 @@ export interface RawTlsServer {
   stop(): Promise<void>;
 }
 
-/** Starts bench/raw-tls-server.ts in a child process (same topology as the Gatehouse server: its own event loop). */
+/**
+ * Starts bench/raw-tls-server.ts in a child process (same topology as the Gatehouse server: its own event loop).
+ * `GATEHOUSE_BENCH_RAW_NODE_ARGS` (space-separated) adds Node options to it, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
+ */
 export async function startRawTlsServer(o: Pick<RawHandshakeOptions, 'serverCertChainPem' | 'serverKeyPem' | 'clientCaPems'>, mode: 'raw' | 'aedes' = 'raw'): Promise<RawTlsServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gh-bench-tls-'));
   const material = path.join(dir, 'material.json');
   writeFileSync(material, JSON.stringify({ cert: o.serverCertChainPem, key: o.serverKeyPem, ca: o.clientCaPems }), { mode: 0o600 });
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/raw-tls-server.ts'), material, ...(mode === 'aedes' ? ['--aedes'] : [])], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(process.env['GATEHOUSE_BENCH_RAW_NODE_ARGS'] ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(REPO, 'bench/raw-tls-server.ts'), material, ...(mode === 'aedes' ? ['--aedes'] : [])], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   const stop = async (): Promise<void> => {
     if (proc.exitCode === null && proc.signalCode === null) {
       const done = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
