@@ -409,7 +409,7 @@ export class DeviceGateway implements ChangeListener {
     // aedes' typings show `publish(packet, done)`; its handlers call `publish(packet, client, done)`.
     const route = broker.publish.bind(broker) as unknown as (packet: PublishPacket, client: Client | null, done: (error?: Error) => void) => void;
     const wrapped = (packet: PublishPacket, clientOrDone: Client | null | ((error?: Error) => void), maybeDone?: (error?: Error) => void): void => {
-      const client = typeof clientOrDone === 'function' ? null : clientOrDone;
+      const client = typeof clientOrDone === 'function' ? null : (clientOrDone ?? null);
       const done = (typeof clientOrDone === 'function' ? clientOrDone : maybeDone) ?? ((): void => undefined);
       const topic = packet.topic;
       const unread = client !== null
