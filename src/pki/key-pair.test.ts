@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { keyAlgorithmOf } from './key-algorithm.ts';
 import { generateKeyPair } from './key-pair.ts';
@@ -12,6 +12,28 @@ describe('generateKeyPair', () => {
     expect(createPublicKey(createPrivateKey(pair.privateKeyPem)).equals(pair.publicKey)).toBe(true);
     expect(createPublicKey(pair.publicKeyPem).equals(pair.publicKey)).toBe(true);
     expect(pair.spkiDer.equals(pair.publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
+  });
+
+  it('encodes the SubjectPublicKeyInfo of EC keys as OpenSSL does, for keys that sign and verify (P-256, P-384)', () => {
+    // generateKeyPair builds EC pairs from createECDH (no OpenSSL encoder); 300 keys also cover scalars with leading
+    // zero bytes (1 in 256), which the JWK import receives padded to the coordinate size.
+    const data = Buffer.from('gatehouse');
+    const seen = new Set<string>();
+    for (const [algorithm, curve, size] of [['EC_P256', 'prime256v1', 32], ['EC_P384', 'secp384r1', 48]] as const) {
+      for (let i = 0; i < 150; i += 1) {
+        const pair = generateKeyPair(algorithm);
+        const derived = createPublicKey(pair.privateKey);
+        expect(pair.spkiDer.equals(derived.export({ type: 'spki', format: 'der' }))).toBe(true);
+        expect(pair.publicKey.equals(derived)).toBe(true);
+        expect(pair.privateKey.asymmetricKeyDetails?.namedCurve).toBe(curve);
+        expect(Buffer.from(String(pair.privateKey.export({ format: 'jwk' }).d), 'base64url').length).toBe(size);
+        const signature = sign(null, data, pair.privateKey);
+        expect(verify(null, data, createPublicKey({ key: pair.spkiDer, format: 'der', type: 'spki' }), signature)).toBe(true);
+        expect(verify(null, Buffer.from('other'), pair.publicKey, signature)).toBe(false);
+        seen.add(pair.spkiDer.toString('hex'));
+      }
+    }
+    expect(seen.size).toBe(300);
   });
 
   it('generates P-384 and RSA keys', () => {

@@ -1,8 +1,9 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { keyGenerationParameters } from './key-algorithm.ts';
 import type { KeyAlgorithm } from './key-algorithm.ts';
-import { rememberSpki } from './public-key.ts';
+import { encodePem } from './pem.ts';
+import { encodeEcSpki, rememberSpki } from './public-key.ts';
 
 /**
  * A key pair generated for a device or a listener (AWS CreateKeysAndCertificate, the single-thing development flow,
@@ -26,17 +27,56 @@ export interface GeneratedKeyPair {
  */
 export function generateKeyPair(algorithm: KeyAlgorithm = 'EC_P256'): GeneratedKeyPair {
   const parameters = keyGenerationParameters(algorithm);
-  const { privateKey, publicKey } =
-    parameters.type === 'ec'
-      ? generateKeyPairSync('ec', { namedCurve: parameters.namedCurve })
-      : generateKeyPairSync('rsa', { modulusLength: parameters.modulusLength, publicExponent: 0x10001 });
-  // Not assembled from a JWK export, although that is five times faster in OpenSSL 3: Node 20 holds the key's mutex
-  // while it builds the JWK's strings, a GC during that finalizes the key's KeyGenJob, whose destructor takes the same
-  // mutex, and the thread deadlocks (three hangs on 2026-11-29; gdb: ExportJWKEcKey → GC → ~KeyGenJob → mutex lock).
+  if (parameters.type === 'ec') return generateEcKeyPair(parameters.namedCurve);
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: parameters.modulusLength, publicExponent: 0x10001 });
   const spkiDer = publicKey.export({ type: 'spki', format: 'der' });
   rememberSpki(publicKey, spkiDer);
-  // The PEM forms are encoded when first read (each export costs about 0.06 ms, three times generation itself):
-  // a device signing a CSR with `privateKey` needs only the DER, and nobody reads `publicKeyPem` on most paths.
+  return lazyPem(privateKey, () => publicKey, spkiDer);
+}
+
+/** OpenSSL's names of the curves Gatehouse generates keys on, and their coordinate sizes in bytes. */
+const EC_CURVES = { 'P-256': { openssl: 'prime256v1', size: 32 }, 'P-384': { openssl: 'secp384r1', size: 48 } } as const;
+
+/**
+ * An EC key pair without OpenSSL 3's encoder framework, which `generateKeyPairSync` + SPKI export go through (about
+ * 0.18 ms for P-256 here): `createECDH` draws the key (OpenSSL's EC key generation, from its CSPRNG), the private key
+ * is imported as a JWK, and the SubjectPublicKeyInfo is encoded from the point (RFC 5480). About 0.14 ms, signing
+ * with it included (bench README, "Runs of 2026-11-30"). JWK *import* is safe; the deadlock noted below is an export.
+ * Not assembled from a JWK export of a `generateKeyPairSync` key either, although that is five times faster than the
+ * SPKI export in OpenSSL 3: Node 20 holds the key's mutex while it builds the JWK's strings, a GC during that
+ * finalizes the key's KeyGenJob, whose destructor takes the same mutex, and the thread deadlocks (three hangs on
+ * 2026-11-29; gdb: ExportJWKEcKey → GC → ~KeyGenJob → mutex lock). No KeyGenJob exists here.
+ */
+function generateEcKeyPair(namedCurve: 'P-256' | 'P-384'): GeneratedKeyPair {
+  const { openssl, size } = EC_CURVES[namedCurve];
+  const ecdh = createECDH(openssl);
+  const point = ecdh.generateKeys(); // uncompressed: 0x04 ‖ x ‖ y
+  const scalar = ecdh.getPrivateKey();
+  // The big-endian scalar without its leading zero bytes; a JWK `d` has the full coordinate size (RFC 7518 §6.2.2.1).
+  const d = Buffer.alloc(size);
+  scalar.copy(d, size - scalar.length);
+  scalar.fill(0);
+  const x = point.toString('base64url', 1, 1 + size);
+  const y = point.toString('base64url', 1 + size);
+  const privateKey = createPrivateKey({ key: { kty: 'EC', crv: namedCurve, x, y, d: d.toString('base64url') }, format: 'jwk' });
+  d.fill(0);
+  const spkiDer = encodeEcSpki(namedCurve, point);
+  rememberSpki(privateKey, spkiDer);
+  let publicKey: KeyObject | undefined;
+  return lazyPem(privateKey, () => {
+    if (publicKey === undefined) {
+      publicKey = createPublicKey({ key: { kty: 'EC', crv: namedCurve, x, y }, format: 'jwk' });
+      rememberSpki(publicKey, spkiDer);
+    }
+    return publicKey;
+  }, spkiDer);
+}
+
+/**
+ * The key pair with its PEM forms encoded when first read (each export costs about 0.06 ms, more than EC generation
+ * itself): a device signing a CSR with `privateKey` needs only the DER, and nobody reads `publicKeyPem` on most paths.
+ */
+function lazyPem(privateKey: KeyObject, publicKeyOf: () => KeyObject, spkiDer: Buffer): GeneratedKeyPair {
   let privateKeyPem: string | undefined;
   let publicKeyPem: string | undefined;
   return {
@@ -44,10 +84,12 @@ export function generateKeyPair(algorithm: KeyAlgorithm = 'EC_P256'): GeneratedK
       return (privateKeyPem ??= privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
     },
     get publicKeyPem(): string {
-      return (publicKeyPem ??= publicKey.export({ type: 'spki', format: 'pem' }).toString());
+      return (publicKeyPem ??= encodePem('PUBLIC KEY', spkiDer));
     },
     privateKey,
-    publicKey,
+    get publicKey(): KeyObject {
+      return publicKeyOf();
+    },
     spkiDer,
   };
 }

@@ -3,11 +3,12 @@ import type { KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11, Template } from 'pkcs11js';
-import { DerTag, encodeBitString, encodeOid, encodeSequence, encodeUnsignedInteger, readTlv } from './der.ts';
+import { DerTag, encodeOid, encodeSequence, encodeUnsignedInteger, readTlv } from './der.ts';
 import { PkiErrors } from './errors.ts';
 import { hashOf } from './key-algorithm.ts';
 import type { KeyAlgorithm } from './key-algorithm.ts';
 import type { GeneratedKey, KeyStore, Signer } from './key-store.ts';
+import { encodeEcSpki } from './public-key.ts';
 
 /** Options of {@link Pkcs11KeyStore.open}. */
 export interface Pkcs11KeyStoreOptions {
@@ -32,7 +33,6 @@ interface LoadedLibrary {
 /** PKCS#11 allows one C_Initialize per module and process: stores on the same module share it. */
 const loadedLibraries = new Map<string, LoadedLibrary>();
 
-const EC_PUBLIC_KEY_OID = '1.2.840.10045.2.1';
 const CURVES = {
   EC_P256: { oid: '1.2.840.10045.3.1.7', size: 32 },
   EC_P384: { oid: '1.3.132.0.34', size: 48 },
@@ -409,10 +409,7 @@ export class Pkcs11KeyStore implements KeyStore {
           if (tlv.tag !== DerTag.OCTET_STRING || tlv.end !== rawPoint.length) throw new Error('bad CKA_EC_POINT');
           rawPoint = rawPoint.subarray(tlv.valueStart);
         }
-        const spki = encodeSequence(
-          encodeSequence(encodeOid(EC_PUBLIC_KEY_OID), encodeOid(CURVES[algorithm].oid)),
-          encodeBitString(rawPoint),
-        );
+        const spki = encodeEcSpki(algorithm === 'EC_P256' ? 'P-256' : 'P-384', rawPoint);
         const publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
         return { algorithm, publicKey, signatureLength: 2 * size };
       }

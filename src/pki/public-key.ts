@@ -3,6 +3,9 @@ import type { KeyObject } from 'node:crypto';
 import {
   DerError,
   DerTag,
+  encodeBitString,
+  encodeSequence,
+  encodeTlv,
   expectTlv,
   readBitString,
   readChildren,
@@ -124,6 +127,13 @@ export function parseSubjectPublicKeyInfo(spki: Uint8Array): SubjectPublicKeyInf
  * (e.g. `ParsedCsr.publicKey`) does not pay OpenSSL's slow SPKI export (~0.15 ms) again.
  */
 const knownSpki = new WeakMap<KeyObject, Buffer>();
+
+/** The SubjectPublicKeyInfo DER of an EC public key: id-ecPublicKey, the named curve, the point (RFC 5480 §2). */
+export function encodeEcSpki(namedCurve: 'P-256' | 'P-384' | 'P-521', point: Uint8Array): Buffer {
+  const curve = CURVES.find((c) => c.name === namedCurve);
+  if (curve === undefined) throw PkiErrors.error('PKI_KEY_ALGORITHM_UNSUPPORTED', `EC curve ${namedCurve} not supported`);
+  return encodeSequence(encodeSequence(encodeTlv(DerTag.OID, EC_PUBLIC_KEY), encodeTlv(DerTag.OID, curve.oid)), encodeBitString(point));
+}
 
 /** Records the SPKI DER of a public key (see {@link exportSpki}). */
 export function rememberSpki(key: KeyObject, spkiDer: Buffer): void {
