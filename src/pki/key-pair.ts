@@ -38,14 +38,14 @@ export function generateKeyPair(algorithm: KeyAlgorithm = 'EC_P256'): GeneratedK
 const EC_CURVES = { 'P-256': { openssl: 'prime256v1', size: 32 }, 'P-384': { openssl: 'secp384r1', size: 48 } } as const;
 
 /**
- * An EC key pair without OpenSSL 3's encoder framework, which `generateKeyPairSync` + SPKI export go through (about
- * 0.18 ms for P-256 here): `createECDH` draws the key (OpenSSL's EC key generation, from its CSPRNG), the private key
- * is imported as a JWK, and the SubjectPublicKeyInfo is encoded from the point (RFC 5480). About 0.14 ms, signing
- * with it included (bench README, "Runs of 2026-11-30"). JWK *import* is safe; the deadlock noted below is an export.
- * Not assembled from a JWK export of a `generateKeyPairSync` key either, although that is five times faster than the
- * SPKI export in OpenSSL 3: Node 20 holds the key's mutex while it builds the JWK's strings, a GC during that
- * finalizes the key's KeyGenJob, whose destructor takes the same mutex, and the thread deadlocks (three hangs on
- * 2026-11-29; gdb: ExportJWKEcKey → GC → ~KeyGenJob → mutex lock). No KeyGenJob exists here.
+ * An EC key pair without OpenSSL 3's encoder framework: `createECDH` draws the key (OpenSSL's EC key generation, from
+ * its CSPRNG), the private key is imported as a JWK, and the SubjectPublicKeyInfo is encoded from the point (RFC 5480).
+ * 0.10–0.11 ms for P-256 here, against 0.15–0.19 ms for `generateKeyPairSync` plus the SPKI export, which OpenSSL 3
+ * runs through its encoder (bench README, "Runs of 2026-11-30").
+ * Why not a JWK *export* of a `generateKeyPairSync` key, which is as fast: Node 20 holds the key's mutex while it builds
+ * the JWK's strings, a GC during that finalizes the key's KeyGenJob, whose destructor takes the same mutex, and the
+ * thread deadlocks (three hangs on 2026-11-29; gdb: ExportJWKEcKey → GC → ~KeyGenJob → mutex lock). Here no KeyGenJob
+ * exists and the JWK is imported.
  */
 function generateEcKeyPair(namedCurve: 'P-256' | 'P-384'): GeneratedKeyPair {
   const { openssl, size } = EC_CURVES[namedCurve];
