@@ -46,10 +46,11 @@ interface DeviceCert {
   certificateId: string;
 }
 
-function connect(server: Server, dev: DeviceCert, clientId: string, extraCa: string[] = []): Promise<{ client?: MqttClient; code?: number; error?: Error }> {
+/** Connects `dev` over MQTT/TLS, with the SNI host name `localhost` unless `sni` is false (none is sent then). */
+function connect(server: Server, dev: DeviceCert, clientId: string, extraCa: string[] = [], sni = true): Promise<{ client?: MqttClient; code?: number; error?: Error }> {
   return new Promise((resolve) => {
     const client = mqtt.connect({
-      protocol: 'mqtts', host: '127.0.0.1', port: server.ports.mqtt, servername: 'localhost',
+      protocol: 'mqtts', host: '127.0.0.1', port: server.ports.mqtt, ...(sni ? { servername: 'localhost' } : {}),
       ca: [readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8')], cert: [dev.certPem, ...extraCa].join(''), key: dev.keyPem,
       clientId, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000,
     });
@@ -309,13 +310,19 @@ for (const dialect of DIALECTS) {
         return { certPem: pem, keyPem: ws.read(`${cn}.key`), certificateId: parseCertificate(pem).certificateId };
       };
 
-      /** A device under `ca` connects with its leaf alone and is provisioned under `caId`. */
+      /**
+       * A device under `ca` connects with its leaf alone and is provisioned under `caId`; it connects again without SNI
+       * (the listener's own context, which must trust the intermediate alone too).
+       */
       const provisionedUnder = async (cn: string, ca: string, caId: string): Promise<DeviceCert> => {
         const dev = leafOf(cn, ca);
         const r = await connect(server, dev, cn);
         expect(r.error).toBeUndefined();
         r.client?.end(true);
         expect((await server.api('GET', `/v1/certificates/${dev.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', caCertificateId: caId });
+        const again = await connect(server, dev, cn, [], false);
+        expect(again.error).toBeUndefined();
+        again.client?.end(true);
         return dev;
       };
 
