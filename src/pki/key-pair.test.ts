@@ -26,6 +26,10 @@ describe('generateKeyPair', () => {
         expect(pair.spkiDer.equals(derived.export({ type: 'spki', format: 'der' }))).toBe(true);
         expect(pair.publicKey.equals(derived)).toBe(true);
         expect(pair.privateKey.asymmetricKeyDetails?.namedCurve).toBe(curve);
+        // the PKCS#8 PEM is encoded without OpenSSL: byte for byte OpenSSL's export, and OpenSSL reads it back
+        expect(pair.privateKeyPem).toBe(pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+        expect(createPrivateKey(pair.privateKeyPem).equals(pair.privateKey)).toBe(true);
+        expect(pair.privateKeyPem).toBe(pair.privateKeyPem);
         expect(Buffer.from(String(pair.privateKey.export({ format: 'jwk' }).d), 'base64url').length).toBe(size);
         const signature = sign(null, data, pair.privateKey);
         expect(verify(null, data, createPublicKey({ key: pair.spkiDer, format: 'der', type: 'spki' }), signature)).toBe(true);

@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import {
   DerError,
   DerTag,
+  contextTag,
   encodeBitString,
   encodeSequence,
   encodeTlv,
@@ -134,6 +135,30 @@ export function encodeEcSpki(namedCurve: 'P-256' | 'P-384' | 'P-521', point: Uin
   if (curve === undefined) throw PkiErrors.error('PKI_KEY_ALGORITHM_UNSUPPORTED', `EC curve ${namedCurve} not supported`);
   return encodeSequence(encodeSequence(encodeTlv(DerTag.OID, EC_PUBLIC_KEY), encodeTlv(DerTag.OID, curve.oid)), encodeBitString(point));
 }
+
+/**
+ * The PKCS#8 PrivateKeyInfo DER of an EC key (RFC 5208 §5 around the RFC 5915 ECPrivateKey), byte for byte what
+ * OpenSSL exports: version 0, id-ecPublicKey with the named curve, then ECPrivateKey version 1 with the scalar (`d`,
+ * padded to the curve size) and the public point as `[1]`, no `[0]` parameters. The intermediate buffers that held the
+ * scalar are zeroed; the caller owns (and should zero) the result.
+ */
+export function encodeEcPkcs8(namedCurve: 'P-256' | 'P-384' | 'P-521', d: Uint8Array, point: Uint8Array): Buffer {
+  const curve = CURVES.find((c) => c.name === namedCurve);
+  if (curve === undefined) throw PkiErrors.error('PKI_KEY_ALGORITHM_UNSUPPORTED', `EC curve ${namedCurve} not supported`);
+  // A programming error (the callers pad the scalar), never caller input; the message carries no key material.
+  if (d.length !== curve.size) throw new Error(`an EC ${namedCurve} scalar has ${curve.size} bytes, got ${d.length}`);
+  const scalar = encodeTlv(DerTag.OCTET_STRING, d);
+  const ecPrivateKey = encodeSequence(ONE, scalar, encodeTlv(contextTag(1, true), encodeBitString(point)));
+  const wrapped = encodeTlv(DerTag.OCTET_STRING, ecPrivateKey);
+  const out = encodeSequence(ZERO, encodeSequence(encodeTlv(DerTag.OID, EC_PUBLIC_KEY), encodeTlv(DerTag.OID, curve.oid)), wrapped);
+  scalar.fill(0);
+  ecPrivateKey.fill(0);
+  wrapped.fill(0);
+  return out;
+}
+
+const ZERO = Buffer.from([DerTag.INTEGER, 1, 0]);
+const ONE = Buffer.from([DerTag.INTEGER, 1, 1]);
 
 /** Records the SPKI DER of a public key (see {@link exportSpki}). */
 export function rememberSpki(key: KeyObject, spkiDer: Buffer): void {
