@@ -5,7 +5,7 @@
  *   mean the default tenant) and answers with that tenant's SecureContext, whose `ca` holds the tenant's ACTIVE CA
  *   certificates (and their ACTIVE ancestors, so that an owned intermediate chains to the installation root).
  *   Never the public root store. The default tenant's context is the server's own, so its connections keep it.
- * - `rebuildTrust(tenant)` replaces a tenant's context at once (`setSecureContext` for the default tenant): trust
+ * - `rebuildTrust(tenant)` replaces a tenant's context at once (the listener's own for the default tenant): trust
  *   changes apply to the next handshake without a restart.
  * - Node verifies the client chain with OpenSSL but, with `rejectUnauthorized: false`, completes the handshake
  *   anyway: `socket.authorized` is checked here. An unverified client certificate is refused unless it is
