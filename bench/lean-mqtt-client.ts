@@ -334,7 +334,11 @@ export class LeanMqttSession {
   private readonly timeoutMs: number;
   private readonly backlog: Incoming[] = [];
   private readonly waiters = new Set<Waiter>();
-  private failure: Error | undefined;
+  /**
+   * Why the session can no longer be used. Kept as a factory until a wait needs the Error: a normal disconnect and the
+   * close that follows it then create no Error (and capture no stack) at all, which a device would not do either.
+   */
+  private failure: Error | (() => Error) | undefined;
   private closed = false;
   private lastPacketId = 0;
   private reused = false;
@@ -349,7 +353,7 @@ export class LeanMqttSession {
     this.socket.on('error', (error: Error) => this.failAll(error));
     this.socket.once('close', () => {
       this.closed = true;
-      this.failAll(new Error('connection closed by the server'));
+      this.failAll(() => new Error('connection closed by the server'));
     });
   }
 
@@ -416,7 +420,7 @@ export class LeanMqttSession {
    */
   async disconnect(): Promise<void> {
     if (this.closed) return;
-    this.failAll(new Error('session disconnected'));
+    this.failAll(() => new Error('session disconnected'));
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.socket.destroy();
@@ -432,7 +436,7 @@ export class LeanMqttSession {
 
   /** Closes the socket at once (after a failure). */
   destroy(): void {
-    this.failAll(new Error('session destroyed'));
+    this.failAll(() => new Error('session destroyed'));
     this.socket.destroy();
   }
 
@@ -458,7 +462,8 @@ export class LeanMqttSession {
         }
       }
       if (this.failure !== undefined) {
-        reject(new Error(`${this.failure.message} (while waiting for ${what})`, { cause: this.failure }));
+        const failure = this.failureError();
+        reject(new Error(`${failure.message} (while waiting for ${what})`, { cause: failure }));
         return;
       }
       const waiter: Waiter = {
@@ -509,8 +514,21 @@ export class LeanMqttSession {
     }
   }
 
-  private failAll(error: Error): void {
-    this.failure ??= error;
-    for (const w of [...this.waiters]) w.fail(this.failure);
+  /** Records the first failure (an Error, or a factory of one) and fails every pending wait with it. */
+  private failAll(failure: Error | (() => Error)): void {
+    this.failure ??= failure;
+    if (this.waiters.size === 0) return;
+    const error = this.failureError();
+    for (const w of [...this.waiters]) w.fail(error);
+  }
+
+  /** The recorded failure as an Error, created on first use. */
+  private failureError(): Error {
+    const f = this.failure;
+    if (f === undefined) return new Error('session failed');
+    if (f instanceof Error) return f;
+    const error = f();
+    this.failure = error;
+    return error;
   }
 }
