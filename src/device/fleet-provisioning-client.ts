@@ -59,10 +59,30 @@ export class FleetProvisioningClient {
   async subscribeToAnswers(requestTopics: readonly string[]): Promise<void> {
     const filters = requestTopics.flatMap((t) => [`${t}/accepted`, `${t}/rejected`]).filter((f) => !this.standing.has(f));
     if (filters.length === 0) return;
-    const granted = await this.client.subscribeAsync(filters, { qos: 1 });
-    const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
-    if (refused.length > 0) throw DeviceErrors.error('DEVICE_REQUEST_REJECTED', `the server refused the subscription to ${refused.join(', ')}`);
+    await this.subscribe(filters);
     for (const f of filters) this.standing.add(f);
+  }
+
+  /**
+   * SUBSCRIBE at QoS 1. Filters the server refuses (SUBACK 0x80: the certificate's policy does not allow them, e.g. a
+   * claim used with another template than its own) fail with DEVICE_REQUEST_REJECTED naming them, whether MQTT.js
+   * reports them as a granted QoS of 128 or, as MQTT.js 5 does, as a "Subscribe error" carrying the SUBACK.
+   */
+  private async subscribe(filters: readonly string[]): Promise<void> {
+    const refusal = (codes: readonly number[], cause?: unknown): Error => {
+      const refused = filters.filter((_, i) => ((codes[i] ?? 0) & 0x80) !== 0);
+      return DeviceErrors.error('DEVICE_REQUEST_REJECTED', `the server refused the subscription to ${(refused.length > 0 ? refused : filters).join(', ')} (SUBACK 0x80: not allowed by the certificate's policy; a claim certificate may use only the provisioning topics of its own template)`, cause === undefined ? undefined : { cause });
+    };
+    let granted: { topic: string; qos: number }[];
+    try {
+      granted = await this.client.subscribeAsync([...filters], { qos: 1 });
+    } catch (cause) {
+      const codes = (cause as { packet?: { granted?: unknown } } | null)?.packet?.granted;
+      if (Array.isArray(codes) && codes.some((c) => typeof c === 'number' && (c & 0x80) !== 0)) throw refusal(codes as number[], cause);
+      // no SUBACK refusal: the connection failed (retried by the flows as a transient failure)
+      throw DeviceErrors.error('DEVICE_CONNECT_FAILED', `SUBSCRIBE to ${filters.join(', ')} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    }
+    if (granted.some((g) => g.qos === 128)) throw refusal(granted.map((g) => g.qos));
   }
 
   /** Publishes `request` to `topic` and resolves with the `/accepted` payload, or rejects with the `/rejected` one. */
@@ -70,7 +90,7 @@ export class FleetProvisioningClient {
     const accepted = `${topic}/accepted`;
     const rejected = `${topic}/rejected`;
     const standing = this.standing.has(accepted) && this.standing.has(rejected);
-    if (!standing) await this.client.subscribeAsync([accepted, rejected], { qos: 1 });
+    if (!standing) await this.subscribe([accepted, rejected]);
     try {
       return await new Promise<T>((resolve, reject) => {
         const timer = setTimeout(() => {

@@ -3,7 +3,7 @@
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { iot, iotidentity, mqtt as awsMqtt } from 'aws-iot-device-sdk-v2';
@@ -272,6 +272,12 @@ for (const dialect of DIALECTS) {
       c2.publish('$aws/provisioning-templates/hooked/provision/json', '{}', { qos: 1 });
       await closed2;
       c2.end(true);
+      // the SDK names the refusal (MQTT.js 5 reports a SUBACK 0x80 as "Subscribe error: Unspecified error")
+      const started = Date.now();
+      const other = await provisionByClaim({ endpoint, claim, templateName: 'hooked', parameters: { SerialNumber: 'W1' } }).catch((e: Error & { code?: string }) => e);
+      expect(other).toMatchObject({ code: 'DEVICE_REQUEST_REJECTED' });
+      expect((other as Error).message).toContain('refused the subscription to $aws/provisioning-templates/hooked/provision/json/accepted');
+      expect(Date.now() - started).toBeLessThan(2_000); // not retried with backoff
 
       const victim = await newClaim('sensors', 'to-revoke');
       expect((await server.cli(['claim', 'revoke', victim.certificateId])).code).toBe(0);
@@ -406,6 +412,13 @@ for (const dialect of DIALECTS) {
       expect(JSON.parse(conn.stdout)).toMatchObject({ connected: true, clientId: 'sensor-CLI1' });
       const dry = await server.cli(['--json', 'template', 'dry-run', 'sensors', '-p', 'SerialNumber=X9']);
       expect(JSON.parse(dry.stdout)).toMatchObject({ thing: { thingName: 'sensor-X9' } });
+      // A claim used with another template than its own: the policy refuses the answer topics; the device is told so
+      // with a stable code, at once (a refusal is not retried).
+      const wrong = await server.cli(['device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'hooked', '-p', 'SerialNumber=CLI2', '--out', path.join(tmp, 'cli-dev-2')]);
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toContain('DEVICE_REQUEST_REJECTED');
+      expect(wrong.stderr).toContain('refused the subscription to $aws/provisioning-templates/hooked/provision/json/accepted');
+      expect(existsSync(path.join(tmp, 'cli-dev-2', 'private.key'))).toBe(false);
     });
   });
 }
