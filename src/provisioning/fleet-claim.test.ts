@@ -82,6 +82,7 @@ for (const dialect of DIALECTS) {
       const results = await Promise.allSettled(tokens.map((token, i) => fleet.registerThing(caller, 'unit', { certificateOwnershipToken: token, parameters: { SerialNumber: `m${i}` } })));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
       expect(results.filter((r) => r.status === 'rejected').map((r) => (r.reason as { code: string }).code)).toEqual(['PROVISIONING_CLAIM_EXHAUSTED']);
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r.reason as Error).message)).toEqual(['this claim reached its limit of 2 devices (maxDevices)']);
       expect((await fleet.listClaims(ctx.tenantId, 'unit')).find((c) => c.certificateId === claim.certificateId)).toMatchObject({ devicesProvisioned: 2 });
       expect(await registry.verifyAuditLog(store.db)).toMatchObject({ ok: true });
     });

@@ -102,6 +102,12 @@ const countDevice = prepare('count a device against its claim', (db, p: ClaimKey
     .where('certificate_id', '=', p.certificateId)
     .where((eb) => eb.or([eb('max_devices', 'is', null), eb('devices_provisioned', '<', eb.ref('max_devices'))])));
 
+/** The refusal of a claim that provisioned its `maxDevices` (the same words at admission and in the transaction). */
+function claimExhausted(maxDevices: number | null): Error {
+  const limit = maxDevices === null ? 'its maximum number of devices' : `its limit of ${maxDevices} ${maxDevices === 1 ? 'device' : 'devices'} (maxDevices)`;
+  return ProvisioningErrors.error('PROVISIONING_CLAIM_EXHAUSTED', `this claim reached ${limit}`);
+}
+
 /**
  * Fleet provisioning by claim and by trusted user (source documents: "Fleet provisioning by claim", "by trusted
  * user"): claim certificates with a generated least-privilege policy, the CreateKeysAndCertificate /
@@ -224,7 +230,7 @@ export class FleetProvisioning {
     if (claim.revoked_at !== null) throw ProvisioningErrors.error('PROVISIONING_CLAIM_REVOKED', 'the claim certificate is revoked');
     if (Date.parse(claim.expires_at) < Date.now()) throw ProvisioningErrors.error('PROVISIONING_CLAIM_REVOKED', 'the claim certificate has expired');
     if (templateName !== undefined && claim.template_name !== templateName) throw ProvisioningErrors.error('PROVISIONING_CLAIM_TEMPLATE_MISMATCH', `this claim is for template "${claim.template_name}"`);
-    if (claim.max_devices !== null && claim.devices_provisioned >= claim.max_devices) throw ProvisioningErrors.error('PROVISIONING_CLAIM_EXHAUSTED', `this claim already provisioned ${claim.devices_provisioned} devices`);
+    if (claim.max_devices !== null && claim.devices_provisioned >= claim.max_devices) throw claimExhausted(claim.max_devices);
     const rate = claim.rate_per_minute;
     if (rate === null) return { claim, release: NOTHING_TO_RELEASE };
     const limiter = this.limiter;
@@ -330,7 +336,7 @@ export class FleetProvisioning {
         }
         if (claim !== undefined) {
           const counted = await countDevice.run(trx, { tenantId: caller.tenantId, certificateId: caller.certificateId });
-          if (counted.numAffectedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_CLAIM_EXHAUSTED', 'this claim reached its maximum number of devices');
+          if (counted.numAffectedRows === 0n) throw claimExhausted(claim.max_devices);
         }
         await registry.appendAudit(trx, ctx, 'fleet.register-thing', `provisioningtemplate/${templateName}`, { thingName: result.thingName ?? null, certificateId }, this.store.supportsRowLocks);
         return result;

@@ -137,6 +137,11 @@ for (const dialect of DIALECTS) {
       expect(listed.body.certificates.map((c: { certificateId: string }) => c.certificateId)).not.toContain(r.body.certificateId);
       const dev = await provisionByTrustedUser({ endpoint, claim: { certificatePem: r.body.certificatePem, privateKeyPem: r.body.keyPair.PrivateKey }, templateName: 'sensors', parameters: { SerialNumber: 'C300' } });
       expect(dev.thingName).toBe('sensor-C300');
+      // the claim is for one device
+      const second = await provisionByTrustedUser({ endpoint, claim: { certificatePem: r.body.certificatePem, privateKeyPem: r.body.keyPair.PrivateKey }, templateName: 'sensors', parameters: { SerialNumber: 'C301' } }).catch((e: { details?: unknown }) => e.details);
+      expect(second).toMatchObject({ statusCode: 403, errorCode: 'AccessDenied' });
+      expect((second as { errorMessage: string }).errorMessage).toBe('[PROVISIONING_CLAIM_EXHAUSTED] this claim reached its limit of 1 device (maxDevices)');
+      expect((await server.api('GET', '/v1/things/sensor-C301')).status).toBe(404);
     });
 
     it('rejects reused, foreign and expired ownership tokens', async () => {
