@@ -3,6 +3,6 @@
  * (it never imports server code). Exported as the package entry point `gatehouse/device`.
  */
 export { DeviceErrors } from './errors.ts';
-export { connectDevice, parseEndpoint, readCredentialFiles, type DeviceEndpoint, type DeviceCredentials } from './mqtt-connection.ts';
+export { checkDeviceCredentials, connectDevice, parseEndpoint, readCredentialFiles, readDeviceFile, type DeviceEndpoint, type DeviceCredentials } from './mqtt-connection.ts';
 export { FleetProvisioningClient, type PayloadFormat, type RejectedPayload } from './fleet-provisioning-client.ts';
 export { provisionByClaim, provisionByTrustedUser, saveDeviceCredentials, withRetry, type ProvisionByClaimOptions, type ProvisionedDevice } from './provision.ts';

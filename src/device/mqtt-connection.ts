@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
@@ -18,13 +19,42 @@ export interface DeviceCredentials {
   readonly privateKeyPem: string;
 }
 
-/** Reads `certificate.pem`/`private.key` (or `claim.pem`/`claim.key`) and `root-ca.pem` from a directory. */
-export function readCredentialFiles(certFile: string, keyFile: string): DeviceCredentials {
+/** Reads one PEM file of a device's credentials; a missing or unreadable file is DEVICE_CREDENTIALS_INVALID naming it. */
+export function readDeviceFile(file: string, what: string): string {
   try {
-    return { certificatePem: readFileSync(certFile, 'utf8'), privateKeyPem: readFileSync(keyFile, 'utf8') };
+    return readFileSync(file, 'utf8');
   } catch (cause) {
-    throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `cannot read ${certFile} / ${keyFile}: ${(cause as Error).message}`, { cause });
+    const code = (cause as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (cause as Error).message;
+    throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `cannot read the ${what} ${file}: ${why}`, { cause });
   }
+}
+
+/**
+ * Checks that a certificate and a private key (PEM) belong together before they go to TLS, whose own error ("key values
+ * mismatch") names neither. Throws DEVICE_CREDENTIALS_INVALID; `label` says where they came from.
+ */
+export function checkDeviceCredentials(credentials: DeviceCredentials, label: string): void {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(credentials.certificatePem);
+  } catch (cause) {
+    throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `${label}: the certificate is not a PEM X.509 certificate`, { cause });
+  }
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(credentials.privateKeyPem);
+  } catch (cause) {
+    throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `${label}: the private key is not an unencrypted PEM private key`, { cause });
+  }
+  if (!certificate.checkPrivateKey(key)) throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `${label}: the private key does not match the certificate`);
+}
+
+/** Reads a certificate and its private key (e.g. `certificate.pem`/`private.key` or `claim.pem`/`claim.key`) and checks that they match. */
+export function readCredentialFiles(certFile: string, keyFile: string): DeviceCredentials {
+  const credentials = { certificatePem: readDeviceFile(certFile, 'certificate'), privateKeyPem: readDeviceFile(keyFile, 'private key') };
+  checkDeviceCredentials(credentials, `${certFile} / ${keyFile}`);
+  return credentials;
 }
 
 /** Parses `host:port`. */
@@ -36,7 +66,31 @@ export function parseEndpoint(text: string, caPem: string, servername?: string):
 
 /** Opens an MQTT 3.1.1 connection over mutual TLS (clean session, no automatic reconnect). */
 export async function connectDevice(endpoint: DeviceEndpoint, credentials: DeviceCredentials, clientId: string, options: { timeoutMs?: number } = {}): Promise<MqttClient> {
-  const client = mqtt.connect({
+  let client: MqttClient;
+  try {
+    client = openClient(endpoint, credentials, clientId, options);
+  } catch (cause) {
+    // Node builds the TLS context synchronously: unreadable PEM or a key that does not match the certificate
+    checkDeviceCredentials(credentials, 'device credentials');
+    throw DeviceErrors.error('DEVICE_CONNECT_FAILED', `cannot connect to ${endpoint.host}:${endpoint.port}: ${(cause as Error).message}`, { cause });
+  }
+  return new Promise<MqttClient>((resolve, reject) => {
+    const fail = (error: Error): void => {
+      client.end(true);
+      reject(DeviceErrors.error('DEVICE_CONNECT_FAILED', `cannot connect to ${endpoint.host}:${endpoint.port}: ${error.message}`, { cause: error }));
+    };
+    client.once('connect', () => {
+      client.removeListener('error', fail);
+      resolve(client);
+    });
+    client.once('error', fail);
+    client.once('close', () => fail(new Error('connection closed before CONNACK')));
+  });
+}
+
+/** The MQTT.js client of {@link connectDevice}: MQTT 3.1.1 over mutual TLS, clean session, no automatic reconnect. */
+function openClient(endpoint: DeviceEndpoint, credentials: DeviceCredentials, clientId: string, options: { timeoutMs?: number }): MqttClient {
+  return mqtt.connect({
     protocol: 'mqtts',
     host: endpoint.host,
     port: endpoint.port,
@@ -50,17 +104,5 @@ export async function connectDevice(endpoint: DeviceEndpoint, credentials: Devic
     reconnectPeriod: 0,
     connectTimeout: options.timeoutMs ?? 10_000,
     rejectUnauthorized: true,
-  });
-  return new Promise<MqttClient>((resolve, reject) => {
-    const fail = (error: Error): void => {
-      client.end(true);
-      reject(DeviceErrors.error('DEVICE_CONNECT_FAILED', `cannot connect to ${endpoint.host}:${endpoint.port}: ${error.message}`, { cause: error }));
-    };
-    client.once('connect', () => {
-      client.removeListener('error', fail);
-      resolve(client);
-    });
-    client.once('error', fail);
-    client.once('close', () => fail(new Error('connection closed before CONNACK')));
   });
 }

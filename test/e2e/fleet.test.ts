@@ -424,6 +424,22 @@ for (const dialect of DIALECTS) {
       expect(wrong.stderr).toContain('DEVICE_REQUEST_REJECTED');
       expect(wrong.stderr).toContain('refused the subscription to $aws/provisioning-templates/hooked/provision/json/accepted');
       expect(existsSync(path.join(tmp, 'cli-dev-2', 'private.key'))).toBe(false);
+      // credentials that cannot work are named before any connection
+      const provision = (cert: string, key: string): Promise<{ code: number; stderr: string }> =>
+        server.cli(['device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', cert, '--claim-key', key, '--template', 'sensors', '-p', 'SerialNumber=CLI3', '--out', path.join(tmp, 'cli-dev-3')]);
+      const missing = await provision(path.join(out, 'nope.pem'), path.join(out, 'claim.key'));
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain(`DEVICE_CREDENTIALS_INVALID: cannot read the certificate ${path.join(out, 'nope.pem')}: no such file`);
+      writeFileSync(path.join(tmp, 'other.key'), generateKeyPair('EC_P256').privateKeyPem);
+      const mismatch = await provision(path.join(out, 'claim.pem'), path.join(tmp, 'other.key'));
+      expect(mismatch.stderr).toContain('DEVICE_CREDENTIALS_INVALID');
+      expect(mismatch.stderr).toContain('the private key does not match the certificate');
+      // the SDK says the same to a caller that passes such credentials itself
+      const sdk = await connectDevice(endpoint, { certificatePem: readFileSync(path.join(out, 'claim.pem'), 'utf8'), privateKeyPem: readFileSync(path.join(tmp, 'other.key'), 'utf8') }, 'mismatched').catch((e: Error & { code?: string }) => e);
+      expect(sdk).toMatchObject({ code: 'DEVICE_CREDENTIALS_INVALID', message: 'device credentials: the private key does not match the certificate' });
+      const noDir = await server.cli(['device', 'connect', '--creds', path.join(tmp, 'no-such-dir')]);
+      expect(noDir.code).not.toBe(0);
+      expect(noDir.stderr).toContain('DEVICE_CREDENTIALS_INVALID');
     });
   });
 }

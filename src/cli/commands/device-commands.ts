@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { connectDevice, parseEndpoint, provisionByClaim, readCredentialFiles } from '../../device/index.ts';
+import { connectDevice, DeviceErrors, parseEndpoint, provisionByClaim, readCredentialFiles, readDeviceFile } from '../../device/index.ts';
 import type { CliContext } from '../cli-context.ts';
 import { collect, parseKeyValues } from '../output.ts';
 
@@ -23,10 +23,11 @@ export function deviceCommands(c: CliContext): Command[] {
     .requiredOption('--out <dir>', 'where to write certificate.pem, private.key (0600), root-ca.pem, endpoint.txt')
     .action((o: { endpoint: string; claimCert: string; claimKey: string; template: string; ca?: string; servername?: string; parameter: string[]; clientId?: string; serverKeys?: boolean; cbor?: boolean; out: string }, cmd: Command) =>
       c.run(async () => {
-        const caPem = readFileSync(o.ca ?? path.join(path.dirname(o.claimCert), 'root-ca.pem'), 'utf8');
+        const claim = readCredentialFiles(o.claimCert, o.claimKey);
+        const caPem = readDeviceFile(o.ca ?? path.join(path.dirname(o.claimCert), 'root-ca.pem'), o.ca === undefined ? 'root CA (root-ca.pem beside the claim; give another with --ca)' : 'root CA');
         const endpoint = parseEndpoint(o.endpoint, caPem, o.servername);
         const r = await provisionByClaim({
-          endpoint, claim: readCredentialFiles(o.claimCert, o.claimKey), templateName: o.template, parameters: parseKeyValues(o.parameter),
+          endpoint, claim, templateName: o.template, parameters: parseKeyValues(o.parameter),
           keyMode: o.serverKeys === true ? 'server' : 'csr', format: o.cbor === true ? 'cbor' : 'json', outDir: o.out, ...(o.clientId === undefined ? {} : { clientId: o.clientId }),
         });
         c.print(cmd, { thingName: r.thingName, certificateId: r.certificateId, deviceConfiguration: r.deviceConfiguration, out: o.out });
@@ -43,16 +44,24 @@ export function deviceCommands(c: CliContext): Command[] {
     .action((o: { creds: string; endpoint?: string; servername?: string; clientId?: string; publish?: string; message: string }, cmd: Command) =>
       c.run(async () => {
         const dir = o.creds;
-        const caPem = readFileSync(path.join(dir, 'root-ca.pem'), 'utf8');
+        let isDir = false;
+        try {
+          isDir = statSync(dir).isDirectory();
+        } catch {
+          isDir = false;
+        }
+        if (!isDir) throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `${dir} is not a credentials directory (gatehouse device provision --out writes one)`);
+        const credentials = readCredentialFiles(path.join(dir, 'certificate.pem'), path.join(dir, 'private.key'));
+        const caPem = readDeviceFile(path.join(dir, 'root-ca.pem'), 'root CA');
         let info: { thingName?: string; servername?: string | null } = {};
         try {
           info = JSON.parse(readFileSync(path.join(dir, 'provisioning.json'), 'utf8')) as typeof info;
         } catch {
           info = {};
         }
-        const endpoint = parseEndpoint(o.endpoint ?? readFileSync(path.join(dir, 'endpoint.txt'), 'utf8'), caPem, o.servername ?? info.servername ?? undefined);
+        const endpoint = parseEndpoint(o.endpoint ?? readDeviceFile(path.join(dir, 'endpoint.txt'), 'endpoint (or give --endpoint)'), caPem, o.servername ?? info.servername ?? undefined);
         const clientId = o.clientId ?? info.thingName ?? 'gatehouse-device';
-        const client = await connectDevice(endpoint, readCredentialFiles(path.join(dir, 'certificate.pem'), path.join(dir, 'private.key')), clientId);
+        const client = await connectDevice(endpoint, credentials, clientId);
         try {
           if (o.publish !== undefined) await client.publishAsync(o.publish, o.message, { qos: 1 });
         } finally {
