@@ -45,10 +45,23 @@ export class CliContext {
     try {
       await fn();
     } catch (error) {
-      if (error instanceof ApiCallError) this.io.stderr(`error ${error.code}: ${error.message}\n`);
-      else if (isGatehouseError(error)) this.io.stderr(`error ${error.code}: ${error.message}\n`);
+      if (error instanceof ApiCallError || isGatehouseError(error)) this.io.stderr(`error ${error.code}: ${error.message}${describeDetails(error.details, error.message)}\n`);
       else this.io.stderr(`error: ${(error as Error).message}\n`);
       process.exitCode = 1;
     }
   }
+}
+
+/**
+ * The details of an error as the CLI prints them after its message: the JSON path of a template or document error
+ * (` at $.Resources.thing…`), then the other scalar fields the message does not already say (` (name: Missing)`).
+ */
+export function describeDetails(details: Readonly<Record<string, unknown>> | undefined, message: string): string {
+  if (details === undefined) return '';
+  const path = details['path'];
+  const at = typeof path === 'string' && !message.includes(path) ? ` at ${path}` : '';
+  const rest = Object.entries(details)
+    .filter(([k, v]) => k !== 'path' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') && !message.includes(String(v)))
+    .map(([k, v]) => `${k}: ${String(v)}`);
+  return `${at}${rest.length > 0 ? ` (${rest.join(', ')})` : ''}`;
 }

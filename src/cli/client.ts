@@ -7,10 +7,28 @@ import type { ClientConfig } from '../config/index.ts';
 export class ApiCallError extends Error {
   readonly code: string;
   readonly status: number;
-  constructor(code: string, status: number, message: string) {
+  /** The problem's `details` (e.g. the JSON path of a template error), when the server gave any. */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+  constructor(code: string, status: number, message: string, details?: Readonly<Record<string, unknown>>) {
     super(message);
     this.code = code;
     this.status = status;
+    this.details = details;
+  }
+
+  /** The error of a failed API response body (an RFC 9457 problem, or any text). */
+  static fromResponse(status: number, text: string): ApiCallError {
+    let p: { code?: unknown; detail?: unknown; details?: unknown } | undefined;
+    try {
+      const parsed = JSON.parse(text) as unknown;
+      if (typeof parsed === 'object' && parsed !== null) p = parsed;
+    } catch {
+      p = undefined;
+    }
+    const code = typeof p?.code === 'string' ? p.code : `HTTP_${status}`;
+    const message = typeof p?.detail === 'string' ? p.detail : text;
+    const details = typeof p?.details === 'object' && p.details !== null && !Array.isArray(p.details) ? (p.details as Record<string, unknown>) : undefined;
+    return new ApiCallError(code, status, message, details);
   }
 }
 
@@ -52,15 +70,12 @@ export class ApiClient {
     }
     if (res.status === 204) return undefined as T;
     const text = await res.text();
+    if (!res.ok) throw ApiCallError.fromResponse(res.status, text);
     let parsed: unknown;
     try {
       parsed = text === '' ? undefined : JSON.parse(text);
     } catch {
       parsed = text;
-    }
-    if (!res.ok) {
-      const p = (parsed ?? {}) as { code?: string; detail?: string };
-      throw new ApiCallError(p.code ?? `HTTP_${res.status}`, res.status, p.detail ?? text);
     }
     return parsed as T;
   }

@@ -3,4 +3,5 @@ import { defineErrors } from '../errors/index.ts';
 /** Error codes the CLI itself prints (besides the server's codes it relays). */
 export const CliErrors = defineErrors({
   CLI_SERVER_UNREACHABLE: { kind: 'unavailable', description: 'The CLI cannot reach the server at GATEHOUSE_URL (or the local data directory server.json).' },
+  CLI_FILE_UNREADABLE: { kind: 'invalid', description: 'A file named on the command line is missing or unreadable.' },
 });

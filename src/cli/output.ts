@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { CliErrors } from './errors.ts';
+
 /** Prints a result: JSON with `--json`, else a readable key/value or table form. */
 export function printResult(value: unknown, json: boolean, write: (s: string) => void = (s) => process.stdout.write(s)): void {
   if (json) {
@@ -47,4 +50,15 @@ export function parseKeyValues(values: readonly string[]): Record<string, string
 /** Commander collector for repeatable options. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/** Reads a file named on the command line (UTF-8); a missing or unreadable one is CLI_FILE_UNREADABLE naming it. */
+export function readInputFile(file: string, what = 'file'): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (cause as Error).message;
+    throw CliErrors.error('CLI_FILE_UNREADABLE', `cannot read the ${what} ${file}: ${why}`, { cause });
+  }
 }

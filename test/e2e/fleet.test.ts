@@ -417,6 +417,14 @@ for (const dialect of DIALECTS) {
       expect(JSON.parse(conn.stdout)).toMatchObject({ connected: true, clientId: 'sensor-CLI1' });
       const dry = await server.cli(['--json', 'template', 'dry-run', 'sensors', '-p', 'SerialNumber=X9']);
       expect(JSON.parse(dry.stdout)).toMatchObject({ thing: { thingName: 'sensor-X9' } });
+      // a template error names its JSON path; a file that is not there is named too
+      const badTemplate = path.join(tmp, 'bad-template.json');
+      writeFileSync(badTemplate, JSON.stringify({ Resources: { thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'Missing' } } } } }));
+      const invalid = await server.cli(['template', 'validate', badTemplate]);
+      expect(invalid.code).not.toBe(0);
+      expect(invalid.stderr).toBe('error TEMPLATE_REF_UNKNOWN: Ref must name a parameter, a pseudo parameter or a resource at $.Resources.thing.Properties.ThingName.Ref (name: Missing)\n');
+      const absent = await server.cli(['template', 'create', 'absent', path.join(tmp, 'absent.json')]);
+      expect(absent.stderr).toBe(`error CLI_FILE_UNREADABLE: cannot read the template body ${path.join(tmp, 'absent.json')}: no such file\n`);
       // A claim used with another template than its own: the policy refuses the answer topics; the device is told so
       // with a stable code, at once (a refusal is not retried).
       const wrong = await server.cli(['device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'hooked', '-p', 'SerialNumber=CLI2', '--out', path.join(tmp, 'cli-dev-2')]);

@@ -13,7 +13,7 @@ import { convertEspressifManifest, convertMicrochipManifest, convertPemDirectory
 import type { BulkTaskView, GeneratedMaterial, ManifestEntry } from '../../provisioning/index.ts';
 import type { CliContext } from '../cli-context.ts';
 import { ApiCallError } from '../client.ts';
-import { collect } from '../output.ts';
+import { collect, readInputFile } from '../output.ts';
 
 /** Base URL and headers of the configured server, for the streaming calls the JSON client does not make. */
 function connection(c: CliContext, cmd: Command): { baseUrl: string; headers: Record<string, string> } {
@@ -30,13 +30,7 @@ function connection(c: CliContext, cmd: Command): { baseUrl: string; headers: Re
 }
 
 async function failure(res: Response): Promise<ApiCallError> {
-  const text = await res.text();
-  try {
-    const p = JSON.parse(text) as { code?: string; detail?: string };
-    return new ApiCallError(p.code ?? `HTTP_${res.status}`, res.status, p.detail ?? text);
-  } catch {
-    return new ApiCallError(`HTTP_${res.status}`, res.status, text);
-  }
+  return ApiCallError.fromResponse(res.status, await res.text());
 }
 
 /** Uploads a file as the body of POST /v1/bulk-tasks, streaming (the file is never read whole). */
@@ -151,7 +145,7 @@ interface GenerateOptions { count: string; out: string; caCert?: string; caKey?:
 
 function materialOf(o: GenerateOptions): GeneratedMaterial {
   if (!o.keys) return { kind: 'none' };
-  if (o.caCert !== undefined && o.caKey !== undefined) return { kind: 'certificate', caCertificatePem: readFileSync(o.caCert, 'utf8'), caKeyPem: readFileSync(o.caKey, 'utf8') };
+  if (o.caCert !== undefined && o.caKey !== undefined) return { kind: 'certificate', caCertificatePem: readInputFile(o.caCert, 'CA certificate'), caKeyPem: readInputFile(o.caKey, 'CA key') };
   return { kind: 'csr' };
 }
 
@@ -290,8 +284,8 @@ export function bulkCommands(c: CliContext): Command[] {
           };
           if (o.vendor === 'microchip') {
             if (o.verifier.length === 0) throw new Error('--verifier <signer.crt> is required for Microchip manifests');
-            const verifiers = o.verifier.map((f) => readFileSync(f, 'utf8'));
-            for (const e of convertMicrochipManifest(readFileSync(p, 'utf8'), { verifiers, thingName: o.thingName })) await take(e);
+            const verifiers = o.verifier.map((f) => readInputFile(f, 'verifier certificate'));
+            for (const e of convertMicrochipManifest(readInputFile(p, 'manifest'), { verifiers, thingName: o.thingName })) await take(e);
           } else if (o.vendor === 'espressif') {
             for await (const e of convertEspressifManifest(createReadStream(p))) await take(e);
           } else {

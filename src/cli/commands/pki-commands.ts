@@ -1,8 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { CliContext } from '../cli-context.ts';
+import { readInputFile } from '../output.ts';
 
-const readPem = (file: string): string => readFileSync(file, 'utf8');
+const readPem = (file: string): string => readInputFile(file, 'PEM file');
 
 /** `gatehouse cert …` and `gatehouse ca …`. */
 export function pkiCommands(c: CliContext): Command[] {
@@ -151,7 +152,7 @@ export function pkiCommands(c: CliContext): Command[] {
     .description('add one value per line (blank lines and # comments ignored)')
     .action((f: string, _o: unknown, cmd: Command) =>
       c.run(async () => {
-        const values = readFileSync(f, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+        const values = readInputFile(f, 'allow list').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
         let added = 0;
         for (let i = 0; i < values.length; i += 10_000) {
           const r = await c.client(cmd).call<{ added: number }>('POST', '/v1/allow-list', { values: values.slice(i, i + 10_000) });

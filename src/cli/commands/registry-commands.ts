@@ -1,12 +1,12 @@
-import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import * as pki from '../../pki/index.ts';
 import type { CliContext } from '../cli-context.ts';
-import { collect, parseKeyValues } from '../output.ts';
+import { collect, parseKeyValues, readInputFile } from '../output.ts';
 
 function readDocument(value: string): unknown {
-  const text = value.startsWith('@') ? readFileSync(value.slice(1), 'utf8') : value;
+  const text = value.startsWith('@') ? readInputFile(value.slice(1), 'document') : value;
   return JSON.parse(text) as unknown;
 }
 

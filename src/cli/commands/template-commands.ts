@@ -1,14 +1,14 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import type { CliContext } from '../cli-context.ts';
-import { collect, parseKeyValues } from '../output.ts';
+import { collect, parseKeyValues, readInputFile } from '../output.ts';
 
 function hookOf(o: { hookUrl?: string; hookTimeoutMs?: string; allowParameter?: string; allowFile?: string }): Record<string, unknown> | undefined {
   if (o.hookUrl !== undefined) return { type: 'webhook', url: o.hookUrl, ...(o.hookTimeoutMs === undefined ? {} : { timeoutMs: Number(o.hookTimeoutMs) }) };
   if (o.allowParameter !== undefined) {
     if (o.allowFile === undefined) throw new Error('--allow-parameter needs --allow-file (one value per line)');
-    const values = readFileSync(o.allowFile, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    const values = readInputFile(o.allowFile, 'allow list').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     return { type: 'allow-list', parameter: o.allowParameter, values };
   }
   return undefined;
@@ -20,7 +20,7 @@ export function templateCommands(c: CliContext): Command[] {
   t.command('validate <file>')
     .description('check a template body; errors carry the JSON path')
     .option('--type <type>', 'FLEET_PROVISIONING | JITP', 'FLEET_PROVISIONING')
-    .action((f: string, o: { type: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/provisioning-templates/validate', { templateBody: readFileSync(f, 'utf8'), type: o.type }))));
+    .action((f: string, o: { type: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/provisioning-templates/validate', { templateBody: readInputFile(f, 'template body'), type: o.type }))));
   t.command('create <name> <file>')
     .description('create a template from a JSON file')
     .option('--type <type>', 'FLEET_PROVISIONING | JITP', 'FLEET_PROVISIONING')
@@ -34,7 +34,7 @@ export function templateCommands(c: CliContext): Command[] {
       c.run(async () => {
         const hook = hookOf(o);
         c.print(cmd, await c.client(cmd).call('POST', '/v1/provisioning-templates', {
-          templateName: n, templateBody: readFileSync(f, 'utf8'), type: o.type, enabled: o.disabled !== true,
+          templateName: n, templateBody: readInputFile(f, 'template body'), type: o.type, enabled: o.disabled !== true,
           ...(o.description === undefined ? {} : { description: o.description }), ...(hook === undefined ? {} : { preProvisioningHook: hook }),
         }));
       }),
@@ -59,7 +59,7 @@ export function templateCommands(c: CliContext): Command[] {
   t.command('describe <name>').description('describe a template (default version body)').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}`))));
   t.command('delete <name>').description('delete a template and its versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/provisioning-templates/${encodeURIComponent(n)}`))));
   t.command('versions <name>').description('list versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ versions: unknown[] }>('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`)).versions)));
-  t.command('create-version <name> <file>').description('add a version').option('--default', 'make it the default').action((n: string, f: string, o: { default?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`, { templateBody: readFileSync(f, 'utf8'), setAsDefault: o.default === true }))));
+  t.command('create-version <name> <file>').description('add a version').option('--default', 'make it the default').action((n: string, f: string, o: { default?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`, { templateBody: readInputFile(f, 'template body'), setAsDefault: o.default === true }))));
   t.command('dry-run <name>')
     .description('evaluate the template with parameters and print the resource plan without applying it')
     .option('-p, --parameters <k=v>', 'parameter (repeatable)', collect, [])

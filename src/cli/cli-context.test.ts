@@ -1,0 +1,12 @@
+import { describe, expect, it } from 'vitest';
+import { describeDetails } from './cli-context.ts';
+
+describe('describeDetails', () => {
+  it('puts the JSON path after the message, then the scalar fields the message does not already say', () => {
+    expect(describeDetails({ path: '$.Resources.thing.Properties.ThingName.Ref', name: 'Missing' }, 'Ref must name a parameter')).toBe(' at $.Resources.thing.Properties.ThingName.Ref (name: Missing)');
+    expect(describeDetails({ statusCode: 403, errorCode: 'AccessDenied', errorMessage: '[X] no' }, 'AccessDenied: [X] no')).toBe(' (statusCode: 403)');
+    expect(describeDetails({ path: '$.a' }, 'bad value at $.a')).toBe('');
+    expect(describeDetails({ nested: { a: 1 }, list: [1] }, 'm')).toBe('');
+    expect(describeDetails(undefined, 'm')).toBe('');
+  });
+});
