@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileErrorReason } from '../errors/index.ts';
 import { CliErrors } from './errors.ts';
 
 /** Prints a result: JSON with `--json`, else a readable key/value or table form. */
@@ -57,8 +58,6 @@ export function readInputFile(file: string, what = 'file'): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (cause as Error).message;
-    throw CliErrors.error('CLI_FILE_UNREADABLE', `cannot read the ${what} ${file}: ${why}`, { cause });
+    throw CliErrors.error('CLI_FILE_UNREADABLE', `cannot read the ${what} ${file}: ${fileErrorReason(cause)}`, { cause });
   }
 }

@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
+import { fileErrorReason } from '../errors/index.ts';
 import { DeviceErrors } from './errors.ts';
 
 /** Where a device connects: host, MQTT/TLS port, the root it trusts and, optionally, the SNI name (tenant endpoint). */
@@ -24,9 +25,7 @@ export function readDeviceFile(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (cause as Error).message;
-    throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `cannot read the ${what} ${file}: ${why}`, { cause });
+    throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `cannot read the ${what} ${file}: ${fileErrorReason(cause)}`, { cause });
   }
 }
 

@@ -70,3 +70,12 @@ export function defineErrors<C extends string>(specs: Record<C, ErrorSpec>): Err
 export function isGatehouseError(value: unknown): value is GatehouseError {
   return value instanceof GatehouseError;
 }
+
+/** Why a file could not be read, in words for an error message ("no such file", "permission denied", …). */
+export function fileErrorReason(cause: unknown): string {
+  const code = (cause as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory';
+  return cause instanceof Error ? cause.message : String(cause);
+}

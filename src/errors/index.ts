@@ -1,6 +1,7 @@
 export {
   GatehouseError,
   defineErrors,
+  fileErrorReason,
   isGatehouseError,
   type ErrorKind,
   type ErrorSpec,
