@@ -160,6 +160,15 @@ for (const dialect of DIALECTS) {
       const missing = await server.cli(['thing', 'get', 'nope']);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain('REGISTRY_THING_NOT_FOUND');
+      // a policy document goes to the server as text: its JSON errors come back with a code and a path
+      const badDoc = await server.cli(['policy', 'create', 'cli-bad', '{not json']);
+      expect(badDoc.code).toBe(1);
+      expect(badDoc.stderr).toBe('error POLICY_DOCUMENT_MALFORMED_JSON: The policy document is not valid JSON. at $\n');
+      const noResource = await server.cli(['policy', 'create', 'cli-bad', '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect"}]}']);
+      expect(noResource.stderr).toBe('error POLICY_RESOURCE_INVALID: A statement needs Resource (or NotResource). at $.Statement[0]\n');
+      const good = await server.cli(['--json', 'policy', 'create', 'cli-good', '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Connect", "Resource": "*" }] }']);
+      expect(good.code, good.stderr).toBe(0);
+      expect(JSON.parse(JSON.parse(good.stdout).policyDocument)).toEqual({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] });
       const help = await server.cli(['thing', 'create', '--help']);
       expect(help.stdout).toContain('--with-certificate');
       expect((await server.cli(['serve', '--help'])).stdout).toContain('GATEHOUSE_V8_INTERRUPT_BUDGET');

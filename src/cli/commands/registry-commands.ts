@@ -5,9 +5,12 @@ import * as pki from '../../pki/index.ts';
 import type { CliContext } from '../cli-context.ts';
 import { collect, parseKeyValues, readInputFile } from '../output.ts';
 
-function readDocument(value: string): unknown {
-  const text = value.startsWith('@') ? readInputFile(value.slice(1), 'document') : value;
-  return JSON.parse(text) as unknown;
+/**
+ * A policy document given on the command line (JSON, or @file.json), sent as text: the server parses and validates it
+ * and names what is wrong with a stable code and a JSON path (as AWS's CLI sends the document as a string).
+ */
+function readDocument(value: string): string {
+  return value.startsWith('@') ? readInputFile(value.slice(1), 'document') : value;
 }
 
 /** `gatehouse thing …`, `thing-type …`, `thing-group …`, `policy …`. */
