@@ -42,7 +42,7 @@ export function parseKeyValues(values: readonly string[]): Record<string, string
   const out: Record<string, string> = {};
   for (const kv of values) {
     const i = kv.indexOf('=');
-    if (i <= 0) throw new Error(`expected key=value, got "${kv}"`);
+    if (i <= 0) throw CliErrors.error('CLI_USAGE_INVALID', `expected key=value, got "${kv}"`);
     out[kv.slice(0, i)] = kv.slice(i + 1);
   }
   return out;

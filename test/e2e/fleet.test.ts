@@ -423,6 +423,10 @@ for (const dialect of DIALECTS) {
       const invalid = await server.cli(['template', 'validate', badTemplate]);
       expect(invalid.code).not.toBe(0);
       expect(invalid.stderr).toBe('error TEMPLATE_REF_UNKNOWN: Ref must name a parameter, a pseudo parameter or a resource at $.Resources.thing.Properties.ThingName.Ref (name: Missing)\n');
+      const noFile = await server.cli(['template', 'create', 'listed', badTemplate, '--allow-parameter', 'SerialNumber']);
+      expect(noFile.stderr).toBe('error CLI_USAGE_INVALID: --allow-parameter needs --allow-file (one value per line)\n');
+      const noValue = await server.cli(['template', 'dry-run', 'sensors', '-p', 'SerialNumber']);
+      expect(noValue.stderr).toBe('error CLI_USAGE_INVALID: expected key=value, got "SerialNumber"\n');
       const absent = await server.cli(['template', 'create', 'absent', path.join(tmp, 'absent.json')]);
       expect(absent.stderr).toBe(`error CLI_FILE_UNREADABLE: cannot read the template body ${path.join(tmp, 'absent.json')}: no such file\n`);
       // A claim used with another template than its own: the policy refuses the answer topics; the device is told so

@@ -13,6 +13,7 @@ import { convertEspressifManifest, convertMicrochipManifest, convertPemDirectory
 import type { BulkTaskView, GeneratedMaterial, ManifestEntry } from '../../provisioning/index.ts';
 import type { CliContext } from '../cli-context.ts';
 import { ApiCallError } from '../client.ts';
+import { CliErrors } from '../errors.ts';
 import { collect, readInputFile } from '../output.ts';
 
 /** Base URL and headers of the configured server, for the streaming calls the JSON client does not make. */
@@ -170,7 +171,7 @@ async function appendFile(part: string, target: string): Promise<void> {
 interface StartOptions { template: string; file: string; format: string; wait?: boolean; interval: string }
 
 async function startAndMaybeFollow(c: CliContext, cmd: Command, o: StartOptions): Promise<void> {
-  if (o.format !== 'jsonl' && o.format !== 'csv') throw new Error('--format must be jsonl or csv');
+  if (o.format !== 'jsonl' && o.format !== 'csv') throw CliErrors.error('CLI_USAGE_INVALID', '--format must be jsonl or csv');
   const task = await uploadTask(c, cmd, o.file, o.template, o.format);
   if (o.wait !== true) {
     c.print(cmd, task);
@@ -227,8 +228,8 @@ export function bulkCommands(c: CliContext): Command[] {
     .action((o: GenerateOptions, cmd: Command) =>
       c.run(async () => {
         const count = Number(o.count);
-        if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
-        if ((o.caCert === undefined) !== (o.caKey === undefined)) throw new Error('--ca-cert and --ca-key go together');
+        if (!Number.isInteger(count) || count < 1) throw CliErrors.error('CLI_USAGE_INVALID', '--count must be a positive integer');
+        if ((o.caCert === undefined) !== (o.caKey === undefined)) throw CliErrors.error('CLI_USAGE_INVALID', '--ca-cert and --ca-key go together');
         const started = Date.now();
         const start = Number(o.startIndex ?? '1');
         const width = Number(o.nameWidth ?? String(start + count - 1).length);
@@ -283,7 +284,7 @@ export function bulkCommands(c: CliContext): Command[] {
             }
           };
           if (o.vendor === 'microchip') {
-            if (o.verifier.length === 0) throw new Error('--verifier <signer.crt> is required for Microchip manifests');
+            if (o.verifier.length === 0) throw CliErrors.error('CLI_USAGE_INVALID', '--verifier <signer.crt> is required for Microchip manifests');
             const verifiers = o.verifier.map((f) => readInputFile(f, 'verifier certificate'));
             for (const e of convertMicrochipManifest(readInputFile(p, 'manifest'), { verifiers, thingName: o.thingName })) await take(e);
           } else if (o.vendor === 'espressif') {

@@ -2,12 +2,13 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import type { CliContext } from '../cli-context.ts';
+import { CliErrors } from '../errors.ts';
 import { collect, parseKeyValues, readInputFile } from '../output.ts';
 
 function hookOf(o: { hookUrl?: string; hookTimeoutMs?: string; allowParameter?: string; allowFile?: string }): Record<string, unknown> | undefined {
   if (o.hookUrl !== undefined) return { type: 'webhook', url: o.hookUrl, ...(o.hookTimeoutMs === undefined ? {} : { timeoutMs: Number(o.hookTimeoutMs) }) };
   if (o.allowParameter !== undefined) {
-    if (o.allowFile === undefined) throw new Error('--allow-parameter needs --allow-file (one value per line)');
+    if (o.allowFile === undefined) throw CliErrors.error('CLI_USAGE_INVALID', '--allow-parameter needs --allow-file (one value per line)');
     const values = readInputFile(o.allowFile, 'allow list').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     return { type: 'allow-list', parameter: o.allowParameter, values };
   }
