@@ -319,7 +319,7 @@ export class FleetProvisioning {
         claimCertificateId: caller.certificateId, certificateId: cert.certificateId, certificatePem: cert.certificatePem,
         templateArn: `arn:aws:iot:gatehouse:${caller.tenantId}:provisioningtemplate/${templateName}`, clientId: caller.clientId, parameters,
       });
-      if (!answer.allowProvisioning) throw ProvisioningErrors.error('PROVISIONING_HOOK_DENIED', 'the pre-provisioning hook refused this device');
+      if (!answer.allowProvisioning) throw ProvisioningErrors.error('PROVISIONING_HOOK_DENIED', `the pre-provisioning hook refused this device${answer.reason === undefined ? '' : `: ${answer.reason}`}`);
       parameters = { ...parameters, ...answer.parameterOverrides };
     }
     const template = this.templates.parse(rec.templateBody, { type: 'FLEET_PROVISIONING', name: templateName });

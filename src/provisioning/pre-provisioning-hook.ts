@@ -16,6 +16,8 @@ export interface PreProvisioningRequest {
 export interface PreProvisioningResponse {
   readonly allowProvisioning: boolean;
   readonly parameterOverrides: Record<string, string>;
+  /** Why the built-in allow list refused (a webhook's answer has no reason: the device is only told it was refused). */
+  readonly reason?: string;
 }
 
 /** Default time a webhook has to answer; no answer in time means the request is refused. */
@@ -49,7 +51,9 @@ function parseAnswer(value: unknown): PreProvisioningResponse {
 export async function runPreProvisioningHook(hook: PreProvisioningHook, request: PreProvisioningRequest, options: { defaultTimeoutMs?: number } = {}): Promise<PreProvisioningResponse> {
   if (hook.type === 'allow-list') {
     const value = request.parameters[hook.parameter];
-    return { allowProvisioning: value !== undefined && hook.values.includes(value), parameterOverrides: {} };
+    if (value !== undefined && hook.values.includes(value)) return { allowProvisioning: true, parameterOverrides: {} };
+    const reason = value === undefined ? `the parameter ${hook.parameter} is missing` : `${hook.parameter} "${value}" is not on the template's allow list`;
+    return { allowProvisioning: false, parameterOverrides: {}, reason };
   }
   const body = JSON.stringify(request);
   const timestamp = String(Math.floor(Date.now() / 1000));

@@ -222,7 +222,7 @@ for (const dialect of DIALECTS) {
       const ok = await provisionByClaim({ endpoint, claim: cl, templateName: 'allowlisted', parameters: { SerialNumber: 'OK-1' } });
       expect(ok.thingName).toBe('sensor-OK-1');
       const denied = await provisionByClaim({ endpoint, claim: cl, templateName: 'allowlisted', parameters: { SerialNumber: 'NOPE' } }).catch((e: { details?: unknown }) => e.details);
-      expect(denied).toMatchObject({ statusCode: 403, errorCode: 'AccessDenied' });
+      expect(denied).toMatchObject({ statusCode: 403, errorCode: 'AccessDenied', errorMessage: '[PROVISIONING_HOOK_DENIED] the pre-provisioning hook refused this device: SerialNumber "NOPE" is not on the template\'s allow list' });
 
       const seen: { signature: string | undefined; timestamp: string | undefined; raw: string; body: Record<string, unknown> }[] = [];
       let delayMs = 0;
