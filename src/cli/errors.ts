@@ -4,5 +4,6 @@ import { defineErrors } from '../errors/index.ts';
 export const CliErrors = defineErrors({
   CLI_SERVER_UNREACHABLE: { kind: 'unavailable', description: 'The CLI cannot reach the server at GATEHOUSE_URL (or the local data directory server.json).' },
   CLI_FILE_UNREADABLE: { kind: 'invalid', description: 'A file named on the command line is missing or unreadable.' },
+  CLI_OUTPUT_EXISTS: { kind: 'conflict', description: 'The --out directory already holds a private key or certificate; the CLI never overwrites key material.' },
   CLI_USAGE_INVALID: { kind: 'invalid', description: 'An option or argument on the command line is missing, malformed or conflicts with another.' },
 });

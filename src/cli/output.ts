@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileErrorReason } from '../errors/index.ts';
 import { CliErrors } from './errors.ts';
 
@@ -60,4 +61,23 @@ export function readInputFile(file: string, what = 'file'): string {
   } catch (cause) {
     throw CliErrors.error('CLI_FILE_UNREADABLE', `cannot read the ${what} ${file}: ${fileErrorReason(cause)}`, { cause });
   }
+}
+
+/**
+ * Refuses, before anything is created on the server, an `--out` directory that already holds one of `files`: a key
+ * written there would replace another identity's key, which exists nowhere else (CLI_OUTPUT_EXISTS).
+ */
+export function refuseExistingOutput(dir: string, files: readonly string[]): void {
+  const taken = files.filter((f) => existsSync(path.join(dir, f)));
+  if (taken.length > 0) throw CliErrors.error('CLI_OUTPUT_EXISTS', `${dir} already holds ${taken.join(', ')}; choose another --out directory (key material is never overwritten)`);
+}
+
+/**
+ * A whole-number option (`--max-devices 5000`), or null for "none" when `none` is allowed: anything else is
+ * CLI_USAGE_INVALID, never a silent NaN (which JSON turns into null, i.e. "no limit").
+ */
+export function wholeNumberOption(option: string, value: string, none: boolean): number | null {
+  if (none && value === 'none') return null;
+  if (!/^[1-9][0-9]{0,8}$/.test(value)) throw CliErrors.error('CLI_USAGE_INVALID', `${option} must be a whole number from 1${none ? ' or "none"' : ''}, got "${value}"`);
+  return Number(value);
 }

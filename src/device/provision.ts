@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createCsr, generateKeyPair } from '../pki/index.ts';
 import { isGatehouseError } from '../errors/index.ts';
@@ -6,6 +6,7 @@ import type { DeviceCredentials, DeviceEndpoint } from './mqtt-connection.ts';
 import { connectDevice } from './mqtt-connection.ts';
 import { FleetProvisioningClient } from './fleet-provisioning-client.ts';
 import type { PayloadFormat } from './fleet-provisioning-client.ts';
+import { DeviceErrors } from './errors.ts';
 
 /** Options of provisionByClaim. */
 export interface ProvisionByClaimOptions {
@@ -54,11 +55,21 @@ export async function withRetry<T>(fn: () => Promise<T>, attempts: number): Prom
   throw last;
 }
 
-/** Writes a device identity to a directory: keys 0600. */
+/** The files of a saved identity that are never overwritten. */
+const IDENTITY_FILES = ['certificate.pem', 'private.key'];
+
+/** Fails (DEVICE_CREDENTIALS_INVALID) when `dir` already holds an identity: its key exists nowhere else. */
+export function refuseExistingIdentity(dir: string): void {
+  const taken = IDENTITY_FILES.filter((f) => existsSync(path.join(dir, f)));
+  if (taken.length > 0) throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `${dir} already holds ${taken.join(', ')}; an existing identity is never overwritten (choose another directory)`);
+}
+
+/** Writes a device identity to a directory that holds none yet (see {@link refuseExistingIdentity}): keys 0600. */
 export function saveDeviceCredentials(dir: string, device: ProvisionedDevice, endpoint: DeviceEndpoint): void {
+  refuseExistingIdentity(dir);
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'certificate.pem'), device.certificatePem);
-  writeFileSync(path.join(dir, 'private.key'), device.privateKeyPem, { mode: 0o600 });
+  writeFileSync(path.join(dir, 'private.key'), device.privateKeyPem, { mode: 0o600, flag: 'wx' });
   chmodSync(path.join(dir, 'private.key'), 0o600);
   writeFileSync(path.join(dir, 'root-ca.pem'), endpoint.caPem);
   writeFileSync(path.join(dir, 'endpoint.txt'), `${endpoint.host}:${endpoint.port}\n`);
@@ -71,6 +82,8 @@ export function saveDeviceCredentials(dir: string, device: ProvisionedDevice, en
  */
 export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<ProvisionedDevice> {
   const clientId = o.clientId ?? `provision-${Math.random().toString(36).slice(2, 10)}`;
+  // Checked before anything is provisioned, so that a taken directory does not cost a certificate and a thing.
+  if (o.outDir !== undefined) refuseExistingIdentity(o.outDir);
   const device = await withRetry(async () => {
     const client = await connectDevice(o.endpoint, o.claim, clientId, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
     try {

@@ -412,6 +412,22 @@ for (const dialect of DIALECTS) {
       const prov = await server.cli(['--json', 'device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=CLI1', '--out', devDir]);
       expect(prov.stderr).toBe('');
       expect(JSON.parse(prov.stdout)).toMatchObject({ thingName: 'sensor-CLI1' });
+      // an existing identity is never overwritten: refused before anything is provisioned
+      const certificatesBefore = (await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length as number;
+      const overwrite = await server.cli(['device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=CLI9', '--out', devDir]);
+      expect(overwrite.stderr).toBe(`error DEVICE_CREDENTIALS_INVALID: ${devDir} already holds certificate.pem, private.key; an existing identity is never overwritten (choose another directory)\n`);
+      expect((await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length).toBe(certificatesBefore);
+      expect((await server.api('GET', '/v1/things/sensor-CLI9')).status).toBe(404);
+      const claimAgain = await server.cli(['claim', 'create', '--template', 'sensors', '--batch', 'cli-batch-2', '--out', out]);
+      expect(claimAgain.stderr).toBe(`error CLI_OUTPUT_EXISTS: ${out} already holds claim.pem, claim.key; choose another --out directory (key material is never overwritten)\n`);
+      expect(((JSON.parse((await server.cli(['--json', 'claim', 'list', '--template', 'sensors'])).stdout) as { batch: string | null }[]).some((x) => x.batch === 'cli-batch-2'))).toBe(false);
+      // limits are whole numbers or "none", never a silent NaN (JSON null: no limit)
+      const cliClaim = (JSON.parse(created.stdout) as { certificateId: string }).certificateId;
+      const typo = await server.cli(['claim', 'update', cliClaim, '--rate-per-minute', 'abc']);
+      expect(typo.stderr).toBe('error CLI_USAGE_INVALID: --rate-per-minute must be a whole number from 1 or "none", got "abc"\n');
+      expect((await server.cli(['claim', 'create', '--template', 'sensors', '--batch', 'cli-batch-3', '--max-devices', '-3'])).stderr).toBe('error CLI_USAGE_INVALID: --max-devices must be a whole number from 1, got "-3"\n');
+      const limits = JSON.parse((await server.cli(['--json', 'claim', 'list', '--template', 'sensors'])).stdout) as { certificateId: string; maxDevices: number | null; ratePerMinute: number | null }[];
+      expect(limits.find((x) => x.certificateId === cliClaim)).toMatchObject({ maxDevices: 5, ratePerMinute: 60 });
       const conn = await server.cli(['--json', 'device', 'connect', '--creds', devDir, '--servername', 'localhost', '--publish', 'things/sensor-CLI1/hello']);
       expect(conn.stderr).toBe('');
       expect(JSON.parse(conn.stdout)).toMatchObject({ connected: true, clientId: 'sensor-CLI1' });

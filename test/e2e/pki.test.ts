@@ -242,6 +242,13 @@ for (const dialect of DIALECTS) {
       expect(thing.body.principals).toEqual([res.certificateId]);
       const cert = await server.api('GET', `/v1/certificates/${res.certificateId}`);
       expect(cert.body).toMatchObject({ status: 'ACTIVE', policies: ['bundle-p'], things: ['bundled-1'] });
+      // the bundle's key exists nowhere else: a second bundle into the same directory is refused before anything is made
+      const key = readFileSync(path.join(out, 'private.key'), 'utf8');
+      const again = await server.cli(['thing', 'create', 'bundled-2', '--with-certificate', '--out', out]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toBe(`error CLI_OUTPUT_EXISTS: ${out} already holds certificate.pem, private.key; choose another --out directory (key material is never overwritten)\n`);
+      expect(readFileSync(path.join(out, 'private.key'), 'utf8')).toBe(key);
+      expect((await server.api('GET', '/v1/things/bundled-2')).status).toBe(404);
     });
   });
 }

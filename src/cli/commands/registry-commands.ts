@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import * as pki from '../../pki/index.ts';
 import type { CliContext } from '../cli-context.ts';
-import { collect, parseKeyValues, readInputFile } from '../output.ts';
+import { collect, parseKeyValues, readInputFile, refuseExistingOutput } from '../output.ts';
 
 /**
  * A policy document given on the command line (JSON, or @file.json), sent as text: the server parses and validates it
@@ -28,6 +28,7 @@ export function registryCommands(c: CliContext): Command[] {
     .action((thingName: string, o: { attribute: string[]; type?: string; group: string[]; withCertificate?: boolean; policy?: string; out: string }, cmd: Command) =>
       c.run(async () => {
         const api = c.client(cmd);
+        if (o.withCertificate === true) refuseExistingOutput(o.out, ['certificate.pem', 'private.key']);
         const created = await api.call('POST', '/v1/things', { thingName, attributes: parseKeyValues(o.attribute), ...(o.type === undefined ? {} : { thingTypeName: o.type }), ...(o.group.length === 0 ? {} : { thingGroups: o.group }) });
         if (o.withCertificate !== true) {
           c.print(cmd, created);
@@ -41,7 +42,7 @@ export function registryCommands(c: CliContext): Command[] {
         const ep = await api.call<{ endpoint: string; mqttPort: number; rootCaPem: string }>('GET', '/v1/endpoint');
         mkdirSync(o.out, { recursive: true });
         writeFileSync(path.join(o.out, 'certificate.pem'), cert.certificatePem);
-        writeFileSync(path.join(o.out, 'private.key'), keys.privateKeyPem, { mode: 0o600 });
+        writeFileSync(path.join(o.out, 'private.key'), keys.privateKeyPem, { mode: 0o600, flag: 'wx' });
         chmodSync(path.join(o.out, 'private.key'), 0o600);
         writeFileSync(path.join(o.out, 'root-ca.pem'), ep.rootCaPem);
         writeFileSync(path.join(o.out, 'endpoint.txt'), `${ep.endpoint}:${ep.mqttPort}\n`);

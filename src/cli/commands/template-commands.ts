@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import type { CliContext } from '../cli-context.ts';
 import { CliErrors } from '../errors.ts';
-import { collect, parseKeyValues, readInputFile } from '../output.ts';
+import { collect, parseKeyValues, readInputFile, refuseExistingOutput, wholeNumberOption } from '../output.ts';
 
 function hookOf(o: { hookUrl?: string; hookTimeoutMs?: string; allowParameter?: string; allowFile?: string }): Record<string, unknown> | undefined {
   if (o.hookUrl !== undefined) return { type: 'webhook', url: o.hookUrl, ...(o.hookTimeoutMs === undefined ? {} : { timeoutMs: Number(o.hookTimeoutMs) }) };
@@ -69,11 +69,13 @@ export function templateCommands(c: CliContext): Command[] {
       c.run(async () => c.print(cmd, (await c.client(cmd).call<{ plan: unknown }>('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/dry-run`, { parameters: parseKeyValues(o.parameters), ...(o.certificateId === undefined ? {} : { certificateId: o.certificateId }) })).plan)),
     );
 
+  /** What `--out` of a claim holds; an existing one is never overwritten. */
+  const CLAIM_FILES = ['claim.pem', 'claim.key'];
   const claim = new Command('claim').description('fleet-provisioning claims: batch claim certificates and trusted-user claims');
   const writeCreds = (dir: string, r: { certificatePem: string; keyPair: { PrivateKey: string } }, rootCaPem: string | undefined): void => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'claim.pem'), r.certificatePem);
-    writeFileSync(path.join(dir, 'claim.key'), r.keyPair.PrivateKey, { mode: 0o600 });
+    writeFileSync(path.join(dir, 'claim.key'), r.keyPair.PrivateKey, { mode: 0o600, flag: 'wx' });
     chmodSync(path.join(dir, 'claim.key'), 0o600);
     if (rootCaPem !== undefined) writeFileSync(path.join(dir, 'root-ca.pem'), rootCaPem);
   };
@@ -88,11 +90,12 @@ export function templateCommands(c: CliContext): Command[] {
     .action((o: { template: string; batch: string; maxDevices?: string; ratePerMinute?: string; validityDays?: string; out?: string }, cmd: Command) =>
       c.run(async () => {
         const api = c.client(cmd);
+        if (o.out !== undefined) refuseExistingOutput(o.out, CLAIM_FILES);
         const r = await api.call<{ certificateId: string; certificatePem: string; keyPair: { PrivateKey: string; PublicKey: string } }>('POST', `/v1/provisioning-templates/${encodeURIComponent(o.template)}/claim-certificates`, {
           batch: o.batch,
-          ...(o.maxDevices === undefined ? {} : { maxDevices: Number(o.maxDevices) }),
-          ...(o.ratePerMinute === undefined ? {} : { ratePerMinute: Number(o.ratePerMinute) }),
-          ...(o.validityDays === undefined ? {} : { validityDays: Number(o.validityDays) }),
+          ...(o.maxDevices === undefined ? {} : { maxDevices: wholeNumberOption('--max-devices', o.maxDevices, false) }),
+          ...(o.ratePerMinute === undefined ? {} : { ratePerMinute: wholeNumberOption('--rate-per-minute', o.ratePerMinute, false) }),
+          ...(o.validityDays === undefined ? {} : { validityDays: wholeNumberOption('--validity-days', o.validityDays, false) }),
         });
         if (o.out !== undefined) {
           const ep = await api.call<{ rootCaPem: string }>('GET', '/v1/endpoint');
@@ -110,6 +113,7 @@ export function templateCommands(c: CliContext): Command[] {
     .action((o: { template: string; out?: string }, cmd: Command) =>
       c.run(async () => {
         const api = c.client(cmd);
+        if (o.out !== undefined) refuseExistingOutput(o.out, CLAIM_FILES);
         const r = await api.call<{ certificateId: string; certificatePem: string; keyPair: { PrivateKey: string; PublicKey: string }; expiration: string }>('POST', `/v1/provisioning-templates/${encodeURIComponent(o.template)}/provisioning-claim`);
         if (o.out !== undefined) {
           const ep = await api.call<{ rootCaPem: string }>('GET', '/v1/endpoint');
@@ -120,15 +124,15 @@ export function templateCommands(c: CliContext): Command[] {
         }
       }),
     );
-  const limitOf = (v: string | undefined): number | null | undefined => (v === undefined ? undefined : v === 'none' ? null : Number(v));
+
   claim.command('update <certificateId>')
     .description('change the limits of a batch claim; they apply to the next device call')
     .option('--max-devices <n|none>', 'maximum devices this claim may provision ("none": no maximum)')
     .option('--rate-per-minute <n|none>', 'maximum devices per minute ("none": no rate limit)')
     .action((id: string, o: { maxDevices?: string; ratePerMinute?: string }, cmd: Command) =>
       c.run(async () => {
-        const maxDevices = limitOf(o.maxDevices);
-        const ratePerMinute = limitOf(o.ratePerMinute);
+        const maxDevices = o.maxDevices === undefined ? undefined : wholeNumberOption('--max-devices', o.maxDevices, true);
+        const ratePerMinute = o.ratePerMinute === undefined ? undefined : wholeNumberOption('--rate-per-minute', o.ratePerMinute, true);
         c.print(cmd, await c.client(cmd).call('PATCH', `/v1/claim-certificates/${id}`, { ...(maxDevices === undefined ? {} : { maxDevices }), ...(ratePerMinute === undefined ? {} : { ratePerMinute }) }));
       }),
     );
