@@ -76,8 +76,13 @@ export function refuseExistingOutput(dir: string, files: readonly string[]): voi
  * A whole-number option (`--max-devices 5000`), or null for "none" when `none` is allowed: anything else is
  * CLI_USAGE_INVALID, never a silent NaN (which JSON turns into null, i.e. "no limit").
  */
-export function wholeNumberOption(option: string, value: string, none: boolean): number | null {
+export function wholeNumberOption(option: string, value: string, none: boolean, min = 1): number | null {
   if (none && value === 'none') return null;
-  if (!/^[1-9][0-9]{0,8}$/.test(value)) throw CliErrors.error('CLI_USAGE_INVALID', `${option} must be a whole number from 1${none ? ' or "none"' : ''}, got "${value}"`);
+  if (!/^[0-9]{1,9}$/.test(value) || Number(value) < min) throw CliErrors.error('CLI_USAGE_INVALID', `${option} must be a whole number from ${min}${none ? ' or "none"' : ''}, got "${value}"`);
   return Number(value);
+}
+
+/** {@link wholeNumberOption} without "none". */
+export function countOption(option: string, value: string, min = 1): number {
+  return wholeNumberOption(option, value, false, min) ?? min;
 }

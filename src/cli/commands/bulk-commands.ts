@@ -14,7 +14,7 @@ import type { BulkTaskView, GeneratedMaterial, ManifestEntry } from '../../provi
 import type { CliContext } from '../cli-context.ts';
 import { ApiCallError } from '../client.ts';
 import { CliErrors } from '../errors.ts';
-import { collect, readInputFile } from '../output.ts';
+import { collect, countOption, readInputFile } from '../output.ts';
 
 /** Base URL and headers of the configured server, for the streaming calls the JSON client does not make. */
 function connection(c: CliContext, cmd: Command): { baseUrl: string; headers: Record<string, string> } {
@@ -178,7 +178,7 @@ async function startAndMaybeFollow(c: CliContext, cmd: Command, o: StartOptions)
     return;
   }
   if (c.globals(cmd).json !== true) c.io.stdout(`task ${task.taskId}: ${task.total} devices\n`);
-  c.print(cmd, await followTask(c, cmd, task.taskId, Number(o.interval)));
+  c.print(cmd, await followTask(c, cmd, task.taskId, countOption('--interval', o.interval)));
 }
 
 /** `gatehouse bulk …` and `gatehouse manifest import` (issue 7). */
@@ -202,7 +202,7 @@ export function bulkCommands(c: CliContext): Command[] {
     .action((id: string, o: { wait?: boolean; interval: string }, cmd: Command) =>
       c.run(async () => {
         const t = await c.client(cmd).call<BulkTaskView>('POST', `/v1/bulk-tasks/${encodeURIComponent(id)}/resume`);
-        c.print(cmd, o.wait === true ? await followTask(c, cmd, t.taskId, Number(o.interval)) : t);
+        c.print(cmd, o.wait === true ? await followTask(c, cmd, t.taskId, countOption('--interval', o.interval)) : t);
       }),
     );
   for (const kind of ['results', 'errors'] as const) {
@@ -227,13 +227,12 @@ export function bulkCommands(c: CliContext): Command[] {
     .addOption(new Option('--name-width <n>').hideHelp())
     .action((o: GenerateOptions, cmd: Command) =>
       c.run(async () => {
-        const count = Number(o.count);
-        if (!Number.isInteger(count) || count < 1) throw CliErrors.error('CLI_USAGE_INVALID', '--count must be a positive integer');
+        const count = countOption('--count', o.count);
         if ((o.caCert === undefined) !== (o.caKey === undefined)) throw CliErrors.error('CLI_USAGE_INVALID', '--ca-cert and --ca-key go together');
         const started = Date.now();
-        const start = Number(o.startIndex ?? '1');
-        const width = Number(o.nameWidth ?? String(start + count - 1).length);
-        const jobs = Math.max(1, Math.min(Number(o.jobs ?? availableParallelism()), Math.floor(count / 200) || 1));
+        const start = o.startIndex === undefined ? 1 : countOption('--start-index', o.startIndex);
+        const width = o.nameWidth === undefined ? String(start + count - 1).length : countOption('--name-width', o.nameWidth);
+        const jobs = Math.max(1, Math.min(o.jobs === undefined ? availableParallelism() : countOption('--jobs', o.jobs), Math.floor(count / 200) || 1));
         const per = Math.ceil(count / jobs);
         // Parts 1..jobs-1 in child processes (the same CLI), part 0 here; then the parts are appended in order.
         const children = Array.from({ length: jobs - 1 }, (_x, k) => {

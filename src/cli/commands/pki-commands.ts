@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { CliContext } from '../cli-context.ts';
-import { readInputFile } from '../output.ts';
+import { countOption, readInputFile } from '../output.ts';
 
 const readPem = (file: string): string => readInputFile(file, 'PEM file');
 
@@ -78,8 +78,8 @@ export function pkiCommands(c: CliContext): Command[] {
           commonName: cn,
           keyAlgorithm: o.algorithm,
           ...(o.parent === undefined ? {} : { parentCaCertificateId: o.parent }),
-          ...(o.validityDays === undefined ? {} : { validityDays: Number(o.validityDays) }),
-          ...(o.pathLength === undefined ? {} : { pathLength: Number(o.pathLength) }),
+          ...(o.validityDays === undefined ? {} : { validityDays: countOption('--validity-days', o.validityDays) }),
+          ...(o.pathLength === undefined ? {} : { pathLength: countOption('--path-length', o.pathLength, 0) }),
         });
         if (o.out !== undefined) writeFileSync(o.out, r.caCertificatePem);
         c.print(cmd, r);

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { Command } from 'commander';
 import type { CliContext } from '../cli-context.ts';
 import { CliErrors } from '../errors.ts';
-import { collect, parseKeyValues, readInputFile, refuseExistingOutput, wholeNumberOption } from '../output.ts';
+import { collect, countOption, parseKeyValues, readInputFile, refuseExistingOutput, wholeNumberOption } from '../output.ts';
 
 function hookOf(o: { hookUrl?: string; hookTimeoutMs?: string; allowParameter?: string; allowFile?: string }): Record<string, unknown> | undefined {
-  if (o.hookUrl !== undefined) return { type: 'webhook', url: o.hookUrl, ...(o.hookTimeoutMs === undefined ? {} : { timeoutMs: Number(o.hookTimeoutMs) }) };
+  if (o.hookUrl !== undefined) return { type: 'webhook', url: o.hookUrl, ...(o.hookTimeoutMs === undefined ? {} : { timeoutMs: countOption('--hook-timeout-ms', o.hookTimeoutMs) }) };
   if (o.allowParameter !== undefined) {
     if (o.allowFile === undefined) throw CliErrors.error('CLI_USAGE_INVALID', '--allow-parameter needs --allow-file (one value per line)');
     const values = readInputFile(o.allowFile, 'allow list').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
@@ -51,7 +51,7 @@ export function templateCommands(c: CliContext): Command[] {
         const hook = hookOf(o);
         c.print(cmd, await c.client(cmd).call('PATCH', `/v1/provisioning-templates/${encodeURIComponent(n)}`, {
           ...(o.enable === true ? { enabled: true } : o.disable === true ? { enabled: false } : {}),
-          ...(o.defaultVersion === undefined ? {} : { defaultVersionId: Number(o.defaultVersion) }),
+          ...(o.defaultVersion === undefined ? {} : { defaultVersionId: countOption('--default-version', o.defaultVersion) }),
           ...(hook !== undefined ? { preProvisioningHook: hook } : o.hook === false ? { preProvisioningHook: null } : {}),
         }));
       }),
@@ -93,9 +93,9 @@ export function templateCommands(c: CliContext): Command[] {
         if (o.out !== undefined) refuseExistingOutput(o.out, CLAIM_FILES);
         const r = await api.call<{ certificateId: string; certificatePem: string; keyPair: { PrivateKey: string; PublicKey: string } }>('POST', `/v1/provisioning-templates/${encodeURIComponent(o.template)}/claim-certificates`, {
           batch: o.batch,
-          ...(o.maxDevices === undefined ? {} : { maxDevices: wholeNumberOption('--max-devices', o.maxDevices, false) }),
-          ...(o.ratePerMinute === undefined ? {} : { ratePerMinute: wholeNumberOption('--rate-per-minute', o.ratePerMinute, false) }),
-          ...(o.validityDays === undefined ? {} : { validityDays: wholeNumberOption('--validity-days', o.validityDays, false) }),
+          ...(o.maxDevices === undefined ? {} : { maxDevices: countOption('--max-devices', o.maxDevices) }),
+          ...(o.ratePerMinute === undefined ? {} : { ratePerMinute: countOption('--rate-per-minute', o.ratePerMinute) }),
+          ...(o.validityDays === undefined ? {} : { validityDays: countOption('--validity-days', o.validityDays) }),
         });
         if (o.out !== undefined) {
           const ep = await api.call<{ rootCaPem: string }>('GET', '/v1/endpoint');
