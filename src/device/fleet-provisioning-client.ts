@@ -73,6 +73,8 @@ export class FleetProvisioningClient {
       const refused = filters.filter((_, i) => ((codes[i] ?? 0) & 0x80) !== 0);
       return DeviceErrors.error('DEVICE_REQUEST_REJECTED', `the server refused the subscription to ${(refused.length > 0 ? refused : filters).join(', ')} (SUBACK 0x80: not allowed by the certificate's policy; a claim certificate may use only the provisioning topics of its own template)`, cause === undefined ? undefined : { cause });
     };
+    // MQTT.js would keep a SUBSCRIBE made on a closed connection for a reconnect that never comes (no answer, ever)
+    if (!this.client.connected) throw DeviceErrors.error('DEVICE_CONNECT_FAILED', `SUBSCRIBE to ${filters.join(', ')}: the connection is closed`);
     let granted: { topic: string; qos: number }[];
     try {
       granted = await this.client.subscribeAsync([...filters], { qos: 1 });
@@ -122,6 +124,10 @@ export class FleetProvisioningClient {
           this.client.removeListener('message', onMessage);
           this.client.removeListener('close', onClose);
         };
+        if (!this.client.connected) {
+          onClose(); // closed before the request: MQTT.js would keep the PUBLISH for a reconnect that never comes
+          return;
+        }
         this.client.on('message', onMessage);
         this.client.once('close', onClose);
         this.client.publish(topic, this.encode(request), { qos: 1 }, (error) => {
@@ -132,7 +138,8 @@ export class FleetProvisioningClient {
         });
       });
     } finally {
-      if (!standing) await this.client.unsubscribeAsync([accepted, rejected]).catch(() => undefined);
+      // MQTT.js keeps an UNSUBSCRIBE made on a closed connection for a reconnect that never comes (no settle, ever)
+      if (!standing && this.client.connected) await this.client.unsubscribeAsync([accepted, rejected]).catch(() => undefined);
     }
   }
 

@@ -144,6 +144,20 @@ for (const dialect of DIALECTS) {
       expect((await server.api('GET', '/v1/things/sensor-C301')).status).toBe(404);
     });
 
+    it('fails a request at once when the server closes the connection, and every later request on it', async () => {
+      const c = await connectDevice(endpoint, claim, 'closed-conn');
+      const api = new FleetProvisioningClient(c, { timeoutMs: 10_000 });
+      const started = Date.now();
+      // larger than the device endpoint accepts: the server closes the connection
+      const huge = await api.createCertificateFromCsr('A'.repeat(300_000)).catch((e: Error & { code?: string }) => e);
+      expect(huge).toMatchObject({ code: 'DEVICE_CONNECT_FAILED' });
+      const after = await api.createKeysAndCertificate().catch((e: Error & { code?: string }) => e);
+      expect(after).toMatchObject({ code: 'DEVICE_CONNECT_FAILED' });
+      expect((after as Error).message).toContain('the connection is closed');
+      expect(Date.now() - started).toBeLessThan(5_000); // not the 10 s answer timeout, and no hang on UNSUBSCRIBE
+      c.end(true);
+    });
+
     it('rejects reused, foreign and expired ownership tokens', async () => {
       const c = await connectDevice(endpoint, claim, 'token-tests');
       const api = new FleetProvisioningClient(c);
