@@ -445,6 +445,9 @@ for (const dialect of DIALECTS) {
       const conn = await server.cli(['--json', 'device', 'connect', '--creds', devDir, '--servername', 'localhost', '--publish', 'things/sensor-CLI1/hello']);
       expect(conn.stderr).toBe('');
       expect(JSON.parse(conn.stdout)).toMatchObject({ connected: true, clientId: 'sensor-CLI1' });
+      const denied = await server.cli(['device', 'connect', '--creds', devDir, '--servername', 'localhost', '--publish', 'not/allowed']);
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toContain('error DEVICE_PUBLISH_REFUSED: the endpoint closed the connection instead of acknowledging the publish to not/allowed');
       const dry = await server.cli(['--json', 'template', 'dry-run', 'sensors', '-p', 'SerialNumber=X9']);
       expect(JSON.parse(dry.stdout)).toMatchObject({ thing: { thingName: 'sensor-X9' } });
       // a template error names its JSON path; a file that is not there is named too

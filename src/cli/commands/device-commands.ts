@@ -63,7 +63,12 @@ export function deviceCommands(c: CliContext): Command[] {
         const clientId = o.clientId ?? info.thingName ?? 'gatehouse-device';
         const client = await connectDevice(endpoint, credentials, clientId);
         try {
-          if (o.publish !== undefined) await client.publishAsync(o.publish, o.message, { qos: 1 });
+          if (o.publish !== undefined) {
+            const topic = o.publish;
+            await client.publishAsync(topic, o.message, { qos: 1 }).catch((cause: unknown) => {
+              throw DeviceErrors.error('DEVICE_PUBLISH_REFUSED', `the endpoint closed the connection instead of acknowledging the publish to ${topic}: most likely the certificate's policies do not allow iot:Publish there (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+            });
+          }
         } finally {
           await client.endAsync();
         }
