@@ -72,6 +72,11 @@ export function refuseExistingOutput(dir: string, files: readonly string[]): voi
   if (taken.length > 0) throw CliErrors.error('CLI_OUTPUT_EXISTS', `${dir} already holds ${taken.join(', ')}; choose another --out directory (key material is never overwritten)`);
 }
 
+/** Refuses a key file named by `option` that exists already (CLI_OUTPUT_EXISTS): the keys in it exist nowhere else. */
+export function refuseExistingKeyFile(file: string, option: string): void {
+  if (existsSync(file)) throw CliErrors.error('CLI_OUTPUT_EXISTS', `${option} ${file} exists already; choose another file (key material is never overwritten)`);
+}
+
 /**
  * A whole-number option (`--max-devices 5000`), or null for "none" when `none` is allowed: anything else is
  * CLI_USAGE_INVALID, never a silent NaN (which JSON turns into null, i.e. "no limit").

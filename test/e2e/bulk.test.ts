@@ -187,6 +187,20 @@ for (const dialect of DIALECTS) {
       expect(JSON.parse(described.stdout)).toMatchObject({ status: 'COMPLETED', succeeded: 5, total: 5 });
     });
 
+    it('generates device lines with their keys, and never overwrites a keys file', async () => {
+      const out = path.join(tmp, 'gen.jsonl');
+      const keysOut = path.join(tmp, 'gen.keys.jsonl');
+      const g = await server.cli(['--json', 'bulk', 'generate', '--count', '3', '--csr', '--out', out, '--keys-out', keysOut, '--jobs', '1']);
+      expect(g.code, g.stderr).toBe(0);
+      expect(jsonLines(readFileSync(out, 'utf8'))).toHaveLength(3);
+      const keys = readFileSync(keysOut, 'utf8');
+      expect(jsonLines(keys)).toHaveLength(3);
+      const again = await server.cli(['bulk', 'generate', '--count', '3', '--csr', '--out', out, '--keys-out', keysOut, '--jobs', '1']);
+      expect(again.stderr).toBe(`error CLI_OUTPUT_EXISTS: --keys-out ${keysOut} exists already; choose another file (key material is never overwritten)\n`);
+      expect(readFileSync(keysOut, 'utf8')).toBe(keys);
+      expect((await server.cli(['bulk', 'generate', '--count', 'ten', '--out', out])).stderr).toBe('error CLI_USAGE_INVALID: --count must be a whole number from 1, got "ten"\n');
+    });
+
     it('follows the template OverrideSettings when a device exists with other attributes', async () => {
       const withOverride = (action: string): string => JSON.stringify({ ...TEMPLATE, Resources: { ...TEMPLATE.Resources, thing: { ...TEMPLATE.Resources.thing, OverrideSettings: { AttributePayload: action } } } });
       for (const action of ['FAIL', 'REPLACE']) {

@@ -14,7 +14,7 @@ import type { BulkTaskView, GeneratedMaterial, ManifestEntry } from '../../provi
 import type { CliContext } from '../cli-context.ts';
 import { ApiCallError } from '../client.ts';
 import { CliErrors } from '../errors.ts';
-import { collect, countOption, readInputFile } from '../output.ts';
+import { collect, countOption, readInputFile, refuseExistingKeyFile } from '../output.ts';
 
 /** Base URL and headers of the configured server, for the streaming calls the JSON client does not make. */
 function connection(c: CliContext, cmd: Command): { baseUrl: string; headers: Record<string, string> } {
@@ -229,6 +229,8 @@ export function bulkCommands(c: CliContext): Command[] {
       c.run(async () => {
         const count = countOption('--count', o.count);
         if ((o.caCert === undefined) !== (o.caKey === undefined)) throw CliErrors.error('CLI_USAGE_INVALID', '--ca-cert and --ca-key go together');
+        // (a part written by a child process, --start-index, goes to a file of its own)
+        if (o.keysOut !== undefined && o.startIndex === undefined) refuseExistingKeyFile(o.keysOut, '--keys-out');
         const started = Date.now();
         const start = o.startIndex === undefined ? 1 : countOption('--start-index', o.startIndex);
         const width = o.nameWidth === undefined ? String(start + count - 1).length : countOption('--name-width', o.nameWidth);
