@@ -34,6 +34,17 @@ export class FleetProvisioningClient {
     this.timeoutMs = options.timeoutMs ?? 15_000;
   }
 
+  /**
+   * Whether the connection is gone for good: ended by the caller, or closed with automatic reconnection off. MQTT.js
+   * would keep a packet sent then for a reconnect that never comes, and the request would never settle. (A client
+   * still connecting, or one that will reconnect, is not: MQTT.js queues the packets and sends them once connected.)
+   */
+  private closedForGood(): boolean {
+    const c = this.client;
+    if (c.connected) return false;
+    return c.disconnecting || c.disconnected || (c.options.reconnectPeriod === 0 && c.stream?.destroyed === true);
+  }
+
   private encode(value: unknown): Buffer {
     return this.format === 'json' ? Buffer.from(JSON.stringify(value)) : Buffer.from(cborEncode(value));
   }
@@ -74,7 +85,7 @@ export class FleetProvisioningClient {
       return DeviceErrors.error('DEVICE_REQUEST_REJECTED', `the server refused the subscription to ${(refused.length > 0 ? refused : filters).join(', ')} (SUBACK 0x80: not allowed by the certificate's policy; a claim certificate may use only the provisioning topics of its own template)`, cause === undefined ? undefined : { cause });
     };
     // MQTT.js would keep a SUBSCRIBE made on a closed connection for a reconnect that never comes (no answer, ever)
-    if (!this.client.connected) throw DeviceErrors.error('DEVICE_CONNECT_FAILED', `SUBSCRIBE to ${filters.join(', ')}: the connection is closed`);
+    if (this.closedForGood()) throw DeviceErrors.error('DEVICE_CONNECT_FAILED', `SUBSCRIBE to ${filters.join(', ')}: the connection is closed`);
     let granted: { topic: string; qos: number }[];
     try {
       granted = await this.client.subscribeAsync([...filters], { qos: 1 });
@@ -124,7 +135,7 @@ export class FleetProvisioningClient {
           this.client.removeListener('message', onMessage);
           this.client.removeListener('close', onClose);
         };
-        if (!this.client.connected) {
+        if (this.closedForGood()) {
           onClose(); // closed before the request: MQTT.js would keep the PUBLISH for a reconnect that never comes
           return;
         }
@@ -139,7 +150,7 @@ export class FleetProvisioningClient {
       });
     } finally {
       // MQTT.js keeps an UNSUBSCRIBE made on a closed connection for a reconnect that never comes (no settle, ever)
-      if (!standing && this.client.connected) await this.client.unsubscribeAsync([accepted, rejected]).catch(() => undefined);
+      if (!standing && !this.closedForGood()) await this.client.unsubscribeAsync([accepted, rejected]).catch(() => undefined);
     }
   }
 

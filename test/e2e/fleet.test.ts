@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { iot, iotidentity, mqtt as awsMqtt } from 'aws-iot-device-sdk-v2';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, generateKeyPair } from '../../src/pki/index.ts';
 import { connectDevice, FleetProvisioningClient, provisionByClaim, provisionByTrustedUser } from '../../src/device/index.ts';
@@ -156,6 +157,12 @@ for (const dialect of DIALECTS) {
       expect((after as Error).message).toContain('the connection is closed');
       expect(Date.now() - started).toBeLessThan(5_000); // not the 10 s answer timeout, and no hang on UNSUBSCRIBE
       c.end(true);
+      // a client still connecting is not closed: MQTT.js queues the request until CONNACK
+      const connecting = mqtt.connect({ protocol: 'mqtts', host: endpoint.host, port: endpoint.port, ca: endpoint.caPem, servername: 'localhost', cert: claim.certificatePem, key: claim.privateKeyPem, clientId: 'still-connecting', protocolVersion: 4, reconnectPeriod: 0 });
+      expect(connecting.connected).toBe(false);
+      const early = await new FleetProvisioningClient(connecting, { timeoutMs: 10_000 }).createKeysAndCertificate();
+      expect(early.certificateId).toMatch(/^[0-9a-f]{64}$/);
+      await connecting.endAsync();
     });
 
     it('rejects reused, foreign and expired ownership tokens', async () => {
