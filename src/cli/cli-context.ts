@@ -45,11 +45,17 @@ export class CliContext {
     try {
       await fn();
     } catch (error) {
-      if (error instanceof ApiCallError || isGatehouseError(error)) this.io.stderr(`error ${error.code}: ${error.message}${describeDetails(error.details, error.message)}\n`);
-      else this.io.stderr(`error: ${(error as Error).message}\n`);
+      const coded = error instanceof ApiCallError || isGatehouseError(error);
+      this.io.stderr(`error${coded ? ' ' : ': '}${describeError(error)}\n`);
       process.exitCode = 1;
     }
   }
+}
+
+/** An error as the CLI prints it: `CODE: message` and its details when it has a stable code, else its message. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiCallError || isGatehouseError(error)) return `${error.code}: ${error.message}${describeDetails(error.details, error.message)}`;
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**

@@ -5,4 +5,4 @@
 export { DeviceErrors } from './errors.ts';
 export { checkDeviceCredentials, connectDevice, parseEndpoint, readCredentialFiles, readDeviceFile, type DeviceEndpoint, type DeviceCredentials } from './mqtt-connection.ts';
 export { FleetProvisioningClient, type PayloadFormat, type RejectedPayload } from './fleet-provisioning-client.ts';
-export { provisionByClaim, provisionByTrustedUser, saveDeviceCredentials, withRetry, type ProvisionByClaimOptions, type ProvisionedDevice } from './provision.ts';
+export { provisionByClaim, provisionByTrustedUser, saveDeviceCredentials, withRetry, type ProvisionByClaimOptions, type ProvisionedDevice, type RetryInfo } from './provision.ts';

@@ -24,6 +24,18 @@ export interface ProvisionByClaimOptions {
   /** Attempts for transient failures (connect errors, timeouts, 5xx / throttling), with exponential backoff. */
   readonly attempts?: number;
   readonly timeoutMs?: number;
+  /** Called before each retry (e.g. to tell the user that the service throttles and when the next attempt comes). */
+  readonly onRetry?: (retry: RetryInfo) => void;
+}
+
+/** What {@link withRetry} reports before it waits for the next attempt. */
+export interface RetryInfo {
+  /** The attempt that failed (1-based) and how many there are in all. */
+  readonly attempt: number;
+  readonly attempts: number;
+  /** How long it waits before the next attempt. */
+  readonly delayMs: number;
+  readonly error: unknown;
 }
 
 /** The device's new identity. */
@@ -41,7 +53,7 @@ function isTransient(error: unknown): boolean {
 }
 
 /** Retries `fn` on transient failures with exponential backoff (200 ms, 400 ms, …). Rejections are final. */
-export async function withRetry<T>(fn: () => Promise<T>, attempts: number): Promise<T> {
+export async function withRetry<T>(fn: () => Promise<T>, attempts: number, onRetry?: (retry: RetryInfo) => void): Promise<T> {
   let last: unknown;
   for (let i = 0; i < Math.max(1, attempts); i += 1) {
     try {
@@ -49,7 +61,9 @@ export async function withRetry<T>(fn: () => Promise<T>, attempts: number): Prom
     } catch (error) {
       last = error;
       if (!isTransient(error) || i === attempts - 1) throw error;
-      await new Promise((r) => setTimeout(r, 200 * 2 ** i));
+      const delayMs = 200 * 2 ** i;
+      onRetry?.({ attempt: i + 1, attempts, delayMs, error });
+      await new Promise((r) => setTimeout(r, delayMs));
     }
   }
   throw last;
@@ -115,7 +129,7 @@ export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<Prov
     } finally {
       await client.endAsync().catch(() => undefined);
     }
-  }, o.attempts ?? 3);
+  }, o.attempts ?? 3, o.onRetry);
   if (o.outDir !== undefined) saveDeviceCredentials(o.outDir, device, o.endpoint);
   return device;
 }

@@ -433,6 +433,16 @@ for (const dialect of DIALECTS) {
       const prov = await server.cli(['--json', 'device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=CLI1', '--out', devDir]);
       expect(prov.stderr).toBe('');
       expect(JSON.parse(prov.stdout)).toMatchObject({ thingName: 'sensor-CLI1' });
+      // a throttled device is told that it retries, and when
+      const slowOut = path.join(tmp, 'cli-slow-claim');
+      expect((await server.cli(['claim', 'create', '--template', 'sensors', '--batch', 'cli-slow', '--rate-per-minute', '1', '--out', slowOut])).code).toBe(0);
+      const provisionSlow = (serial: string, dir: string): Promise<{ code: number; stderr: string }> =>
+        server.cli(['device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(slowOut, 'claim.pem'), '--claim-key', path.join(slowOut, 'claim.key'), '--template', 'sensors', '-p', `SerialNumber=${serial}`, '--attempts', '2', '--out', path.join(tmp, dir)]);
+      expect((await provisionSlow('SLOW1', 'cli-slow-1')).code).toBe(0);
+      const throttled = await provisionSlow('SLOW2', 'cli-slow-2');
+      expect(throttled.code).toBe(1);
+      expect(throttled.stderr).toMatch(/^attempt 1 of 2 failed \(DEVICE_REQUEST_REJECTED: Throttling: \[PROVISIONING_RATE_LIMITED\][^\n]*\); retrying in 200 ms\nerror DEVICE_REQUEST_REJECTED: Throttling: \[PROVISIONING_RATE_LIMITED\]/);
+      expect((await server.cli(['device', 'provision', '--endpoint', '127.0.0.1:1', '--claim-cert', path.join(slowOut, 'claim.pem'), '--claim-key', path.join(slowOut, 'claim.key'), '--template', 'sensors', '--attempts', '0', '--out', path.join(tmp, 'cli-slow-3')])).stderr).toBe('error CLI_USAGE_INVALID: --attempts must be a whole number from 1, got "0"\n');
       // an existing identity is never overwritten: refused before anything is provisioned
       const certificatesBefore = (await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length as number;
       const overwrite = await server.cli(['device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=CLI9', '--out', devDir]);

@@ -2,8 +2,9 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { connectDevice, DeviceErrors, parseEndpoint, provisionByClaim, readCredentialFiles, readDeviceFile } from '../../device/index.ts';
+import { describeError } from '../cli-context.ts';
 import type { CliContext } from '../cli-context.ts';
-import { collect, parseKeyValues } from '../output.ts';
+import { collect, countOption, parseKeyValues } from '../output.ts';
 
 /** `gatehouse device …`: the device simulator (fleet provisioning from the device's side, connect with an identity). */
 export function deviceCommands(c: CliContext): Command[] {
@@ -20,15 +21,19 @@ export function deviceCommands(c: CliContext): Command[] {
     .option('--client-id <id>', 'MQTT client id')
     .option('--server-keys', 'use CreateKeysAndCertificate (the server makes the key) instead of a local CSR')
     .option('--cbor', 'use the CBOR topics')
+    .option('--attempts <n>', 'attempts on transient failures (connection errors, timeouts, throttling), with backoff from 200 ms', '3')
     .requiredOption('--out <dir>', 'where to write certificate.pem, private.key (0600), root-ca.pem, endpoint.txt')
-    .action((o: { endpoint: string; claimCert: string; claimKey: string; template: string; ca?: string; servername?: string; parameter: string[]; clientId?: string; serverKeys?: boolean; cbor?: boolean; out: string }, cmd: Command) =>
+    .action((o: { endpoint: string; claimCert: string; claimKey: string; template: string; ca?: string; servername?: string; parameter: string[]; clientId?: string; serverKeys?: boolean; cbor?: boolean; attempts: string; out: string }, cmd: Command) =>
       c.run(async () => {
+        const attempts = countOption('--attempts', o.attempts);
         const claim = readCredentialFiles(o.claimCert, o.claimKey);
         const caPem = readDeviceFile(o.ca ?? path.join(path.dirname(o.claimCert), 'root-ca.pem'), o.ca === undefined ? 'root CA (root-ca.pem beside the claim; give another with --ca)' : 'root CA');
         const endpoint = parseEndpoint(o.endpoint, caPem, o.servername);
         const r = await provisionByClaim({
           endpoint, claim, templateName: o.template, parameters: parseKeyValues(o.parameter),
           keyMode: o.serverKeys === true ? 'server' : 'csr', format: o.cbor === true ? 'cbor' : 'json', outDir: o.out, ...(o.clientId === undefined ? {} : { clientId: o.clientId }),
+          attempts,
+          onRetry: (r) => c.io.stderr(`attempt ${r.attempt} of ${r.attempts} failed (${describeError(r.error)}); retrying in ${r.delayMs} ms\n`),
         });
         c.print(cmd, { thingName: r.thingName, certificateId: r.certificateId, deviceConfiguration: r.deviceConfiguration, out: o.out });
       }),
