@@ -1,5 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { fileErrorReason } from '../errors/index.ts';
@@ -96,7 +97,9 @@ function openClient(endpoint: DeviceEndpoint, credentials: DeviceCredentials, cl
     ca: endpoint.caPem,
     cert: credentials.certificatePem,
     key: credentials.privateKeyPem,
-    servername: endpoint.servername ?? endpoint.host,
+    // SNI names a host, never an IP address (RFC 6066 §3): an IP endpoint without a servername sends none, which
+    // Gatehouse answers as the default tenant
+    ...(endpoint.servername !== undefined ? { servername: endpoint.servername } : isIP(endpoint.host) === 0 ? { servername: endpoint.host } : {}),
     clientId,
     protocolVersion: 4,
     clean: true,

@@ -433,6 +433,10 @@ for (const dialect of DIALECTS) {
       const prov = await server.cli(['--json', 'device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'localhost', '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=CLI1', '--out', devDir]);
       expect(prov.stderr).toBe('');
       expect(JSON.parse(prov.stdout)).toMatchObject({ thingName: 'sensor-CLI1' });
+      // an IP endpoint without --servername sends no SNI (none may be an IP address: RFC 6066), so Node warns of nothing
+      const byIp = await server.cli(['--json', 'device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--claim-cert', path.join(out, 'claim.pem'), '--claim-key', path.join(out, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=CLI4', '--out', path.join(tmp, 'cli-dev-4')]);
+      expect(byIp.stderr).toBe('');
+      expect(JSON.parse(byIp.stdout)).toMatchObject({ thingName: 'sensor-CLI4' });
       // a throttled device is told that it retries, and when
       const slowOut = path.join(tmp, 'cli-slow-claim');
       expect((await server.cli(['claim', 'create', '--template', 'sensors', '--batch', 'cli-slow', '--rate-per-minute', '1', '--out', slowOut])).code).toBe(0);
