@@ -30,12 +30,25 @@ function problem(error: GatehouseError, instance: string): Record<string, unknow
   };
 }
 
+/**
+ * One schema violation in words, naming where it is (`body.maxDevices`) and, for unknown or missing properties, which
+ * one (Ajv's own text says neither: "must NOT have additional properties").
+ */
+function validationMessage(context: string, v: { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string | undefined }): string {
+  const where = `${context}${v.instancePath.replace(/\//g, '.')}`;
+  if (v.keyword === 'additionalProperties') return `${where} has an unknown property "${String(v.params['additionalProperty'])}"`;
+  if (v.keyword === 'required') return `${where} lacks the required property "${String(v.params['missingProperty'])}"`;
+  return `${where} ${v.message ?? 'is invalid'}`;
+}
+
 /** Maps Fastify's own errors (parsing, validation, limits) to stable codes. */
 function toGatehouseError(error: FastifyError | Error): GatehouseError {
   if (isGatehouseError(error)) return error;
   const fe = error as FastifyError;
   if (fe.validation !== undefined) {
-    return ApiErrors.error('API_VALIDATION_FAILED', `${fe.validationContext ?? 'request'} ${fe.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim(), {
+    const context = fe.validationContext ?? 'request';
+    const first = fe.validation[0];
+    return ApiErrors.error('API_VALIDATION_FAILED', first === undefined ? `${context} is invalid` : validationMessage(context, first), {
       details: { errors: fe.validation.map((v) => ({ path: v.instancePath, message: v.message ?? '' })) },
     });
   }

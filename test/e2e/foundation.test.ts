@@ -93,8 +93,11 @@ for (const dialect of DIALECTS) {
       const unknown = await server.api('POST', '/v1/things', { thingName: 'x', colour: 'red' });
       expect(unknown.status).toBe(400);
       expect(unknown.body.code).toBe('API_VALIDATION_FAILED');
+      expect(unknown.body.detail).toBe('body has an unknown property "colour"');
       const wrongType = await server.api('POST', '/v1/things', { thingName: 42 });
       expect(wrongType.body.code).toBe('API_VALIDATION_FAILED');
+      expect(wrongType.body.detail).toBe('body.thingName must be string');
+      expect((await server.api('POST', '/v1/things', {})).body.detail).toBe('body lacks the required property "thingName"');
       const badName = await server.api('POST', '/v1/things', { thingName: 'no spaces/allowed' });
       expect(badName.status).toBe(400);
       // An oversized body gets its 413 every time: the server reads the rest of the body instead of closing while
