@@ -77,17 +77,22 @@ export function refuseExistingKeyFile(file: string, option: string): void {
   if (existsSync(file)) throw CliErrors.error('CLI_OUTPUT_EXISTS', `${option} ${file} exists already; choose another file (key material is never overwritten)`);
 }
 
+/** A whole number from `min` (digits only, at most 9), or CLI_USAGE_INVALID saying what `option` takes. */
+function wholeNumber(option: string, value: string, min: number, takes: string): number {
+  if (!/^[0-9]{1,9}$/.test(value) || Number(value) < min) throw CliErrors.error('CLI_USAGE_INVALID', `${option} must be ${takes}, got "${value}"`);
+  return Number(value);
+}
+
 /**
  * A whole-number option (`--max-devices 5000`), or null for "none" when `none` is allowed: anything else is
  * CLI_USAGE_INVALID, never a silent NaN (which JSON turns into null, i.e. "no limit").
  */
 export function wholeNumberOption(option: string, value: string, none: boolean, min = 1): number | null {
   if (none && value === 'none') return null;
-  if (!/^[0-9]{1,9}$/.test(value) || Number(value) < min) throw CliErrors.error('CLI_USAGE_INVALID', `${option} must be a whole number from ${min}${none ? ' or "none"' : ''}, got "${value}"`);
-  return Number(value);
+  return wholeNumber(option, value, min, `a whole number from ${min}${none ? ' or "none"' : ''}`);
 }
 
 /** {@link wholeNumberOption} without "none". */
 export function countOption(option: string, value: string, min = 1): number {
-  return wholeNumberOption(option, value, false, min) ?? min;
+  return wholeNumber(option, value, min, `a whole number from ${min}`);
 }
