@@ -64,6 +64,21 @@ export function readInputFile(file: string, what = 'file'): string {
 }
 
 /**
+ * A policy document given on the command line (JSON, or @file.json), sent as text: the server parses and validates it
+ * and names what is wrong with a stable code and a JSON path (as AWS's CLI sends the document as a string).
+ * A bare file name (`policy.json` for `@policy.json`, as `template create` takes its file) is refused with a hint
+ * instead of reaching the server as malformed JSON.
+ */
+export function readDocument(value: string): string {
+  if (value.startsWith('@')) return readInputFile(value.slice(1), 'document');
+  const first = value.trimStart()[0];
+  if (first !== '{' && first !== '[' && existsSync(value)) {
+    throw CliErrors.error('CLI_USAGE_INVALID', `the document argument is JSON text or @file; "${value}" is a file: pass it as @${value}`);
+  }
+  return value;
+}
+
+/**
  * Refuses, before anything is created on the server, an `--out` directory that already holds one of `files`: a key
  * written there would replace another identity's key, which exists nowhere else (CLI_OUTPUT_EXISTS).
  */

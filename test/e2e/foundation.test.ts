@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
@@ -172,6 +172,16 @@ for (const dialect of DIALECTS) {
       const good = await server.cli(['--json', 'policy', 'create', 'cli-good', '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Connect", "Resource": "*" }] }']);
       expect(good.code, good.stderr).toBe(0);
       expect(JSON.parse(JSON.parse(good.stdout).policyDocument)).toEqual({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] });
+      // a document file is passed as @file; a bare file name (as `template create` takes one) gets a hint, not a JSON error
+      const docFile = path.join(server.dataDir, 'cli-file-policy.json');
+      writeFileSync(docFile, '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Publish", "Resource": "*" }] }');
+      const bareName = await server.cli(['policy', 'create', 'cli-file', docFile]);
+      expect(bareName.code).toBe(1);
+      expect(bareName.stderr).toBe(`error CLI_USAGE_INVALID: the document argument is JSON text or @file; "${docFile}" is a file: pass it as @${docFile}\n`);
+      expect((await server.api('GET', '/v1/policies/cli-file')).status).toBe(404);
+      const fromFile = await server.cli(['--json', 'policy', 'create', 'cli-file', `@${docFile}`]);
+      expect(fromFile.code, fromFile.stderr).toBe(0);
+      expect(JSON.parse(JSON.parse(fromFile.stdout).policyDocument).Statement[0].Action).toBe('iot:Publish');
       const help = await server.cli(['thing', 'create', '--help']);
       expect(help.stdout).toContain('--with-certificate');
       expect((await server.cli(['serve', '--help'])).stdout).toContain('GATEHOUSE_V8_INTERRUPT_BUDGET');

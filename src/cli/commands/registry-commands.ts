@@ -3,15 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import * as pki from '../../pki/index.ts';
 import type { CliContext } from '../cli-context.ts';
-import { collect, parseKeyValues, readInputFile, refuseExistingOutput } from '../output.ts';
-
-/**
- * A policy document given on the command line (JSON, or @file.json), sent as text: the server parses and validates it
- * and names what is wrong with a stable code and a JSON path (as AWS's CLI sends the document as a string).
- */
-function readDocument(value: string): string {
-  return value.startsWith('@') ? readInputFile(value.slice(1), 'document') : value;
-}
+import { collect, parseKeyValues, readDocument, refuseExistingOutput } from '../output.ts';
 
 /** `gatehouse thing …`, `thing-type …`, `thing-group …`, `policy …`. */
 export function registryCommands(c: CliContext): Command[] {
