@@ -1,7 +1,8 @@
 import * as registry from '../registry/index.ts';
 import type { CertificateRecord, RegistryContext } from '../registry/index.ts';
 import type { ResourcePlan } from '../templates/index.ts';
-import type { Executor } from '../store/index.ts';
+import type { Executor, Store } from '../store/index.ts';
+import { isGatehouseError } from '../errors/index.ts';
 import { ProvisioningErrors } from './errors.ts';
 
 /** What applying a plan did. */
@@ -96,4 +97,38 @@ export async function applyPlan(db: Executor, ctx: RegistryContext, plan: Resour
     }
   }
   return { thingName: t?.thingName, certificateId, certificate: cert, policyNames, thingExisted };
+}
+
+/** What {@link checkPlan} found: whether the plan would apply now, and if not the error RegisterThing would answer. */
+export type PlanCheck =
+  | { readonly ok: true; readonly thingExists: boolean }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly details?: Readonly<Record<string, unknown>> };
+
+/** Thrown inside {@link checkPlan}'s transaction so that it rolls back: it carries the outcome out. */
+class RolledBack extends Error {
+  constructor(readonly applied: AppliedPlan) {
+    super('dry run: rolled back');
+  }
+}
+
+/**
+ * Applies `plan` in a transaction that is always rolled back, to tell whether it would apply now (`template dry-run`):
+ * a policy named by the template that does not exist, a thing group or type that does not exist, a thing whose
+ * `OverrideSettings` say FAIL, a policy document that is not valid. Without `certificateId` (no certificate given to
+ * the dry run) the plan's certificate part is left out. Nothing is written, not even audit entries; the
+ * pre-provisioning hook is not called. Errors without a stable code (the store failing) are thrown.
+ */
+export async function checkPlan(store: Store, ctx: RegistryContext, plan: ResourcePlan, certificateId: string | undefined): Promise<PlanCheck> {
+  const { certificate: _certificate, ...withoutCertificate } = plan;
+  const checked: ResourcePlan = certificateId === undefined ? withoutCertificate : plan;
+  try {
+    await store.transaction(async (trx) => {
+      throw new RolledBack(await applyPlan(trx, ctx, checked, { certificateId, rowLocks: store.supportsRowLocks }));
+    });
+  } catch (error) {
+    if (error instanceof RolledBack) return { ok: true, thingExists: error.applied.thingExisted };
+    if (isGatehouseError(error)) return { ok: false, code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) };
+    throw error;
+  }
+  throw new Error('unreachable: the dry-run transaction always rolls back');
 }

@@ -236,6 +236,48 @@ for (const dialect of DIALECTS) {
       await c.endAsync();
     });
 
+    it('dry-runs a template: the plan, and whether it would apply now, checked in a transaction that writes nothing', async () => {
+      const auditHead = async (): Promise<number> => ((await server.api('GET', '/v1/audit?maxResults=1')).body.entries as { seq: number }[])[0]?.seq ?? 0;
+      const auditBefore = await auditHead();
+      // a new thing: the plan applies
+      const fresh = await server.api('POST', '/v1/provisioning-templates/sensors/dry-run', { parameters: { SerialNumber: 'DRY1' } });
+      expect(fresh.status).toBe(200);
+      expect(fresh.body.plan.thing.thingName).toBe('sensor-DRY1');
+      expect(fresh.body.check).toEqual({ ok: true, thingExists: false });
+      expect((await server.api('GET', '/v1/things/sensor-DRY1')).status).toBe(404);
+      // sensor-A100 exists with location=lab: the same location applies, another one is the OverrideSettings FAIL conflict
+      expect((await server.api('POST', '/v1/provisioning-templates/sensors/dry-run', { parameters: { SerialNumber: 'A100' } })).body.check).toEqual({ ok: true, thingExists: true });
+      const conflict = await server.api('POST', '/v1/provisioning-templates/sensors/dry-run', { parameters: { SerialNumber: 'A100', Location: 'roof' } });
+      expect(conflict.body.check).toMatchObject({ ok: false, code: 'PROVISIONING_OVERRIDE_CONFLICT', details: { thingName: 'sensor-A100', fields: ['attributes'] } });
+      // a policy the template names that does not exist, and a thing group that does not exist
+      const broken = template({});
+      (broken.Resources as Record<string, { Properties: Record<string, unknown> }>).policy!.Properties.PolicyName = 'no-such-policy';
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'dry-broken', templateBody: broken })).status).toBe(201);
+      const noPolicy = await server.api('POST', '/v1/provisioning-templates/dry-broken/dry-run', { parameters: { SerialNumber: 'DRY2' } });
+      expect(noPolicy.body.check).toMatchObject({ ok: false, code: 'REGISTRY_POLICY_NOT_FOUND' });
+      const grouped = template({});
+      (grouped.Resources as Record<string, { Properties: Record<string, unknown> }>).thing!.Properties.ThingGroups = ['no-such-group'];
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'dry-grouped', templateBody: grouped })).status).toBe(201);
+      expect((await server.api('POST', '/v1/provisioning-templates/dry-grouped/dry-run', { parameters: { SerialNumber: 'DRY3' } })).body.check).toMatchObject({ ok: false, code: 'REGISTRY_THING_GROUP_NOT_FOUND' });
+      // with a certificate id, the certificate part is checked too
+      const unknownCert = await server.api('POST', '/v1/provisioning-templates/sensors/dry-run', { parameters: { SerialNumber: 'DRY4' }, certificateId: 'ab'.repeat(32) });
+      expect(unknownCert.body.check).toMatchObject({ ok: false, code: 'REGISTRY_CERTIFICATE_NOT_FOUND' });
+      // the CLI prints the plan with its check, and exits 1 with the reason when the plan would not apply
+      const good = await server.cli(['--json', 'template', 'dry-run', 'sensors', '-p', 'SerialNumber=DRY5']);
+      expect(good.code, good.stderr).toBe(0);
+      expect(JSON.parse(good.stdout)).toMatchObject({ thing: { thingName: 'sensor-DRY5' }, check: { ok: true, thingExists: false } });
+      const bad = await server.cli(['template', 'dry-run', 'dry-broken', '-p', 'SerialNumber=DRY6']);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toContain('thingName');
+      expect(bad.stderr).toBe('error CLI_DRY_RUN_WOULD_FAIL: the plan would not apply now: REGISTRY_POLICY_NOT_FOUND: policy "no-such-policy" does not exist\n');
+      // nothing of any of these dry runs was written: no thing, no audit entry (two template creations only)
+      for (const n of ['DRY1', 'DRY2', 'DRY3', 'DRY4', 'DRY5', 'DRY6']) expect((await server.api('GET', `/v1/things/sensor-${n}`)).status).toBe(404);
+      expect((await auditHead()) - auditBefore).toBe(2);
+      expect((await server.api('GET', '/v1/things/sensor-A100')).body.attributes).toEqual({ location: 'lab' });
+      await server.api('DELETE', '/v1/provisioning-templates/dry-broken');
+      await server.api('DELETE', '/v1/provisioning-templates/dry-grouped');
+    });
+
     it('runs the pre-provisioning hook: allow list, HMAC-signed webhook with overrides, and a timeout', async () => {
       const allowFile = { type: 'allow-list', parameter: 'SerialNumber', values: ['OK-1'] };
       await server.api('POST', '/v1/provisioning-templates', { templateName: 'allowlisted', templateBody: template(), preProvisioningHook: allowFile });

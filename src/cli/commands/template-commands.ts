@@ -62,11 +62,15 @@ export function templateCommands(c: CliContext): Command[] {
   t.command('versions <name>').description('list versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ versions: unknown[] }>('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`)).versions)));
   t.command('create-version <name> <file>').description('add a version').option('--default', 'make it the default').action((n: string, f: string, o: { default?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`, { templateBody: readInputFile(f, 'template body'), setAsDefault: o.default === true }))));
   t.command('dry-run <name>')
-    .description('evaluate the template with parameters and print the resource plan without applying it')
+    .description('evaluate the template with parameters, print the resource plan and whether it would apply now (checked in a rolled-back transaction: missing policies, groups, types, OverrideSettings FAIL); writes nothing, calls no hook, exits 1 when the plan would not apply')
     .option('-p, --parameters <k=v>', 'parameter (repeatable)', collect, [])
-    .option('--certificate-id <id>', 'value of AWS::IoT::Certificate::Id')
+    .option('--certificate-id <id>', 'value of AWS::IoT::Certificate::Id (also checks that certificate; without it the certificate part is not checked)')
     .action((n: string, o: { parameters: string[]; certificateId?: string }, cmd: Command) =>
-      c.run(async () => c.print(cmd, (await c.client(cmd).call<{ plan: unknown }>('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/dry-run`, { parameters: parseKeyValues(o.parameters), ...(o.certificateId === undefined ? {} : { certificateId: o.certificateId }) })).plan)),
+      c.run(async () => {
+        const r = await c.client(cmd).call<{ plan: Record<string, unknown>; check: { ok: boolean; code?: string; message?: string } }>('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/dry-run`, { parameters: parseKeyValues(o.parameters), ...(o.certificateId === undefined ? {} : { certificateId: o.certificateId }) });
+        c.print(cmd, { ...r.plan, check: r.check });
+        if (!r.check.ok) throw CliErrors.error('CLI_DRY_RUN_WOULD_FAIL', `the plan would not apply now: ${r.check.code ?? '?'}: ${r.check.message ?? ''}`);
+      }),
     );
 
   /** What `--out` of a claim holds; an existing one is never overwritten. */
