@@ -1,9 +1,10 @@
 import * as registry from '../registry/index.ts';
-import type { CertificateRecord, RegistryContext } from '../registry/index.ts';
+import type { CertificateRecord, PreProvisioningHook, RegistryContext } from '../registry/index.ts';
 import type { ResourcePlan } from '../templates/index.ts';
 import type { Executor, Store } from '../store/index.ts';
 import { isGatehouseError } from '../errors/index.ts';
 import { ProvisioningErrors } from './errors.ts';
+import { allowListRefusal, hookDenied } from './pre-provisioning-hook.ts';
 
 /** What applying a plan did. */
 export interface AppliedPlan {
@@ -114,11 +115,19 @@ class RolledBack extends Error {
 /**
  * Applies `plan` in a transaction that is always rolled back, to tell whether it would apply now (`template dry-run`):
  * a policy named by the template that does not exist, a thing group or type that does not exist, a thing whose
- * `OverrideSettings` say FAIL, a policy document that is not valid. Without `certificateId` (no certificate given to
- * the dry run) the plan's certificate part is left out. Nothing is written, not even audit entries; the
- * pre-provisioning hook is not called. Errors without a stable code (the store failing) are thrown.
+ * `OverrideSettings` say FAIL, a policy document that is not valid; and the template's built-in allow list (`hook`),
+ * which needs no outside service. Without `certificateId` (no certificate given to the dry run) the plan's certificate
+ * part is left out. Nothing is written, not even audit entries; a webhook hook is not called. Errors without a stable
+ * code (the store failing) are thrown.
  */
-export async function checkPlan(store: Store, ctx: RegistryContext, plan: ResourcePlan, certificateId: string | undefined): Promise<PlanCheck> {
+export async function checkPlan(store: Store, ctx: RegistryContext, plan: ResourcePlan, certificateId: string | undefined, hook: PreProvisioningHook | null = null): Promise<PlanCheck> {
+  if (hook?.type === 'allow-list') {
+    const refusal = allowListRefusal(hook, plan.parameters);
+    if (refusal !== undefined) {
+      const denied = hookDenied(refusal);
+      return { ok: false, code: denied.code, message: denied.message };
+    }
+  }
   const { certificate: _certificate, ...withoutCertificate } = plan;
   const checked: ResourcePlan = certificateId === undefined ? withoutCertificate : plan;
   try {

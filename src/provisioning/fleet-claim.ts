@@ -11,7 +11,7 @@ import { ClaimRateLimiter } from './claim-rate-limiter.ts';
 import type { ClaimOperation, ClaimRateLimit } from './claim-rate-limiter.ts';
 import { ProvisioningErrors } from './errors.ts';
 import { createKeysAndCertificate, issueFromCsr } from './manual.ts';
-import { runPreProvisioningHook } from './pre-provisioning-hook.ts';
+import { hookDenied, runPreProvisioningHook } from './pre-provisioning-hook.ts';
 
 /** Life of a certificate ownership token (protocols.md: one hour). */
 export const OWNERSHIP_TOKEN_TTL_MS = 3600_000;
@@ -319,7 +319,7 @@ export class FleetProvisioning {
         claimCertificateId: caller.certificateId, certificateId: cert.certificateId, certificatePem: cert.certificatePem,
         templateArn: `arn:aws:iot:gatehouse:${caller.tenantId}:provisioningtemplate/${templateName}`, clientId: caller.clientId, parameters,
       });
-      if (!answer.allowProvisioning) throw ProvisioningErrors.error('PROVISIONING_HOOK_DENIED', `the pre-provisioning hook refused this device${answer.reason === undefined ? '' : `: ${answer.reason}`}`);
+      if (!answer.allowProvisioning) throw hookDenied(answer.reason);
       parameters = { ...parameters, ...answer.parameterOverrides };
     }
     const template = this.templates.parse(rec.templateBody, { type: 'FLEET_PROVISIONING', name: templateName });

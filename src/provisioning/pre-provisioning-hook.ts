@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { PreProvisioningHook } from '../registry/index.ts';
+import type { GatehouseError } from '../errors/index.ts';
 import { ProvisioningErrors } from './errors.ts';
 
 /** What the hook is told (protocols.md "Pre-provisioning hook"). */
@@ -43,6 +44,18 @@ function parseAnswer(value: unknown): PreProvisioningResponse {
   return { allowProvisioning: v.allowProvisioning, parameterOverrides: overrides };
 }
 
+/** Why the built-in allow list refuses these parameters, or undefined when it allows them (pure: `template dry-run` uses it too). */
+export function allowListRefusal(hook: Extract<PreProvisioningHook, { type: 'allow-list' }>, parameters: Readonly<Record<string, string>>): string | undefined {
+  const value = parameters[hook.parameter];
+  if (value !== undefined && hook.values.includes(value)) return undefined;
+  return value === undefined ? `the parameter ${hook.parameter} is missing` : `${hook.parameter} "${value}" is not on the template's allow list`;
+}
+
+/** The error a device gets when the hook refuses it (PROVISIONING_HOOK_DENIED), with the allow list's reason if any. */
+export function hookDenied(reason: string | undefined): GatehouseError {
+  return ProvisioningErrors.error('PROVISIONING_HOOK_DENIED', `the pre-provisioning hook refused this device${reason === undefined ? '' : `: ${reason}`}`);
+}
+
 /**
  * Runs a template's pre-provisioning hook. A webhook gets the request as JSON, HMAC-signed
  * (`Gatehouse-Signature`, `Gatehouse-Timestamp`); any failure or no answer within the timeout refuses the request.
@@ -50,10 +63,8 @@ function parseAnswer(value: unknown): PreProvisioningResponse {
  */
 export async function runPreProvisioningHook(hook: PreProvisioningHook, request: PreProvisioningRequest, options: { defaultTimeoutMs?: number } = {}): Promise<PreProvisioningResponse> {
   if (hook.type === 'allow-list') {
-    const value = request.parameters[hook.parameter];
-    if (value !== undefined && hook.values.includes(value)) return { allowProvisioning: true, parameterOverrides: {} };
-    const reason = value === undefined ? `the parameter ${hook.parameter} is missing` : `${hook.parameter} "${value}" is not on the template's allow list`;
-    return { allowProvisioning: false, parameterOverrides: {}, reason };
+    const reason = allowListRefusal(hook, request.parameters);
+    return reason === undefined ? { allowProvisioning: true, parameterOverrides: {} } : { allowProvisioning: false, parameterOverrides: {}, reason };
   }
   const body = JSON.stringify(request);
   const timestamp = String(Math.floor(Date.now() / 1000));

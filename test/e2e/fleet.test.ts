@@ -259,6 +259,10 @@ for (const dialect of DIALECTS) {
       (grouped.Resources as Record<string, { Properties: Record<string, unknown> }>).thing!.Properties.ThingGroups = ['no-such-group'];
       expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'dry-grouped', templateBody: grouped })).status).toBe(201);
       expect((await server.api('POST', '/v1/provisioning-templates/dry-grouped/dry-run', { parameters: { SerialNumber: 'DRY3' } })).body.check).toMatchObject({ ok: false, code: 'REGISTRY_THING_GROUP_NOT_FOUND' });
+      // the built-in allow list is checked too (it needs no outside service)
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'dry-listed', templateBody: template(), preProvisioningHook: { type: 'allow-list', parameter: 'SerialNumber', values: ['DRY7'] } })).status).toBe(201);
+      expect((await server.api('POST', '/v1/provisioning-templates/dry-listed/dry-run', { parameters: { SerialNumber: 'DRY7' } })).body.check).toEqual({ ok: true, thingExists: false });
+      expect((await server.api('POST', '/v1/provisioning-templates/dry-listed/dry-run', { parameters: { SerialNumber: 'DRY8' } })).body.check).toEqual({ ok: false, code: 'PROVISIONING_HOOK_DENIED', message: 'the pre-provisioning hook refused this device: SerialNumber "DRY8" is not on the template\'s allow list' });
       // with a certificate id, the certificate part is checked too
       const unknownCert = await server.api('POST', '/v1/provisioning-templates/sensors/dry-run', { parameters: { SerialNumber: 'DRY4' }, certificateId: 'ab'.repeat(32) });
       expect(unknownCert.body.check).toMatchObject({ ok: false, code: 'REGISTRY_CERTIFICATE_NOT_FOUND' });
@@ -270,12 +274,13 @@ for (const dialect of DIALECTS) {
       expect(bad.code).toBe(1);
       expect(bad.stdout).toContain('thingName');
       expect(bad.stderr).toBe('error CLI_DRY_RUN_WOULD_FAIL: the plan would not apply now: REGISTRY_POLICY_NOT_FOUND: policy "no-such-policy" does not exist\n');
-      // nothing of any of these dry runs was written: no thing, no audit entry (two template creations only)
-      for (const n of ['DRY1', 'DRY2', 'DRY3', 'DRY4', 'DRY5', 'DRY6']) expect((await server.api('GET', `/v1/things/sensor-${n}`)).status).toBe(404);
-      expect((await auditHead()) - auditBefore).toBe(2);
+      // nothing of any of these dry runs was written: no thing, no audit entry (three template creations only)
+      for (const n of ['DRY1', 'DRY2', 'DRY3', 'DRY4', 'DRY5', 'DRY6', 'DRY7']) expect((await server.api('GET', `/v1/things/sensor-${n}`)).status).toBe(404);
+      expect((await auditHead()) - auditBefore).toBe(3);
       expect((await server.api('GET', '/v1/things/sensor-A100')).body.attributes).toEqual({ location: 'lab' });
       await server.api('DELETE', '/v1/provisioning-templates/dry-broken');
       await server.api('DELETE', '/v1/provisioning-templates/dry-grouped');
+      await server.api('DELETE', '/v1/provisioning-templates/dry-listed');
     });
 
     it('runs the pre-provisioning hook: allow list, HMAC-signed webhook with overrides, and a timeout', async () => {

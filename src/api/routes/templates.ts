@@ -104,7 +104,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
   app.post('/v1/provisioning-templates/:templateName/dry-run', {
     schema: {
       tags: ['templates'], params,
-      description: 'Evaluates the template with these parameters and returns the resource plan (`plan`), and whether it would apply now (`check`): the plan is applied in a transaction that is always rolled back, so `check` is `{ok: true, thingExists}` or `{ok: false, code, message, details?}` with the error RegisterThing or JITP would give (a missing policy, thing group or thing type, an OverrideSettings FAIL conflict, an invalid policy document). Without certificateId the certificate part is left out of the check. Nothing is written; the pre-provisioning hook is not called.',
+      description: 'Evaluates the template with these parameters and returns the resource plan (`plan`), and whether it would apply now (`check`): the plan is applied in a transaction that is always rolled back, so `check` is `{ok: true, thingExists}` or `{ok: false, code, message, details?}` with the error RegisterThing or JITP would give (a missing policy, thing group or thing type, an OverrideSettings FAIL conflict, an invalid policy document, a value not on the template\'s built-in allow list). Without certificateId the certificate part is left out of the check. Nothing is written; a webhook hook is not called.',
       body: { type: 'object', additionalProperties: false, properties: { parameters: { type: 'object', maxProperties: 100, additionalProperties: { type: 'string', maxLength: 4096 } }, certificateId: S.certificateId } },
     },
   }, async (request) => {
@@ -113,7 +113,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
     const rec = await registry.getProvisioningTemplate(store.db, ctxOf(request).tenantId, templateName);
     const template = parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName });
     const plan = evaluateTemplate(template, { parameters: b.parameters ?? {}, certificateId: b.certificateId ?? '0'.repeat(64) });
-    return { plan, check: await checkPlan(store, ctxOf(request), plan, b.certificateId) };
+    return { plan, check: await checkPlan(store, ctxOf(request), plan, b.certificateId, rec.preProvisioningHook) };
   });
 
   app.post('/v1/provisioning-templates/:templateName/claim-certificates', {

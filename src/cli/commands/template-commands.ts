@@ -62,7 +62,7 @@ export function templateCommands(c: CliContext): Command[] {
   t.command('versions <name>').description('list versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ versions: unknown[] }>('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`)).versions)));
   t.command('create-version <name> <file>').description('add a version').option('--default', 'make it the default').action((n: string, f: string, o: { default?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`, { templateBody: readInputFile(f, 'template body'), setAsDefault: o.default === true }))));
   t.command('dry-run <name>')
-    .description('evaluate the template with parameters, print the resource plan and whether it would apply now (checked in a rolled-back transaction: missing policies, groups, types, OverrideSettings FAIL); writes nothing, calls no hook, exits 1 when the plan would not apply')
+    .description('evaluate the template with parameters, print the resource plan and whether it would apply now (checked in a rolled-back transaction: missing policies, groups, types, OverrideSettings FAIL, the built-in allow list); writes nothing, calls no webhook, exits 1 when the plan would not apply')
     .option('-p, --parameters <k=v>', 'parameter (repeatable)', collect, [])
     .option('--certificate-id <id>', 'value of AWS::IoT::Certificate::Id (also checks that certificate; without it the certificate part is not checked)')
     .action((n: string, o: { parameters: string[]; certificateId?: string }, cmd: Command) =>
