@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'gatehouse-data/**', 'console/dist/**', 'bin/**', '*.config.*', '.dependency-cruiser.cjs'] },
+  { ignores: ['node_modules/**', 'gatehouse-data/**', 'console/dist/**', 'bin/**', 'lib/**', '*.config.*', '.dependency-cruiser.cjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -3,9 +3,11 @@
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { iot, iotidentity, mqtt as awsMqtt } from 'aws-iot-device-sdk-v2';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +16,9 @@ import { connectDevice, FleetProvisioningClient, provisionByClaim, provisionByTr
 import type { DeviceEndpoint } from '../../src/device/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { execSql, selectRows } from '../support/database-access.ts';
-import { startServer } from '../support/server-process.ts';
+import { REPO, startServer } from '../support/server-process.ts';
+
+const execFileAsync = promisify(execFile);
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 const ARN = 'arn:aws:iot:*:*';
@@ -115,6 +119,34 @@ for (const dialect of DIALECTS) {
       await expect.poll(() => seen, { timeout: 5000 }).toContain(`things/${dev.thingName}/telemetry`);
       expect(seen.filter((t) => t.startsWith('$aws/'))).toEqual([]);
       await watcher.endAsync();
+    });
+
+    it('serves the device SDK to plain JavaScript as the package entry gatehouse/device (no TypeScript loader of its own)', async () => {
+      // a device maker's project: its node_modules/gatehouse is this checkout, its script is plain JavaScript run by node
+      const project = mkdtempSync(path.join(tmpdir(), 'gh-sdk-user-'));
+      mkdirSync(path.join(project, 'node_modules'));
+      symlinkSync(REPO, path.join(project, 'node_modules', 'gatehouse'), 'dir');
+      writeFileSync(path.join(project, 'provision.mjs'), `
+        import * as sdk from 'gatehouse/device';
+        const { endpoint, claim } = JSON.parse(process.argv[2]);
+        const dev = await sdk.provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'JS1' }, outDir: process.argv[3] });
+        const client = await sdk.connectDevice(endpoint, dev, dev.thingName);
+        await client.publishAsync('things/' + dev.thingName + '/hello', 'from js', { qos: 1 });
+        await client.endAsync();
+        const refused = await sdk.provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: {}, attempts: 1 }).catch((e) => e.code);
+        console.log(JSON.stringify({ exports: Object.keys(sdk).sort(), thingName: dev.thingName, refused }));
+      `);
+      const run = await execFileAsync(process.execPath, [path.join(project, 'provision.mjs'), JSON.stringify({ endpoint, claim }), path.join(project, 'device')], { cwd: project, timeout: 60_000 });
+      const out = JSON.parse(run.stdout) as { exports: string[]; thingName: string; refused: string };
+      expect(out.thingName).toBe('sensor-JS1');
+      expect(out.refused).toBe('DEVICE_REQUEST_REJECTED');
+      expect(statSync(path.join(project, 'device', 'private.key')).mode & 0o777).toBe(0o600);
+      expect((await server.api('GET', '/v1/things/sensor-JS1')).body.principals).toHaveLength(1);
+      // the JavaScript entry exports exactly what src/device/index.ts does
+      expect(out.exports).toEqual(Object.keys(await import('../../src/device/index.ts')).sort());
+      // the package exports nothing else: no entry that points at a missing file
+      const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>> };
+      for (const entry of Object.values(pkg.exports)) for (const file of Object.values(entry)) expect(existsSync(path.join(REPO, file)), file).toBe(true);
     });
 
     it('provisions with CreateKeysAndCertificate over CBOR', async () => {
