@@ -13,8 +13,8 @@ import { workerClusterMetrics } from './cluster-metrics.ts';
 import type { ChangeMessage } from './cluster-bridge.ts';
 import { createAutoRegistrationHandler, createProvisioningEventSink, startWebhooks } from './device-wiring.ts';
 import * as pki from '../pki/index.ts';
-import { CertificateAuthorityService, ControlPlane, bootstrapInstallation } from '../provisioning/index.ts';
-import type { InstallationMaterial } from '../provisioning/index.ts';
+import { CertificateAuthorityService, ControlPlane, bootstrapInstallation, tenantServerIdentity } from '../provisioning/index.ts';
+import type { InstallationMaterial, ServerIdentity } from '../provisioning/index.ts';
 import * as registry from '../registry/index.ts';
 import { openStore } from '../store/index.ts';
 import type { Store } from '../store/index.ts';
@@ -74,7 +74,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
     }
   };
   try {
-    const { store, controlPlane, material } = await openCore(config, logger, cleanups, role);
+    const { store, controlPlane, material, tenantIdentity } = await openCore(config, logger, cleanups, role);
 
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics, prefix: 'gatehouse_process_' });
@@ -136,6 +136,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
       serverKeyPem: material.serverKeyPem,
       rootCaPem: material.rootCaPem,
       domain: config.domain,
+      tenantServerIdentity: tenantIdentity,
       limits: config.mqttLimits,
       events,
       brokerBackend,
@@ -194,7 +195,7 @@ type Cleanups = (() => Promise<void> | void)[];
  * Opens what every process of an installation needs: KEK, store (migrated), key store, CA service, control plane,
  * and the installation material (bootstrapped on first start: root CA, server certificate, admin token).
  */
-async function openCore(config: GatehouseConfig, logger: Logger, cleanups: Cleanups, role: 'single' | 'worker' | 'primary'): Promise<{ store: Store; controlPlane: ControlPlane; material: InstallationMaterial }> {
+async function openCore(config: GatehouseConfig, logger: Logger, cleanups: Cleanups, role: 'single' | 'worker' | 'primary'): Promise<{ store: Store; controlPlane: ControlPlane; material: InstallationMaterial; tenantIdentity: (tenantId: string) => Promise<ServerIdentity> }> {
   const kek = pki.parseKek(config.kek ?? readOrCreateKekFile(config.dataDir, pki.generateKek));
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   cleanups.push(() => store.close());
@@ -235,7 +236,7 @@ async function openCore(config: GatehouseConfig, logger: Logger, cleanups: Clean
       `\nGatehouse initialised ${config.dataDir}\n  admin API token (shown once, also in ${path.join(config.dataDir, DATA_FILES.adminToken)}, mode 0600):\n  ${material.createdAdminToken}\n\n`,
     );
   }
-  return { store, controlPlane, material };
+  return { store, controlPlane, material, tenantIdentity: (tenantId) => tenantServerIdentity({ store, cas, kek }, tenantId) };
 }
 
 /**

@@ -46,6 +46,8 @@ export interface DeviceGatewayOptions {
   readonly rootCaPem: string;
   /** Domain of tenant endpoints `<tenant>.<domain>`. */
   readonly domain: string;
+  /** The server certificate of each tenant other than the default (see `DeviceTlsListenerOptions.tenantServerIdentity`). */
+  readonly tenantServerIdentity?: ((tenantId: string) => Promise<{ readonly certificateChainPem: string; readonly keyPem: string }>) | undefined;
   /** Overrides of {@link DEFAULT_GATEWAY_LIMITS}. */
   readonly limits?: Partial<GatewayLimits> | undefined;
   /** Region written in resource ARNs (see `policy-enforcer.ts`). */
@@ -209,6 +211,7 @@ export class DeviceGateway implements ChangeListener {
       serverKeyPem: options.serverKeyPem,
       rootCaPem: options.rootCaPem,
       domain: options.domain,
+      tenantServerIdentity: options.tenantServerIdentity,
       limits,
       onConnection: (socket, identity) => ref.gateway?.accept(socket, identity),
       onRefusal: (reason) => ref.gateway?.refusals.inc({ reason }),

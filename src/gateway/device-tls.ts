@@ -61,6 +61,11 @@ export interface DeviceTlsListenerOptions {
   readonly rootCaPem: string;
   /** Tenant endpoints are `<tenant>.<domain>`; `<domain>` itself means the default tenant. */
   readonly domain: string;
+  /**
+   * The server certificate (chain, key) a tenant other than the default presents, named after its endpoint; none: the
+   * installation's certificate for every tenant (its `*.<domain>` does not verify under a one-label domain).
+   */
+  readonly tenantServerIdentity?: ((tenantId: string) => Promise<{ readonly certificateChainPem: string; readonly keyPem: string }>) | undefined;
   readonly limits: GatewayLimits;
   /** Receives every connection that passed the TLS checks. */
   readonly onConnection: (socket: tls.TLSSocket, identity: PeerIdentity) => void;
@@ -223,9 +228,10 @@ export class DeviceTlsListener {
         parent = rec.parentCaCertificateId;
       }
     }
+    const own = tenantId === registry.DEFAULT_TENANT || o.tenantServerIdentity === undefined ? undefined : await o.tenantServerIdentity(tenantId);
     return {
-      cert: o.serverCertificateChainPem,
-      key: o.serverKeyPem,
+      cert: own?.certificateChainPem ?? o.serverCertificateChainPem,
+      key: own?.keyPem ?? o.serverKeyPem,
       // An empty array (no trusted CA) is still "given": Node then trusts nothing rather than the public roots.
       ca: [...pems.values()],
       minVersion: 'TLSv1.2',

@@ -3,7 +3,7 @@ export { CertificateAuthorityService, type CertificateAuthorityServiceOptions, t
 export { ControlPlane, type ChangeListener } from './control-plane.ts';
 export { issueFromCsr, createKeysAndCertificate, DEVICE_CERT_VALIDITY_DAYS, type IssueFromCsrInput, type IssuedDeviceCertificate, type KeysAndCertificate, type RecordCertificateOptions } from './manual.ts';
 export { registerCertificate, registerCertificateWithoutCa, findIssuingCa, verifyIssuingCa, type RegisterCertificateInput, type VerifyIssuingCaOptions } from './mar.ts';
-export { bootstrapInstallation, type BootstrapOptions, type InstallationMaterial } from './bootstrap.ts';
+export { bootstrapInstallation, tenantServerIdentity, type BootstrapOptions, type InstallationMaterial, type ServerIdentity } from './bootstrap.ts';
 export { applyPlan, checkPlan, type AppliedPlan, type ApplyPlanOptions, type PlanCheck } from './apply-plan.ts';
 export { FleetProvisioning, claimPolicyName, OWNERSHIP_TOKEN_TTL_MS, TRUSTED_USER_CLAIM_TTL_MS, type CallerIdentity, type RegisterThingRequest, type CreateClaimInput, type ClaimLimitsUpdate, type ClaimView } from './fleet-claim.ts';
 export { ClaimRateLimiter, type ClaimOperation, type ClaimRateLimit } from './claim-rate-limiter.ts';

@@ -2,6 +2,7 @@
 // the device SDK of src/device, the CLI, and error paths.
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
+import tls from 'node:tls';
 import type { Server as HttpServer } from 'node:http';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -147,6 +148,45 @@ for (const dialect of DIALECTS) {
       // the package exports nothing else: no entry that points at a missing file
       const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>> };
       for (const entry of Object.values(pkg.exports)) for (const file of Object.values(entry)) expect(existsSync(path.join(REPO, file)), file).toBe(true);
+    });
+
+    it("provisions a device of another tenant at that tenant's endpoint, with the server's name verified", async () => {
+      expect((await server.api('POST', '/v1/tenants', { name: 'fleetco' })).status).toBe(201);
+      const as = { tenant: 'fleetco' };
+      expect((await server.api('POST', '/v1/policies', { policyName: 'fleet-device', policyDocument: DEVICE_POLICY }, as)).status).toBe(201);
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'sensors', templateBody: template() }, as)).status).toBe(201);
+      const r = await server.api('POST', '/v1/provisioning-templates/sensors/claim-certificates', { batch: 'fc-1' }, as);
+      expect(r.status).toBe(201);
+      const tenantClaim = { certificatePem: r.body.certificatePem as string, privateKeyPem: r.body.keyPair.PrivateKey as string };
+      // Node's own host name check (no bypass): the endpoint fleetco.localhost presents a certificate of that name
+      const at = { ...endpoint, servername: 'fleetco.localhost' };
+      const dev = await provisionByClaim({ endpoint: at, claim: tenantClaim, templateName: 'sensors', parameters: { SerialNumber: 'T1' }, attempts: 1 });
+      expect(dev.thingName).toBe('sensor-T1');
+      const c = await connectDevice(at, dev, dev.thingName);
+      await c.publishAsync('things/sensor-T1/hello', 'hi', { qos: 1 });
+      await c.endAsync();
+      expect((await server.api('GET', '/v1/things/sensor-T1', undefined, as)).status).toBe(200);
+      expect((await server.api('GET', '/v1/things/sensor-T1')).status).toBe(404);
+      const presented = await new Promise<tls.PeerCertificate>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: server.ports.mqtt, servername: 'fleetco.localhost', ca: endpoint.caPem, key: dev.privateKeyPem, cert: dev.certificatePem }, () => {
+          resolve(s.getPeerCertificate());
+          s.destroy();
+        });
+        s.on('error', reject);
+      });
+      expect(presented.subjectaltname).toBe('DNS:fleetco.localhost');
+      // the CLI too, with the tenant's claim at the tenant's endpoint
+      const claimDir = path.join(tmp, 'fleetco-claim');
+      mkdirSync(claimDir);
+      writeFileSync(path.join(claimDir, 'claim.pem'), tenantClaim.certificatePem);
+      writeFileSync(path.join(claimDir, 'claim.key'), tenantClaim.privateKeyPem, { mode: 0o600 });
+      writeFileSync(path.join(claimDir, 'root-ca.pem'), endpoint.caPem);
+      const viaCli = await server.cli(['--json', 'device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'fleetco.localhost', '--claim-cert', path.join(claimDir, 'claim.pem'), '--claim-key', path.join(claimDir, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=T2', '--attempts', '1', '--out', path.join(tmp, 'fleetco-t2')]);
+      expect(viaCli.stderr).toBe('');
+      expect(JSON.parse(viaCli.stdout)).toMatchObject({ thingName: 'sensor-T2' });
+      const connected = await server.cli(['--json', 'device', 'connect', '--creds', path.join(tmp, 'fleetco-t2'), '--servername', 'fleetco.localhost', '--publish', 'things/sensor-T2/hello']);
+      expect(connected.stderr).toBe('');
+      expect(JSON.parse(connected.stdout)).toMatchObject({ connected: true, clientId: 'sensor-T2' });
     });
 
     it('provisions with CreateKeysAndCertificate over CBOR', async () => {

@@ -1,0 +1,64 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIALECTS } from '../../test/support/dialects.ts';
+import * as pki from '../pki/index.ts';
+import * as registry from '../registry/index.ts';
+import type { Store } from '../store/index.ts';
+import { bootstrapInstallation, tenantServerIdentity } from './bootstrap.ts';
+import { CertificateAuthorityService } from './certificate-authority-service.ts';
+
+for (const dialect of DIALECTS) {
+  describe(`a tenant's server certificate (${dialect.name})`, () => {
+    let store: Store;
+    let dispose: () => Promise<void>;
+    let o: Parameters<typeof tenantServerIdentity>[0];
+    let rootCaPem: string;
+
+    beforeAll(async () => {
+      const s = await dialect.create();
+      store = s.store;
+      dispose = s.dispose;
+      const kek = pki.generateKek();
+      const cas = new CertificateAuthorityService({ store, keyStore: new pki.EncryptedKeyStore({ kek, blobs: registry.createKeyBlobRepository(store.db) }), publicUrl: 'https://localhost:8443', onTrustChanged: () => undefined });
+      rootCaPem = (await bootstrapInstallation({ store, cas, kek, domain: 'localhost', adminToken: undefined })).rootCaPem;
+      await store.transaction((trx) => registry.createTenant(trx, 'acme', 'localhost'));
+      o = { store, cas, kek };
+    });
+    afterAll(async () => dispose());
+
+    it('is named after the endpoint, chains to the root, matches its key, and is issued once', async () => {
+      const first = await tenantServerIdentity(o, 'acme');
+      const leaf = new X509Certificate(first.certificateChainPem);
+      expect(leaf.subjectAltName).toBe('DNS:acme.localhost');
+      expect(leaf.checkHost('acme.localhost')).toBe('acme.localhost');
+      expect(leaf.checkPrivateKey(createPrivateKey(first.keyPem))).toBe(true);
+      const chain = first.certificateChainPem.split(/(?<=-----END CERTIFICATE-----\n?)/).filter((p) => p.includes('BEGIN'));
+      const issuer = new X509Certificate(chain[1] ?? '');
+      expect(leaf.verify(issuer.publicKey)).toBe(true);
+      expect(issuer.verify(new X509Certificate(rootCaPem).publicKey)).toBe(true);
+      // the key is stored sealed, never in clear
+      const sealed = await registry.getSystemSetting(store.db, 'tls.tenant_server_key_sealed.acme');
+      expect(sealed).toBeDefined();
+      expect(sealed).not.toContain('PRIVATE KEY');
+      const again = await tenantServerIdentity(o, 'acme');
+      expect(again).toEqual(first);
+    });
+
+    it('is renewed when it has less than 30 days left', async () => {
+      const before = await tenantServerIdentity(o, 'acme');
+      // replace the stored certificate by one of the same name that ends in 10 days
+      const keys = pki.generateKeyPair('EC_P256');
+      const issuing = await o.cas.issuerFor(registry.DEFAULT_TENANT);
+      const short = issuing.issuer.issue({ publicKey: keys.publicKey, subject: { CN: ['acme.localhost'] }, validityDays: 10, extendedKeyUsage: 'serverAuth', subjectAltNames: { dns: ['acme.localhost'] } });
+      await store.transaction((trx) => registry.setSystemSetting(trx, 'tls.tenant_server_certificate_pem.acme', short.pem));
+      const renewed = await tenantServerIdentity(o, 'acme');
+      expect(renewed.certificateChainPem).not.toBe(before.certificateChainPem);
+      expect(Date.parse(new X509Certificate(renewed.certificateChainPem).validTo) - Date.now()).toBeGreaterThan(300 * 86_400_000);
+      expect(new X509Certificate(renewed.certificateChainPem).checkPrivateKey(createPrivateKey(renewed.keyPem))).toBe(true);
+    });
+
+    it('refuses an unknown tenant', async () => {
+      await expect(tenantServerIdentity(o, 'nobody')).rejects.toMatchObject({ code: 'REGISTRY_TENANT_NOT_FOUND' });
+    });
+  });
+}
