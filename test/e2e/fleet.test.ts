@@ -184,7 +184,8 @@ for (const dialect of DIALECTS) {
       const viaCli = await server.cli(['--json', 'device', 'provision', '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', 'fleetco.localhost', '--claim-cert', path.join(claimDir, 'claim.pem'), '--claim-key', path.join(claimDir, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=T2', '--attempts', '1', '--out', path.join(tmp, 'fleetco-t2')]);
       expect(viaCli.stderr).toBe('');
       expect(JSON.parse(viaCli.stdout)).toMatchObject({ thingName: 'sensor-T2' });
-      const connected = await server.cli(['--json', 'device', 'connect', '--creds', path.join(tmp, 'fleetco-t2'), '--servername', 'fleetco.localhost', '--publish', 'things/sensor-T2/hello']);
+      // the endpoint name used to provision is kept with the credentials: connect needs no --servername
+      const connected = await server.cli(['--json', 'device', 'connect', '--creds', path.join(tmp, 'fleetco-t2'), '--publish', 'things/sensor-T2/hello']);
       expect(connected.stderr).toBe('');
       expect(JSON.parse(connected.stdout)).toMatchObject({ connected: true, clientId: 'sensor-T2' });
     });
