@@ -88,11 +88,20 @@ export async function connectDevice(endpoint: DeviceEndpoint, credentials: Devic
   });
 }
 
+/**
+ * The host to open the socket to: a name under `.localhost` is the loopback host (RFC 6761 §6.3), as a tenant endpoint
+ * `<tenant>.localhost` of the default domain is; resolvers without that rule (glibc's `files` and `dns`) fail on it
+ * with ENOTFOUND. The name itself still goes in SNI and in the check of the server's certificate.
+ */
+function socketHost(host: string): string {
+  return /^[^.]+(\.[^.]+)*\.localhost\.?$/i.test(host) ? 'localhost' : host;
+}
+
 /** The MQTT.js client of {@link connectDevice}: MQTT 3.1.1 over mutual TLS, clean session, no automatic reconnect. */
 function openClient(endpoint: DeviceEndpoint, credentials: DeviceCredentials, clientId: string, options: { timeoutMs?: number }): MqttClient {
   return mqtt.connect({
     protocol: 'mqtts',
-    host: endpoint.host,
+    host: socketHost(endpoint.host),
     port: endpoint.port,
     ca: endpoint.caPem,
     cert: credentials.certificatePem,

@@ -166,6 +166,12 @@ for (const dialect of DIALECTS) {
       await c.publishAsync('things/sensor-T1/hello', 'hi', { qos: 1 });
       await c.endAsync();
       expect((await server.api('GET', '/v1/things/sensor-T1', undefined, as)).status).toBe(200);
+      // the endpoint name as the tenant was told it (`fleetco.localhost`): a .localhost name is the loopback host (RFC
+      // 6761), which this machine's resolver does not know; the SDK connects to localhost and still checks that name
+      const byName = { host: 'fleetco.localhost', port: server.ports.mqtt, caPem: endpoint.caPem };
+      const named = await provisionByClaim({ endpoint: byName, claim: tenantClaim, templateName: 'sensors', parameters: { SerialNumber: 'T3' }, attempts: 1 });
+      expect(named.thingName).toBe('sensor-T3');
+      await (await connectDevice(byName, named, named.thingName)).endAsync();
       expect((await server.api('GET', '/v1/things/sensor-T1')).status).toBe(404);
       const presented = await new Promise<tls.PeerCertificate>((resolve, reject) => {
         const s = tls.connect({ host: '127.0.0.1', port: server.ports.mqtt, servername: 'fleetco.localhost', ca: endpoint.caPem, key: dev.privateKeyPem, cert: dev.certificatePem }, () => {
