@@ -242,6 +242,10 @@ for (const dialect of DIALECTS) {
       expect(thing.body.principals).toEqual([res.certificateId]);
       const cert = await server.api('GET', `/v1/certificates/${res.certificateId}`);
       expect(cert.body).toMatchObject({ status: 'ACTIVE', policies: ['bundle-p'], things: ['bundled-1'] });
+      // the bundle works with the device simulator as it is: it connects as the thing
+      const connected = await server.cli(['--json', 'device', 'connect', '--creds', out, '--endpoint', `127.0.0.1:${server.ports.mqtt}`]);
+      expect(connected.stderr).toBe('');
+      expect(JSON.parse(connected.stdout)).toMatchObject({ connected: true, clientId: 'bundled-1' });
       // the bundle's key exists nowhere else: a second bundle into the same directory is refused before anything is made
       const key = readFileSync(path.join(out, 'private.key'), 'utf8');
       const again = await server.cli(['thing', 'create', 'bundled-2', '--with-certificate', '--out', out]);

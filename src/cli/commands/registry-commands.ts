@@ -38,6 +38,8 @@ export function registryCommands(c: CliContext): Command[] {
         chmodSync(path.join(o.out, 'private.key'), 0o600);
         writeFileSync(path.join(o.out, 'root-ca.pem'), ep.rootCaPem);
         writeFileSync(path.join(o.out, 'endpoint.txt'), `${ep.endpoint}:${ep.mqttPort}\n`);
+        // as `device provision` writes it: `device connect --creds` then connects as the thing (its client id)
+        writeFileSync(path.join(o.out, 'provisioning.json'), JSON.stringify({ thingName, certificateId: cert.certificateId, deviceConfiguration: {}, servername: null }, null, 2));
         const dir = o.out;
         c.print(cmd, {
           thingName,
