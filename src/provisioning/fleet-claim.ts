@@ -214,9 +214,13 @@ export class FleetProvisioning {
     });
   }
 
-  /** Lists the claims of a template. */
+  /**
+   * Lists the claims of a template. No claims and no such template is REGISTRY_TEMPLATE_NOT_FOUND (a mistyped name is
+   * not "no claims"); the claims of a deleted template are still listed, so that they can be found and revoked.
+   */
   async listClaims(tenantId: string, templateName: string): Promise<ClaimView[]> {
     const rows = await this.store.db.selectFrom('claim_certificates').selectAll().where('tenant_id', '=', tenantId).where('template_name', '=', templateName).orderBy('created_at').execute();
+    if (rows.length === 0) await registry.getProvisioningTemplate(this.store.db, tenantId, templateName);
     return rows.map(claimView);
   }
 

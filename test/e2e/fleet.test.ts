@@ -362,6 +362,19 @@ for (const dialect of DIALECTS) {
       await server.api('DELETE', '/v1/provisioning-templates/dry-listed');
     });
 
+    it('lists the claims of a template: an unknown template is an error, a deleted one still shows its claims', async () => {
+      const unknown = await server.api('GET', '/v1/provisioning-templates/no-such-template/claim-certificates');
+      expect(unknown.status).toBe(404);
+      expect(unknown.body.code).toBe('REGISTRY_TEMPLATE_NOT_FOUND');
+      expect((await server.cli(['claim', 'list', '--template', 'no-such-template'])).stderr).toContain('error REGISTRY_TEMPLATE_NOT_FOUND');
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'short-lived', templateBody: template() })).status).toBe(201);
+      const c = await newClaim('short-lived', 'sl-1');
+      expect((await server.api('DELETE', '/v1/provisioning-templates/short-lived')).status).toBe(204);
+      const left = await server.api('GET', '/v1/provisioning-templates/short-lived/claim-certificates');
+      expect(left.status).toBe(200);
+      expect(left.body.claims.map((x: { certificateId: string }) => x.certificateId)).toEqual([c.certificateId]);
+    });
+
     it('runs the pre-provisioning hook: allow list, HMAC-signed webhook with overrides, and a timeout', async () => {
       const allowFile = { type: 'allow-list', parameter: 'SerialNumber', values: ['OK-1'] };
       await server.api('POST', '/v1/provisioning-templates', { templateName: 'allowlisted', templateBody: template(), preProvisioningHook: allowFile });
