@@ -349,6 +349,13 @@ for (const dialect of DIALECTS) {
       const good = await server.cli(['--json', 'template', 'dry-run', 'sensors', '-p', 'SerialNumber=DRY5']);
       expect(good.code, good.stderr).toBe(0);
       expect(JSON.parse(good.stdout)).toMatchObject({ thing: { thingName: 'sensor-DRY5' }, check: { ok: true, thingExists: false } });
+      // template update refuses options that contradict each other or change nothing, before calling the server
+      const usage = async (args: string[]): Promise<string> => (await server.cli(['template', 'update', 'dry-broken', ...args])).stderr;
+      expect(await usage([])).toBe('error CLI_USAGE_INVALID: nothing to change: give --enable, --disable, --default-version, --hook-url, --allow-parameter or --no-hook\n');
+      expect(await usage(['--enable', '--disable'])).toBe('error CLI_USAGE_INVALID: --enable and --disable exclude each other\n');
+      expect(await usage(['--hook-url', 'http://127.0.0.1:9/hook', '--no-hook'])).toBe('error CLI_USAGE_INVALID: --no-hook removes the hook: it excludes --hook-url and --allow-parameter\n');
+      expect(await usage(['--hook-timeout-ms', '900'])).toBe('error CLI_USAGE_INVALID: --hook-timeout-ms goes with --hook-url\n');
+      expect((await server.api('GET', '/v1/provisioning-templates/dry-broken')).body).toMatchObject({ enabled: true, preProvisioningHook: null });
       const bad = await server.cli(['template', 'dry-run', 'dry-broken', '-p', 'SerialNumber=DRY6']);
       expect(bad.code).toBe(1);
       expect(bad.stdout).toContain('thingName');

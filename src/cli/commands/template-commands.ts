@@ -6,6 +6,9 @@ import { CliErrors } from '../errors.ts';
 import { collect, countOption, parseKeyValues, readInputFile, refuseExistingOutput, wholeNumberOption } from '../output.ts';
 
 function hookOf(o: { hookUrl?: string; hookTimeoutMs?: string; allowParameter?: string; allowFile?: string }): Record<string, unknown> | undefined {
+  if (o.hookUrl !== undefined && o.allowParameter !== undefined) throw CliErrors.error('CLI_USAGE_INVALID', 'a template has one hook: give --hook-url or --allow-parameter, not both');
+  if (o.hookTimeoutMs !== undefined && o.hookUrl === undefined) throw CliErrors.error('CLI_USAGE_INVALID', '--hook-timeout-ms goes with --hook-url');
+  if (o.allowFile !== undefined && o.allowParameter === undefined) throw CliErrors.error('CLI_USAGE_INVALID', '--allow-file goes with --allow-parameter (the parameter to check)');
   if (o.hookUrl !== undefined) return { type: 'webhook', url: o.hookUrl, ...(o.hookTimeoutMs === undefined ? {} : { timeoutMs: countOption('--hook-timeout-ms', o.hookTimeoutMs) }) };
   if (o.allowParameter !== undefined) {
     if (o.allowFile === undefined) throw CliErrors.error('CLI_USAGE_INVALID', '--allow-parameter needs --allow-file (one value per line)');
@@ -42,13 +45,22 @@ export function templateCommands(c: CliContext): Command[] {
     );
   t.command('update <name>')
     .description('enable/disable, change the default version or the hook')
-    .option('--enable').option('--disable')
-    .option('--default-version <n>')
-    .option('--hook-url <url>').option('--hook-timeout-ms <ms>').option('--allow-parameter <name>').option('--allow-file <file>')
+    .option('--enable', 'let devices provision with it again')
+    .option('--disable', 'refuse every provisioning request that names it (PROVISIONING_TEMPLATE_DISABLED)')
+    .option('--default-version <n>', 'the version RegisterThing and JITP use')
+    .option('--hook-url <url>', 'set a pre-provisioning webhook (HMAC-signed; the new secret is printed once)')
+    .option('--hook-timeout-ms <ms>', 'webhook timeout (default 5000)')
+    .option('--allow-parameter <name>', 'set the built-in allow-list hook: the parameter to check (e.g. SerialNumber)')
+    .option('--allow-file <file>', 'allowed values, one per line')
     .option('--no-hook', 'remove the pre-provisioning hook')
     .action((n: string, o: { enable?: boolean; disable?: boolean; defaultVersion?: string; hookUrl?: string; hookTimeoutMs?: string; allowParameter?: string; allowFile?: string; hook?: boolean }, cmd: Command) =>
       c.run(async () => {
+        if (o.enable === true && o.disable === true) throw CliErrors.error('CLI_USAGE_INVALID', '--enable and --disable exclude each other');
         const hook = hookOf(o);
+        if (hook !== undefined && o.hook === false) throw CliErrors.error('CLI_USAGE_INVALID', '--no-hook removes the hook: it excludes --hook-url and --allow-parameter');
+        if (o.enable !== true && o.disable !== true && o.defaultVersion === undefined && hook === undefined && o.hook !== false) {
+          throw CliErrors.error('CLI_USAGE_INVALID', 'nothing to change: give --enable, --disable, --default-version, --hook-url, --allow-parameter or --no-hook');
+        }
         c.print(cmd, await c.client(cmd).call('PATCH', `/v1/provisioning-templates/${encodeURIComponent(n)}`, {
           ...(o.enable === true ? { enabled: true } : o.disable === true ? { enabled: false } : {}),
           ...(o.defaultVersion === undefined ? {} : { defaultVersionId: countOption('--default-version', o.defaultVersion) }),
