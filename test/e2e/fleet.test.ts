@@ -604,6 +604,7 @@ for (const dialect of DIALECTS) {
       expect(((JSON.parse((await server.cli(['--json', 'claim', 'list', '--template', 'sensors'])).stdout) as { batch: string | null }[]).some((x) => x.batch === 'cli-batch-2'))).toBe(false);
       // limits are whole numbers or "none", never a silent NaN (JSON null: no limit)
       const cliClaim = (JSON.parse(created.stdout) as { certificateId: string }).certificateId;
+      expect((await server.cli(['claim', 'update', cliClaim])).stderr).toBe('error CLI_USAGE_INVALID: nothing to change: give --max-devices and/or --rate-per-minute\n');
       const typo = await server.cli(['claim', 'update', cliClaim, '--rate-per-minute', 'abc']);
       expect(typo.stderr).toBe('error CLI_USAGE_INVALID: --rate-per-minute must be a whole number from 1 or "none", got "abc"\n');
       expect((await server.cli(['claim', 'create', '--template', 'sensors', '--batch', 'cli-batch-3', '--max-devices', '-3'])).stderr).toBe('error CLI_USAGE_INVALID: --max-devices must be a whole number from 1, got "-3"\n');

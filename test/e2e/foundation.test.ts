@@ -160,6 +160,10 @@ for (const dialect of DIALECTS) {
       expect(JSON.parse(c.stdout)).toMatchObject({ thingName: 'cli-thing', attributes: { room: '12' } });
       const list = await server.cli(['--json', 'thing', 'list', '--prefix', 'cli-']);
       expect(JSON.parse(list.stdout).things.map((x: { thingName: string }) => x.thingName)).toEqual(['cli-thing']);
+      // an argument is one path segment: `cert get ../things` is a malformed id, not the list of things
+      const traversal = await server.cli(['cert', 'get', '../things']);
+      expect(traversal.code).toBe(1);
+      expect(traversal.stderr).toBe('error API_VALIDATION_FAILED: params.certificateId must match pattern "^[0-9a-f]{64}$"\n');
       const missing = await server.cli(['thing', 'get', 'nope']);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain('REGISTRY_THING_NOT_FOUND');

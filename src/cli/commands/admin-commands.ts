@@ -18,7 +18,7 @@ export function adminCommands(c: CliContext): Command[] {
     .option('--for-tenant <tenant>', 'tenant of the token (default: the caller tenant)')
     .action((n: string, o: { role: string; forTenant?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/tokens', { name: n, role: o.role, ...(o.forTenant === undefined ? {} : { tenant: o.forTenant }) }))));
   token.command('list').description('list tokens (never their secrets)').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ tokens: unknown[] }>('GET', '/v1/tokens')).tokens)));
-  token.command('revoke <tokenId>').description('revoke a token').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/tokens/${id}`))));
+  token.command('revoke <tokenId>').description('revoke a token').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/tokens/${encodeURIComponent(id)}`))));
 
   const audit = new Command('audit').description('the hash-chained audit log');
   audit.command('list').description('newest entries of the tenant').option('--max <n>', 'how many', '50').action((o: { max: string }, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ entries: unknown[] }>('GET', `/v1/audit?maxResults=${encodeURIComponent(o.max)}`)).entries)));

@@ -68,7 +68,7 @@ async function followTask(c: CliContext, cmd: Command, taskId: string, intervalM
   let started = false;
   let lastPrint = 0;
   for (;;) {
-    const t = await client.call<BulkTaskView>('GET', `/v1/bulk-tasks/${taskId}`);
+    const t = await client.call<BulkTaskView>('GET', `/v1/bulk-tasks/${encodeURIComponent(taskId)}`);
     const eta = t.rate > 0 ? (t.total - t.processed) / t.rate : Number.NaN;
     const payload = { rate: t.rate.toFixed(0), etaText: formatEta(eta), failed: t.failed };
     if (bar !== undefined) {

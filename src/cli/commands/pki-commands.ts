@@ -39,7 +39,7 @@ export function pkiCommands(c: CliContext): Command[] {
         else c.print(cmd, await c.client(cmd).call('POST', '/v1/certificates/register', { ...body, ...(o.caCert === undefined ? {} : { caCertificatePem: readPem(o.caCert) }) }));
       }),
     );
-  cert.command('get <certificateId>').description('describe a certificate').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/certificates/${id}`))));
+  cert.command('get <certificateId>').description('describe a certificate').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/certificates/${encodeURIComponent(id)}`))));
   cert
     .command('list')
     .description('list certificates')
@@ -54,14 +54,14 @@ export function pkiCommands(c: CliContext): Command[] {
       }),
     );
   for (const [name, status] of [['activate', 'ACTIVE'], ['deactivate', 'INACTIVE']] as const) {
-    cert.command(`${name} <certificateId>`).description(`set ${status}`).action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('PATCH', `/v1/certificates/${id}`, { status }))));
+    cert.command(`${name} <certificateId>`).description(`set ${status}`).action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('PATCH', `/v1/certificates/${encodeURIComponent(id)}`, { status }))));
   }
-  cert.command('revoke <certificateId>').description('revoke (takes effect at once; goes on the CRL)').option('--reason <reason>', 'RFC 5280 reason, e.g. keyCompromise').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
-  cert.command('delete <certificateId>').description('delete an inactive, detached certificate (--force detaches)').option('--force').action((id: string, o: { force?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/certificates/${id}${o.force === true ? '?forceDelete=true' : ''}`))));
-  cert.command('transfer <certificateId> <targetTenant>').description('offer an INACTIVE, detached certificate to another tenant').action((id: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/transfer`, { targetTenant: t }))));
-  cert.command('accept-transfer <certificateId>').description('accept a certificate offered to this tenant').option('--active').action((id: string, o: { active?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/accept-transfer`, { setAsActive: o.active === true }))));
-  cert.command('reject-transfer <certificateId>').description('reject a certificate offered to this tenant').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/reject-transfer`, {}))));
-  cert.command('cancel-transfer <certificateId>').description('cancel a transfer this tenant offered').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${id}/cancel-transfer`, {}))));
+  cert.command('revoke <certificateId>').description('revoke (takes effect at once; goes on the CRL)').option('--reason <reason>', 'RFC 5280 reason, e.g. keyCompromise').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${encodeURIComponent(id)}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
+  cert.command('delete <certificateId>').description('delete an inactive, detached certificate (--force detaches)').option('--force').action((id: string, o: { force?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/certificates/${encodeURIComponent(id)}${o.force === true ? '?forceDelete=true' : ''}`))));
+  cert.command('transfer <certificateId> <targetTenant>').description('offer an INACTIVE, detached certificate to another tenant').action((id: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${encodeURIComponent(id)}/transfer`, { targetTenant: t }))));
+  cert.command('accept-transfer <certificateId>').description('accept a certificate offered to this tenant').option('--active').action((id: string, o: { active?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${encodeURIComponent(id)}/accept-transfer`, { setAsActive: o.active === true }))));
+  cert.command('reject-transfer <certificateId>').description('reject a certificate offered to this tenant').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${encodeURIComponent(id)}/reject-transfer`, {}))));
+  cert.command('cancel-transfer <certificateId>').description('cancel a transfer this tenant offered').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/certificates/${encodeURIComponent(id)}/cancel-transfer`, {}))));
 
   const ca = new Command('ca').description('certificate authorities: owned hierarchy and registered (BYO) CAs');
   ca
@@ -86,7 +86,7 @@ export function pkiCommands(c: CliContext): Command[] {
       }),
     );
   ca.command('list').description('list CAs').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ certificates: unknown[] }>('GET', '/v1/cas')).certificates)));
-  ca.command('get <caCertificateId>').description('describe a CA').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/cas/${id}`))));
+  ca.command('get <caCertificateId>').description('describe a CA').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/cas/${encodeURIComponent(id)}`))));
   ca.command('registration-code').description('the code to put in the CN of a verification certificate').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', '/v1/cas/registration-code'))));
   ca
     .command('register <caCertFile>')
@@ -116,7 +116,7 @@ export function pkiCommands(c: CliContext): Command[] {
     .option('--first-connect <mode>', 'continue | reconnect')
     .action((id: string, o: { status?: string; autoRegister?: boolean; jitpTemplate?: string; firstConnect?: string }, cmd: Command) =>
       c.run(async () =>
-        c.print(cmd, await c.client(cmd).call('PATCH', `/v1/cas/${id}`, {
+        c.print(cmd, await c.client(cmd).call('PATCH', `/v1/cas/${encodeURIComponent(id)}`, {
           ...(o.status === undefined ? {} : { status: o.status }),
           ...(o.autoRegister === undefined ? {} : { autoRegistrationStatus: o.autoRegister ? 'ENABLE' : 'DISABLE' }),
           ...(o.jitpTemplate === undefined ? {} : { registrationConfig: { templateName: o.jitpTemplate === '' ? null : o.jitpTemplate } }),
@@ -124,8 +124,8 @@ export function pkiCommands(c: CliContext): Command[] {
         })),
       ),
     );
-  ca.command('revoke <caCertificateId>').description('revoke a CA (removed from trust at once; on its parent CRL)').option('--reason <reason>').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/cas/${id}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
-  ca.command('crl <caCertificateId>').description('print the CA CRL (PEM)').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.io.stdout(await c.client(cmd).text(`/v1/crl/${id}.pem`))));
+  ca.command('revoke <caCertificateId>').description('revoke a CA (removed from trust at once; on its parent CRL)').option('--reason <reason>').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/cas/${encodeURIComponent(id)}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
+  ca.command('crl <caCertificateId>').description('print the CA CRL (PEM)').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.io.stdout(await c.client(cmd).text(`/v1/crl/${encodeURIComponent(id)}.pem`))));
   ca.command('hooks <caCertificateId>')
     .description('built-in JITR registration hooks: activate allow-listed devices, refuse devices on a CRL')
     .option('--allow-list', 'activate a pending certificate whose CN or serial is on the allow list')
@@ -136,10 +136,10 @@ export function pkiCommands(c: CliContext): Command[] {
     .action((id: string, o: { allowList?: boolean; allowListPolicy?: string; crlFile?: string; crlUrl?: string; show?: boolean }, cmd: Command) =>
       c.run(async () => {
         if (o.show === true) {
-          c.print(cmd, await c.client(cmd).call('GET', `/v1/cas/${id}/registration-hooks`));
+          c.print(cmd, await c.client(cmd).call('GET', `/v1/cas/${encodeURIComponent(id)}/registration-hooks`));
           return;
         }
-        c.print(cmd, await c.client(cmd).call('PUT', `/v1/cas/${id}/registration-hooks`, {
+        c.print(cmd, await c.client(cmd).call('PUT', `/v1/cas/${encodeURIComponent(id)}/registration-hooks`, {
           allowList: o.allowList === true || o.allowListPolicy !== undefined ? (o.allowListPolicy === undefined ? {} : { policyName: o.allowListPolicy }) : null,
           crlPem: o.crlFile === undefined ? null : readPem(o.crlFile),
           crlUrl: o.crlUrl ?? null,

@@ -84,7 +84,7 @@ export function registryCommands(c: CliContext): Command[] {
     );
   thing.command('delete <thingName>').description('delete a thing').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/things/${encodeURIComponent(n)}`))));
   thing.command('attach-certificate <thingName> <certificateId>').description('attach a certificate (principal) to a thing').action((n: string, id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/things/${encodeURIComponent(n)}/principals`, { certificateId: id }))));
-  thing.command('detach-certificate <thingName> <certificateId>').description('detach a certificate from a thing').action((n: string, id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/things/${encodeURIComponent(n)}/principals/${id}`))));
+  thing.command('detach-certificate <thingName> <certificateId>').description('detach a certificate from a thing').action((n: string, id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/things/${encodeURIComponent(n)}/principals/${encodeURIComponent(id)}`))));
 
   const type = new Command('thing-type').description('thing types');
   type.command('create <name>').description('create a thing type').option('--description <text>').action((n: string, o: { description?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/thing-types', { thingTypeName: n, ...(o.description === undefined ? {} : { description: o.description }) }))));
@@ -110,6 +110,6 @@ export function registryCommands(c: CliContext): Command[] {
   policy.command('detach <name> <target>').description('detach from a certificate id or thinggroup/<name>').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/detach`, { target: t }))));
   policy.command('create-version <name> <document>').description('add a version (JSON or @file)').option('--default', 'make it the default').action((n: string, d: string, o: { default?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/versions`, { policyDocument: readDocument(d), setAsDefault: o.default === true }))));
   policy.command('versions <name>').description('list versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ policyVersions: unknown[] }>('GET', `/v1/policies/${encodeURIComponent(n)}/versions`)).policyVersions)));
-  policy.command('set-default-version <name> <versionId>').description('make a version the default').action((n: string, v: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/versions/${v}/default`))));
+  policy.command('set-default-version <name> <versionId>').description('make a version the default').action((n: string, v: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/versions/${encodeURIComponent(v)}/default`))));
   return [thing, type, group, policy];
 }

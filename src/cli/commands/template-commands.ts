@@ -147,12 +147,13 @@ export function templateCommands(c: CliContext): Command[] {
     .option('--rate-per-minute <n|none>', 'maximum devices per minute ("none": no rate limit)')
     .action((id: string, o: { maxDevices?: string; ratePerMinute?: string }, cmd: Command) =>
       c.run(async () => {
+        if (o.maxDevices === undefined && o.ratePerMinute === undefined) throw CliErrors.error('CLI_USAGE_INVALID', 'nothing to change: give --max-devices and/or --rate-per-minute');
         const maxDevices = o.maxDevices === undefined ? undefined : wholeNumberOption('--max-devices', o.maxDevices, true);
         const ratePerMinute = o.ratePerMinute === undefined ? undefined : wholeNumberOption('--rate-per-minute', o.ratePerMinute, true);
-        c.print(cmd, await c.client(cmd).call('PATCH', `/v1/claim-certificates/${id}`, { ...(maxDevices === undefined ? {} : { maxDevices }), ...(ratePerMinute === undefined ? {} : { ratePerMinute }) }));
+        c.print(cmd, await c.client(cmd).call('PATCH', `/v1/claim-certificates/${encodeURIComponent(id)}`, { ...(maxDevices === undefined ? {} : { maxDevices }), ...(ratePerMinute === undefined ? {} : { ratePerMinute }) }));
       }),
     );
   claim.command('list').description('claims of a template').requiredOption('--template <name>').action((o: { template: string }, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ claims: unknown[] }>('GET', `/v1/provisioning-templates/${encodeURIComponent(o.template)}/claim-certificates`)).claims)));
-  claim.command('revoke <certificateId>').description('revoke a claim: it can no longer connect or provision').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/claim-certificates/${id}/revoke`))));
+  claim.command('revoke <certificateId>').description('revoke a claim: it can no longer connect or provision').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/claim-certificates/${encodeURIComponent(id)}/revoke`))));
   return [t, claim];
 }
