@@ -164,6 +164,9 @@ for (const dialect of DIALECTS) {
       const traversal = await server.cli(['cert', 'get', '../things']);
       expect(traversal.code).toBe(1);
       expect(traversal.stderr).toBe('error API_VALIDATION_FAILED: params.certificateId must match pattern "^[0-9a-f]{64}$"\n');
+      expect((await server.cli(['thing', 'update', 'cli-thing'])).stderr).toBe('error CLI_USAGE_INVALID: nothing to change: give --attribute k=v (k= removes it) and/or --type\n');
+      expect((await server.api('GET', '/v1/things/cli-thing')).body.version).toBe(1);
+      expect((await server.cli(['ca', 'update', 'ab'.repeat(32)])).stderr).toBe('error CLI_USAGE_INVALID: nothing to change: give --status, --auto-register / --no-auto-register, --jitp-template or --first-connect\n');
       const missing = await server.cli(['thing', 'get', 'nope']);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain('REGISTRY_THING_NOT_FOUND');

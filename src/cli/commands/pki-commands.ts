@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { CliContext } from '../cli-context.ts';
+import { CliErrors } from '../errors.ts';
 import { countOption, readInputFile } from '../output.ts';
 
 const readPem = (file: string): string => readInputFile(file, 'PEM file');
@@ -115,14 +116,17 @@ export function pkiCommands(c: CliContext): Command[] {
     .option('--jitp-template <name>', 'JITP template name ("" clears it)')
     .option('--first-connect <mode>', 'continue | reconnect')
     .action((id: string, o: { status?: string; autoRegister?: boolean; jitpTemplate?: string; firstConnect?: string }, cmd: Command) =>
-      c.run(async () =>
+      c.run(async () => {
+        if (o.status === undefined && o.autoRegister === undefined && o.jitpTemplate === undefined && o.firstConnect === undefined) {
+          throw CliErrors.error('CLI_USAGE_INVALID', 'nothing to change: give --status, --auto-register / --no-auto-register, --jitp-template or --first-connect');
+        }
         c.print(cmd, await c.client(cmd).call('PATCH', `/v1/cas/${encodeURIComponent(id)}`, {
           ...(o.status === undefined ? {} : { status: o.status }),
           ...(o.autoRegister === undefined ? {} : { autoRegistrationStatus: o.autoRegister ? 'ENABLE' : 'DISABLE' }),
           ...(o.jitpTemplate === undefined ? {} : { registrationConfig: { templateName: o.jitpTemplate === '' ? null : o.jitpTemplate } }),
           ...(o.firstConnect === undefined ? {} : { firstConnect: o.firstConnect }),
-        })),
-      ),
+        }));
+      }),
     );
   ca.command('revoke <caCertificateId>').description('revoke a CA (removed from trust at once; on its parent CRL)').option('--reason <reason>').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/cas/${encodeURIComponent(id)}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
   ca.command('crl <caCertificateId>').description('print the CA CRL (PEM)').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.io.stdout(await c.client(cmd).text(`/v1/crl/${encodeURIComponent(id)}.pem`))));

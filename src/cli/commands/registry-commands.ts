@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import * as pki from '../../pki/index.ts';
 import type { CliContext } from '../cli-context.ts';
+import { CliErrors } from '../errors.ts';
 import { collect, parseKeyValues, readDocument, refuseExistingOutput } from '../output.ts';
 
 /** `gatehouse thing …`, `thing-type …`, `thing-group …`, `policy …`. */
@@ -78,6 +79,7 @@ export function registryCommands(c: CliContext): Command[] {
     .option('--type <thingTypeName>', 'new thing type')
     .action((n: string, o: { attribute: string[]; type?: string }, cmd: Command) =>
       c.run(async () => {
+        if (o.attribute.length === 0 && o.type === undefined) throw CliErrors.error('CLI_USAGE_INVALID', 'nothing to change: give --attribute k=v (k= removes it) and/or --type');
         const attributes = Object.fromEntries(Object.entries(parseKeyValues(o.attribute)).map(([k, v]) => [k, v === '' ? null : v]));
         c.print(cmd, await c.client(cmd).call('PATCH', `/v1/things/${encodeURIComponent(n)}`, { attributes, ...(o.type === undefined ? {} : { thingTypeName: o.type }) }));
       }),
