@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileErrorReason } from '../errors/index.ts';
+import { fileErrorReason, unwritableDirectoryReason } from '../errors/index.ts';
 import { CliErrors } from './errors.ts';
 
 /** Prints a result: JSON with `--json`, else a readable key/value or table form. */
@@ -85,6 +85,8 @@ export function readDocument(value: string): string {
 export function refuseExistingOutput(dir: string, files: readonly string[]): void {
   const taken = files.filter((f) => existsSync(path.join(dir, f)));
   if (taken.length > 0) throw CliErrors.error('CLI_OUTPUT_EXISTS', `${dir} already holds ${taken.join(', ')}; choose another --out directory (key material is never overwritten)`);
+  const problem = unwritableDirectoryReason(dir);
+  if (problem !== undefined) throw CliErrors.error('CLI_USAGE_INVALID', `cannot write to --out ${dir}: ${problem}`);
 }
 
 /** Refuses a key file named by `option` that exists already (CLI_OUTPUT_EXISTS): the keys in it exist nowhere else. */

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createCsr, generateKeyPair } from '../pki/index.ts';
-import { isGatehouseError } from '../errors/index.ts';
+import { isGatehouseError, unwritableDirectoryReason } from '../errors/index.ts';
 import type { DeviceCredentials, DeviceEndpoint } from './mqtt-connection.ts';
 import { connectDevice } from './mqtt-connection.ts';
 import { FleetProvisioningClient } from './fleet-provisioning-client.ts';
@@ -72,10 +72,16 @@ export async function withRetry<T>(fn: () => Promise<T>, attempts: number, onRet
 /** The files of a saved identity that are never overwritten. */
 const IDENTITY_FILES = ['certificate.pem', 'private.key'];
 
-/** Fails (DEVICE_CREDENTIALS_INVALID) when `dir` already holds an identity: its key exists nowhere else. */
+/**
+ * Fails (DEVICE_CREDENTIALS_INVALID) when `dir` cannot take a new identity: it already holds one (whose key exists
+ * nowhere else), or it is not a directory and cannot become one, or it is not writable. Checked before anything is
+ * provisioned: a device registered on the server whose key could then not be saved would be lost. Creates nothing.
+ */
 export function refuseExistingIdentity(dir: string): void {
   const taken = IDENTITY_FILES.filter((f) => existsSync(path.join(dir, f)));
   if (taken.length > 0) throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `${dir} already holds ${taken.join(', ')}; an existing identity is never overwritten (choose another directory)`);
+  const problem = unwritableDirectoryReason(dir);
+  if (problem !== undefined) throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `cannot save the new identity in ${dir}: ${problem}`);
 }
 
 /** Writes a device identity to a directory that holds none yet (see {@link refuseExistingIdentity}): keys 0600. */
@@ -96,7 +102,7 @@ export function saveDeviceCredentials(dir: string, device: ProvisionedDevice, en
  */
 export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<ProvisionedDevice> {
   const clientId = o.clientId ?? `provision-${Math.random().toString(36).slice(2, 10)}`;
-  // Checked before anything is provisioned, so that a taken directory does not cost a certificate and a thing.
+  // Checked before anything is provisioned: a taken or unwritable directory must not cost a certificate and a thing.
   if (o.outDir !== undefined) refuseExistingIdentity(o.outDir);
   const device = await withRetry(async () => {
     const client = await connectDevice(o.endpoint, o.claim, clientId, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });

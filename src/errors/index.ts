@@ -8,3 +8,4 @@ export {
   type ErrorRegistry,
   type GatehouseErrorOptions,
 } from './gatehouse-error.ts';
+export { unwritableDirectoryReason } from './output-directory.ts';

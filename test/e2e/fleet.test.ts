@@ -196,6 +196,28 @@ for (const dialect of DIALECTS) {
       expect(JSON.parse(connected.stdout)).toMatchObject({ connected: true, clientId: 'sensor-T2' });
     });
 
+    it('refuses an output that cannot take the new identity before provisioning anything: a file, a path under a file', async () => {
+      const certificatesBefore = (await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length as number;
+      const file = path.join(tmp, 'not-a-dir');
+      writeFileSync(file, 'x');
+      for (const [outDir, reason] of [[file, `${file} is not a directory`], [path.join(file, 'sub'), `${file} is not a directory`]] as const) {
+        const refused = await provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'OUT1' }, outDir, attempts: 1 }).catch((e: { code?: string; message?: string }) => e);
+        expect(refused).toMatchObject({ code: 'DEVICE_CREDENTIALS_INVALID', message: `cannot save the new identity in ${outDir}: ${reason}` });
+      }
+      // the CLI's commands that make key material on the server ask the same first
+      const claimCli = await server.cli(['claim', 'create', '--template', 'sensors', '--batch', 'out-1', '--out', file]);
+      expect(claimCli.stderr).toBe(`error CLI_USAGE_INVALID: cannot write to --out ${file}: ${file} is not a directory\n`);
+      const bundleCli = await server.cli(['thing', 'create', 'out-thing', '--with-certificate', '--out', path.join(file, 'sub')]);
+      expect(bundleCli.stderr).toBe(`error CLI_USAGE_INVALID: cannot write to --out ${path.join(file, 'sub')}: ${file} is not a directory\n`);
+      expect((await server.api('GET', '/v1/things/out-thing')).status).toBe(404);
+      expect((await server.api('GET', '/v1/things/sensor-OUT1')).status).toBe(404);
+      expect((await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length).toBe(certificatesBefore);
+      // a directory that does not exist yet under a writable one is fine, and is created
+      const fresh = await provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'OUT2' }, outDir: path.join(tmp, 'new-parent', 'out2'), attempts: 1 });
+      expect(statSync(path.join(tmp, 'new-parent', 'out2', 'private.key')).mode & 0o777).toBe(0o600);
+      expect(fresh.thingName).toBe('sensor-OUT2');
+    });
+
     it('provisions with CreateKeysAndCertificate over CBOR', async () => {
       const dev = await provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'B200', Location: 'hall' }, keyMode: 'server', format: 'cbor' });
       expect(dev.thingName).toBe('sensor-B200');
