@@ -272,6 +272,16 @@ for (const dialect of DIALECTS) {
       const inf = await server.cli(['--json', 'manifest', 'import', '--vendor', 'infineon', '--template', 'bulk', '--wait', path.join(MANIFESTS, 'infineon.7z')]);
       expect(inf.code, inf.stderr).toBe(0);
       expect(JSON.parse(inf.stdout)).toMatchObject({ status: 'COMPLETED', total: 200, succeeded: 200, failed: 0 });
+      // archive problems carry a code: a bundle without the slot's archive, a damaged archive, a missing manifest
+      const noSlot = await server.cli(['manifest', 'import', '--vendor', 'infineon', '--template', 'bulk', '--slot', 'E0F0', path.join(MANIFESTS, 'infineon.7z')]);
+      expect(noSlot.stderr).toBe('error CLI_ARCHIVE_UNREADABLE: the bundle holds no *_E0F0_Certs.7z archive (data object E0F0; --slot names another)\n');
+      writeFileSync(path.join(tmp, 'broken.zip'), 'not an archive');
+      const broken = await server.cli(['manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', path.join(tmp, 'broken.zip')]);
+      expect(broken.code).toBe(1);
+      expect(broken.stderr).toMatch(/^error CLI_ARCHIVE_UNREADABLE: cannot extract broken\.zip: /);
+      expect((await server.cli(['manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', path.join(tmp, 'absent')])).stderr).toBe(`error CLI_FILE_UNREADABLE: cannot read the manifest ${path.join(tmp, 'absent')}: no such file\n`);
+      const badReport = path.join(tmp, 'broken.zip', 'report.jsonl');
+      expect((await server.cli(['manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', '--report', badReport, dir])).stderr).toBe(`error CLI_USAGE_INVALID: cannot write the --report file ${badReport}: ${path.join(tmp, 'broken.zip')} is not a directory\n`);
     });
 
     it('stops and resumes, and after kill -9 of the server resumes with no device lost or duplicated', async () => {

@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadClientConfig } from '../../config/index.ts';
+import { fileErrorReason, unwritableDirectoryReason } from '../../errors/index.ts';
 import { convertEspressifManifest, convertMicrochipManifest, convertPemDirectory, generateDeviceLines, manifestEntryToBulkLine } from '../../provisioning/index.ts';
 import type { BulkTaskView, GeneratedMaterial, ManifestEntry } from '../../provisioning/index.ts';
 import type { CliContext } from '../cli-context.ts';
@@ -118,7 +119,7 @@ function extractArchive(archive: string, dir: string): void {
     execFileSync('7z', ['x', '-y', '-bd', `-o${dir}`, archive], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {
     const e = error as { code?: string; stderr?: Buffer };
-    throw new Error(e.code === 'ENOENT' ? 'opening archives needs the 7z command (Debian: apt-get install p7zip-full)' : `cannot extract ${path.basename(archive)}: ${e.stderr?.toString().trim() ?? 'unknown error'}`);
+    throw CliErrors.error('CLI_ARCHIVE_UNREADABLE', e.code === 'ENOENT' ? 'opening archives needs the 7z command (Debian: apt-get install p7zip-full)' : `cannot extract ${path.basename(archive)}: ${e.stderr?.toString().trim() || 'unknown error'}`, { cause: error });
   }
 }
 
@@ -131,12 +132,18 @@ function pemDirectoryOf(p: string, vendor: string, slot: string, work: string): 
     const outer = path.join(work, 'bundle');
     extractArchive(p, outer);
     const inner = readdirSync(outer).filter((f) => f.endsWith(`_${slot}_Certs.7z`));
-    if (inner.length === 0) throw new Error(`the bundle holds no *_${slot}_Certs.7z archive`);
+    if (inner.length === 0) throw CliErrors.error('CLI_ARCHIVE_UNREADABLE', `the bundle holds no *_${slot}_Certs.7z archive (data object ${slot}; --slot names another)`);
     const certs = path.join(work, 'certs');
     for (const f of inner) extractArchive(path.join(outer, f), certs);
     return certs;
   }
-  if (statSync(p).isDirectory()) return p;
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(p).isDirectory();
+  } catch (cause) {
+    throw CliErrors.error('CLI_FILE_UNREADABLE', `cannot read the manifest ${p}: ${fileErrorReason(cause)}`, { cause });
+  }
+  if (isDirectory) return p;
   const certs = path.join(work, 'certs');
   extractArchive(p, certs);
   return certs;
@@ -271,9 +278,23 @@ export function bulkCommands(c: CliContext): Command[] {
       c.run(async () => {
         const dir = mkdtempSync(path.join(tmpdir(), 'gh-manifest-'));
         const file = path.join(dir, 'devices.jsonl');
+        // Streams open asynchronously: a failure before they are open (a bad archive, no verifier) must neither crash
+        // the CLI with an unhandled 'error' nor race the removal of `dir`. Their errors surface through writeLine
+        // (`once(…, 'drain')` rejects on 'error') and closeFile (the end callback).
+        const streams: WriteStream[] = [];
+        const open = (f: string): WriteStream => {
+          const s = createWriteStream(f);
+          s.on('error', () => undefined);
+          streams.push(s);
+          return s;
+        };
         try {
-          const out = createWriteStream(file);
-          const report = o.report === undefined ? undefined : createWriteStream(o.report);
+          if (o.report !== undefined) {
+            const problem = unwritableDirectoryReason(path.dirname(path.resolve(o.report)));
+            if (problem !== undefined) throw CliErrors.error('CLI_USAGE_INVALID', `cannot write the --report file ${o.report}: ${problem}`);
+          }
+          const out = open(file);
+          const report = o.report === undefined ? undefined : open(o.report);
           let devices = 0;
           let refused = 0;
           const take = async (e: ManifestEntry): Promise<void> => {
@@ -298,6 +319,7 @@ export function bulkCommands(c: CliContext): Command[] {
           (c.globals(cmd).json === true ? c.io.stderr : c.io.stdout)(`manifest: ${devices} devices, ${refused} refused entries\n`);
           await startAndMaybeFollow(c, cmd, { template: o.template, file, format: 'jsonl', ...(o.wait === true ? { wait: true } : {}), interval: o.interval });
         } finally {
+          await Promise.all(streams.map((s) => (s.closed ? Promise.resolve() : new Promise<void>((resolve) => s.destroy().once('close', () => resolve())))));
           rmSync(dir, { recursive: true, force: true });
         }
       }),
