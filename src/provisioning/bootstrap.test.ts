@@ -4,8 +4,8 @@ import { DIALECTS } from '../../test/support/dialects.ts';
 import * as pki from '../pki/index.ts';
 import * as registry from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
-import { bootstrapInstallation, tenantServerIdentity } from './bootstrap.ts';
-import { CertificateAuthorityService } from './certificate-authority-service.ts';
+import { openTestInstallation } from '../../test/support/installation.ts';
+import { tenantServerIdentity } from './bootstrap.ts';
 
 for (const dialect of DIALECTS) {
   describe(`a tenant's server certificate (${dialect.name})`, () => {
@@ -15,14 +15,11 @@ for (const dialect of DIALECTS) {
     let rootCaPem: string;
 
     beforeAll(async () => {
-      const s = await dialect.create();
-      store = s.store;
-      dispose = s.dispose;
-      const kek = pki.generateKek();
-      const cas = new CertificateAuthorityService({ store, keyStore: new pki.EncryptedKeyStore({ kek, blobs: registry.createKeyBlobRepository(store.db) }), publicUrl: 'https://localhost:8443', onTrustChanged: () => undefined });
-      rootCaPem = (await bootstrapInstallation({ store, cas, kek, domain: 'localhost', adminToken: undefined })).rootCaPem;
+      const installation = await openTestInstallation(dialect);
+      ({ store, dispose } = installation);
+      rootCaPem = installation.material.rootCaPem;
       await store.transaction((trx) => registry.createTenant(trx, 'acme', 'localhost'));
-      o = { store, cas, kek };
+      o = installation;
     });
     afterAll(async () => dispose());
 

@@ -30,7 +30,8 @@ export interface BootstrapOptions {
 /**
  * First start: tenant `default`, root CA, the default tenant's issuing CA, the TLS server certificate
  * (SANs: localhost, the domain and `*.<domain>` for tenant endpoints, 127.0.0.1, ::1) and an admin token.
- * Later starts reuse all of it; the server certificate is renewed when it has less than 30 days left.
+ * Later starts reuse all of it; the server certificate is renewed when it has less than 30 days left or does not name
+ * the configured domain.
  */
 export async function bootstrapInstallation(o: BootstrapOptions): Promise<InstallationMaterial> {
   const { store, cas } = o;
@@ -51,37 +52,12 @@ export async function bootstrapInstallation(o: BootstrapOptions): Promise<Instal
   const root = await cas.installationRoot();
   const issuing = await cas.issuerFor(registry.DEFAULT_TENANT);
 
-  const sealed = await registry.getSystemSetting(store.db, SETTING_SERVER_KEY);
-  const certPem = await registry.getSystemSetting(store.db, SETTING_SERVER_CERT);
-  if (sealed !== undefined && certPem !== undefined) {
-    const cert = pki.parseCertificate(certPem);
-    if (cert.notAfter.getTime() - Date.now() > 30 * 86_400_000) {
-      return {
-        createdAdminToken,
-        rootCaPem: root.certificatePem,
-        serverCertificateChainPem: [certPem, ...issuing.chainPem.slice(0, -1)].join(''),
-        serverKeyPem: pki.openSealedPrivateKey(o.kek, sealed, SERVER_KEY_LABEL),
-      };
-    }
-  }
-  const keys = pki.generateKeyPair('EC_P256');
-  const issued = issuing.issuer.issue({
-    publicKey: keys.publicKey,
-    subject: { CN: [o.domain], O: ['Gatehouse'] },
-    validityDays: 397,
-    extendedKeyUsage: 'serverAuth',
-    subjectAltNames: { dns: [...new Set(['localhost', '*.localhost', o.domain, `*.${o.domain}`])], ip: ['127.0.0.1', '::1'] },
+  const server = await storedServerIdentity({ store, kek: o.kek, issuing }, { cert: SETTING_SERVER_CERT, key: SETTING_SERVER_KEY }, {
+    commonName: o.domain,
+    dns: [...new Set(['localhost', '*.localhost', o.domain, `*.${o.domain}`])],
+    ip: ['127.0.0.1', '::1'],
   });
-  await store.transaction(async (trx) => {
-    await registry.setSystemSetting(trx, SETTING_SERVER_CERT, issued.pem);
-    await registry.setSystemSetting(trx, SETTING_SERVER_KEY, pki.sealPrivateKey(o.kek, keys.privateKeyPem, SERVER_KEY_LABEL));
-  });
-  return {
-    createdAdminToken,
-    rootCaPem: root.certificatePem,
-    serverCertificateChainPem: [issued.pem, ...issuing.chainPem.slice(0, -1)].join(''),
-    serverKeyPem: keys.privateKeyPem,
-  };
+  return { createdAdminToken, rootCaPem: root.certificatePem, serverCertificateChainPem: server.certificateChainPem, serverKeyPem: server.keyPem };
 }
 
 /** A TLS server certificate chain and its key (in memory only). */
@@ -109,34 +85,49 @@ export async function tenantServerIdentity(o: { readonly store: Store; readonly 
   const { store, cas } = o;
   const tenant = await registry.getTenant(store.db, tenantId);
   const issuing = await cas.issuerFor(registry.DEFAULT_TENANT);
+  return storedServerIdentity({ store, kek: o.kek, issuing }, { cert: tenantCertSetting(tenantId), key: tenantKeySetting(tenantId) }, { commonName: tenant.endpoint, dns: [tenant.endpoint], ip: [] });
+}
+
+/**
+ * A TLS server certificate kept in the system settings `at` (the key sealed under the KEK), issued by the default
+ * tenant's issuing CA: the stored one while it has more than 30 days left and names every DNS name of `name` (a changed
+ * domain gets a new certificate), else a new one, which is stored. When another process stored its own meanwhile (both
+ * inserted the setting), that one is served.
+ */
+async function storedServerIdentity(
+  o: { readonly store: Store; readonly kek: Buffer; readonly issuing: { readonly issuer: pki.CertificateIssuer; readonly chainPem: readonly string[] } },
+  at: { readonly cert: string; readonly key: string },
+  name: { readonly commonName: string; readonly dns: readonly string[]; readonly ip: readonly string[] },
+): Promise<ServerIdentity> {
+  const { store, issuing } = o;
   const chainOf = (pem: string): string => [pem, ...issuing.chainPem.slice(0, -1)].join('');
-  const sealed = await registry.getSystemSetting(store.db, tenantKeySetting(tenantId));
-  const certPem = await registry.getSystemSetting(store.db, tenantCertSetting(tenantId));
-  if (sealed !== undefined && certPem !== undefined) {
+  const stored = async (): Promise<ServerIdentity | undefined> => {
+    const sealed = await registry.getSystemSetting(store.db, at.key);
+    const certPem = await registry.getSystemSetting(store.db, at.cert);
+    if (sealed === undefined || certPem === undefined) return undefined;
     const cert = pki.parseCertificate(certPem);
-    if (cert.notAfter.getTime() - Date.now() > 30 * 86_400_000 && cert.subjectAltNames.dns.includes(tenant.endpoint)) {
-      return { certificateChainPem: chainOf(certPem), keyPem: pki.openSealedPrivateKey(o.kek, sealed, SERVER_KEY_LABEL) };
-    }
-  }
+    if (cert.notAfter.getTime() - Date.now() <= 30 * 86_400_000 || !name.dns.every((d) => cert.subjectAltNames.dns.includes(d))) return undefined;
+    return { certificateChainPem: chainOf(certPem), keyPem: pki.openSealedPrivateKey(o.kek, sealed, SERVER_KEY_LABEL) };
+  };
+  const current = await stored();
+  if (current !== undefined) return current;
   const keys = pki.generateKeyPair('EC_P256');
   const issued = issuing.issuer.issue({
     publicKey: keys.publicKey,
-    subject: { CN: [tenant.endpoint], O: ['Gatehouse'] },
+    subject: { CN: [name.commonName], O: ['Gatehouse'] },
     validityDays: 397,
     extendedKeyUsage: 'serverAuth',
-    subjectAltNames: { dns: [tenant.endpoint] },
+    subjectAltNames: { dns: [...name.dns], ...(name.ip.length === 0 ? {} : { ip: [...name.ip] }) },
   });
   try {
     await store.transaction(async (trx) => {
-      await registry.setSystemSetting(trx, tenantCertSetting(tenantId), issued.pem);
-      await registry.setSystemSetting(trx, tenantKeySetting(tenantId), pki.sealPrivateKey(o.kek, keys.privateKeyPem, SERVER_KEY_LABEL));
+      await registry.setSystemSetting(trx, at.cert, issued.pem);
+      await registry.setSystemSetting(trx, at.key, pki.sealPrivateKey(o.kek, keys.privateKeyPem, SERVER_KEY_LABEL));
     });
   } catch (error) {
-    // Another process stored its certificate first (both inserted): serve the stored one.
-    const theirs = await registry.getSystemSetting(store.db, tenantCertSetting(tenantId));
-    const theirKey = await registry.getSystemSetting(store.db, tenantKeySetting(tenantId));
-    if (theirs === undefined || theirKey === undefined) throw error;
-    return { certificateChainPem: chainOf(theirs), keyPem: pki.openSealedPrivateKey(o.kek, theirKey, SERVER_KEY_LABEL) };
+    const theirs = await stored();
+    if (theirs === undefined) throw error;
+    return theirs;
   }
   return { certificateChainPem: chainOf(issued.pem), keyPem: keys.privateKeyPem };
 }

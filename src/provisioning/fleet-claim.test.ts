@@ -3,8 +3,7 @@ import { DIALECTS } from '../../test/support/dialects.ts';
 import * as pki from '../pki/index.ts';
 import * as registry from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
-import { bootstrapInstallation } from './bootstrap.ts';
-import { CertificateAuthorityService } from './certificate-authority-service.ts';
+import { openTestInstallation } from '../../test/support/installation.ts';
 import { ClaimRateLimiter } from './claim-rate-limiter.ts';
 import { FleetProvisioning } from './fleet-claim.ts';
 
@@ -30,12 +29,9 @@ for (const dialect of DIALECTS) {
     const ctx = { tenantId: registry.DEFAULT_TENANT, actor: 'test' };
 
     beforeAll(async () => {
-      const s = await dialect.create();
-      store = s.store;
-      dispose = s.dispose;
-      const kek = pki.generateKek();
-      const cas = new CertificateAuthorityService({ store, keyStore: new pki.EncryptedKeyStore({ kek, blobs: registry.createKeyBlobRepository(store.db) }), publicUrl: 'https://localhost:8443', onTrustChanged: () => undefined });
-      await bootstrapInstallation({ store, cas, kek, domain: 'localhost', adminToken: undefined });
+      const installation = await openTestInstallation(dialect);
+      ({ store, dispose } = installation);
+      const { cas } = installation;
       await store.transaction(async (trx) => {
         await registry.createPolicy(trx, ctx, { policyName: 'unit-device', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } });
         await registry.createProvisioningTemplate(trx, ctx, { templateName: 'unit', templateBody: TEMPLATE });
