@@ -5,7 +5,8 @@ import * as pki from '../pki/index.ts';
 import * as registry from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
 import { openTestInstallation } from '../../test/support/installation.ts';
-import { tenantServerIdentity } from './bootstrap.ts';
+import { bootstrapInstallation, tenantServerIdentity } from './bootstrap.ts';
+import type { InstallationMaterial } from './bootstrap.ts';
 
 for (const dialect of DIALECTS) {
   describe(`a tenant's server certificate (${dialect.name})`, () => {
@@ -13,11 +14,13 @@ for (const dialect of DIALECTS) {
     let dispose: () => Promise<void>;
     let o: Parameters<typeof tenantServerIdentity>[0];
     let rootCaPem: string;
+    let first: InstallationMaterial;
 
     beforeAll(async () => {
       const installation = await openTestInstallation(dialect);
       ({ store, dispose } = installation);
       rootCaPem = installation.material.rootCaPem;
+      first = installation.material;
       await store.transaction((trx) => registry.createTenant(trx, 'acme', 'localhost'));
       o = installation;
     });
@@ -52,6 +55,16 @@ for (const dialect of DIALECTS) {
       expect(renewed.certificateChainPem).not.toBe(before.certificateChainPem);
       expect(Date.parse(new X509Certificate(renewed.certificateChainPem).validTo) - Date.now()).toBeGreaterThan(300 * 86_400_000);
       expect(new X509Certificate(renewed.certificateChainPem).checkPrivateKey(createPrivateKey(renewed.keyPem))).toBe(true);
+    });
+
+    it("reissues the installation's certificate when the configured domain changes, and keeps it otherwise", async () => {
+      const again = await bootstrapInstallation({ store, cas: o.cas, kek: o.kek, domain: 'localhost', adminToken: undefined });
+      expect(again.serverCertificateChainPem).toBe(first.serverCertificateChainPem);
+      const moved = await bootstrapInstallation({ store, cas: o.cas, kek: o.kek, domain: 'iot.example.com', adminToken: undefined });
+      const leaf = new X509Certificate(moved.serverCertificateChainPem);
+      expect(leaf.checkHost('acme.iot.example.com')).toBe('*.iot.example.com');
+      expect(leaf.checkHost('localhost')).toBe('localhost');
+      expect(leaf.checkPrivateKey(createPrivateKey(moved.serverKeyPem))).toBe(true);
     });
 
     it('refuses an unknown tenant', async () => {
