@@ -14,5 +14,7 @@ describe('numeric options', () => {
   it('parses key=value pairs and refuses a pair without =', () => {
     expect(parseKeyValues(['a=1', 'b=x=y'])).toEqual({ a: '1', b: 'x=y' });
     expect(() => parseKeyValues(['SerialNumber'])).toThrow(expect.objectContaining({ code: 'CLI_USAGE_INVALID' }));
+    expect(() => parseKeyValues(['SerialNumber=1', 'SerialNumber=2'])).toThrow('SerialNumber is given twice ("SerialNumber=1" and "SerialNumber=2")');
+    expect(parseKeyValues(['__proto__=x'])).toEqual(JSON.parse('{"__proto__":"x"}'));
   });
 });

@@ -38,15 +38,20 @@ function summarise(o: Record<string, unknown>): string {
     .join('  ');
 }
 
-/** Parses repeated `k=v` options into a map. */
+/** Parses repeated `k=v` options into a map; a key given twice, or a pair without `=`, is CLI_USAGE_INVALID. */
 export function parseKeyValues(values: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  // A Map, then own properties (Object.fromEntries): a key such as `__proto__` stays a key, not the prototype.
+  const out = new Map<string, string>();
   for (const kv of values) {
     const i = kv.indexOf('=');
     if (i <= 0) throw CliErrors.error('CLI_USAGE_INVALID', `expected key=value, got "${kv}"`);
-    out[kv.slice(0, i)] = kv.slice(i + 1);
+    const key = kv.slice(0, i);
+    // a repeated key is a typo more often than an intent: no value silently replaces another
+    const earlier = out.get(key);
+    if (earlier !== undefined) throw CliErrors.error('CLI_USAGE_INVALID', `${key} is given twice ("${key}=${earlier}" and "${kv}")`);
+    out.set(key, kv.slice(i + 1));
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 /** Commander collector for repeatable options. */
