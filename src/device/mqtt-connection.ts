@@ -77,7 +77,13 @@ export async function connectDevice(endpoint: DeviceEndpoint, credentials: Devic
   return new Promise<MqttClient>((resolve, reject) => {
     const fail = (error: Error): void => {
       client.end(true);
-      reject(DeviceErrors.error('DEVICE_CONNECT_FAILED', `cannot connect to ${endpoint.host}:${endpoint.port}: ${error.message}`, { cause: error }));
+      // CONNACK 2 (identifier rejected): say which identifier, and the usual limit
+      // A CONNACK refusal carries its return code (MQTT 3.1.1 §3.2.2.3): kept in the details, so that retries skip the
+      // refusals that another attempt cannot change (all but 3, server unavailable)
+      const code = (error as { code?: unknown }).code;
+      const connackCode = typeof code === 'number' && code >= 1 && code <= 5 ? code : undefined;
+      const hint = connackCode === 2 ? ` (client id "${clientId.length > 40 ? `${clientId.slice(0, 40)}…` : clientId}", ${clientId.length} characters; AWS IoT and Gatehouse accept at most 128 by default)` : '';
+      reject(DeviceErrors.error('DEVICE_CONNECT_FAILED', `cannot connect to ${endpoint.host}:${endpoint.port}: ${error.message}${hint}`, { cause: error, ...(connackCode === undefined ? {} : { details: { connackCode } }) }));
     };
     client.once('connect', () => {
       client.removeListener('error', fail);

@@ -47,6 +47,9 @@ export interface ProvisionedDevice extends DeviceCredentials {
 
 function isTransient(error: unknown): boolean {
   if (!isGatehouseError(error)) return true;
+  // a CONNACK refusal other than "server unavailable" (3) is an answer, not a failure: the same attempt gets the same one
+  const connackCode = (error.details as { connackCode?: unknown } | undefined)?.connackCode;
+  if (error.code === 'DEVICE_CONNECT_FAILED' && typeof connackCode === 'number') return connackCode === 3;
   if (error.code === 'DEVICE_CONNECT_FAILED' || error.code === 'DEVICE_REQUEST_TIMEOUT') return true;
   const status = Number((error.details as { statusCode?: unknown } | undefined)?.statusCode ?? 0);
   return status >= 500 || status === 429;
@@ -102,6 +105,7 @@ export function saveDeviceCredentials(dir: string, device: ProvisionedDevice, en
  */
 export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<ProvisionedDevice> {
   const clientId = o.clientId ?? `provision-${Math.random().toString(36).slice(2, 10)}`;
+  if (clientId === '') throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'the client id must not be empty (it is also the common name of the CSR)');
   // Checked before anything is provisioned: a taken or unwritable directory must not cost a certificate and a thing.
   if (o.outDir !== undefined) refuseExistingIdentity(o.outDir);
   const device = await withRetry(async () => {

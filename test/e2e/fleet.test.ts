@@ -475,8 +475,13 @@ for (const dialect of DIALECTS) {
 
       const victim = await newClaim('sensors', 'to-revoke');
       expect((await server.cli(['claim', 'revoke', victim.certificateId])).code).toBe(0);
-      const refused = await provisionByClaim({ endpoint, claim: victim, templateName: 'sensors', parameters: { SerialNumber: 'R1' }, attempts: 1 }).catch((e: Error & { code?: string }) => e);
-      expect((refused as { code?: string }).code).toBe('DEVICE_CONNECT_FAILED');
+      // the endpoint answers a revoked claim with a CONNACK refusal: final, so not retried
+      let retries = 0;
+      const refused = await provisionByClaim({ endpoint, claim: victim, templateName: 'sensors', parameters: { SerialNumber: 'R1' }, attempts: 3, onRetry: () => (retries += 1) }).catch((e: Error & { code?: string }) => e);
+      expect(refused).toMatchObject({ code: 'DEVICE_CONNECT_FAILED', details: { connackCode: 5 } });
+      expect(retries).toBe(0);
+      // an empty client id (also the CSR's common name) is refused before connecting
+      await expect(provisionByClaim({ endpoint, claim, templateName: 'sensors', clientId: '' })).rejects.toMatchObject({ code: 'DEVICE_OPTIONS_INVALID' });
     });
 
     it("runs AWS's own device SDK (aws-iot-device-sdk-v2 IotIdentityClient) unchanged against Gatehouse", async () => {
