@@ -97,6 +97,13 @@ export function refuseExistingOutput(dir: string, files: readonly string[]): voi
 /** Refuses a key file named by `option` that exists already (CLI_OUTPUT_EXISTS): the keys in it exist nowhere else. */
 export function refuseExistingKeyFile(file: string, option: string): void {
   if (existsSync(file)) throw CliErrors.error('CLI_OUTPUT_EXISTS', `${option} ${file} exists already; choose another file (key material is never overwritten)`);
+  refuseUnwritableFile(file, option);
+}
+
+/** Fails (CLI_USAGE_INVALID) before any work when the output file `file` of `option` cannot be written where it is. */
+export function refuseUnwritableFile(file: string, option: string): void {
+  const problem = unwritableDirectoryReason(path.dirname(path.resolve(file)), { mustExist: true });
+  if (problem !== undefined) throw CliErrors.error('CLI_USAGE_INVALID', `cannot write ${option} ${file}: ${problem}`);
 }
 
 /** A whole number from `min` (digits only, at most 9), or CLI_USAGE_INVALID saying what `option` takes. */

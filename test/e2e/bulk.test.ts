@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,6 +199,13 @@ for (const dialect of DIALECTS) {
       expect(again.stderr).toBe(`error CLI_OUTPUT_EXISTS: --keys-out ${keysOut} exists already; choose another file (key material is never overwritten)\n`);
       expect(readFileSync(keysOut, 'utf8')).toBe(keys);
       expect((await server.cli(['bulk', 'generate', '--count', 'ten', '--out', out])).stderr).toBe('error CLI_USAGE_INVALID: --count must be a whole number from 1, got "ten"\n');
+      // outputs that cannot be written are refused before any key is made; a missing input names itself
+      const nowhere = path.join(tmp, 'no-such-dir', 'devices.jsonl');
+      expect((await server.cli(['bulk', 'generate', '--count', '3', '--out', nowhere])).stderr).toBe(`error CLI_USAGE_INVALID: cannot write --out ${nowhere}: the directory ${path.join(tmp, 'no-such-dir')} does not exist\n`);
+      const keysNowhere = path.join(tmp, 'no-such-dir', 'keys.jsonl');
+      expect((await server.cli(['bulk', 'generate', '--count', '3', '--out', path.join(tmp, 'unwritten.jsonl'), '--keys-out', keysNowhere])).stderr).toBe(`error CLI_USAGE_INVALID: cannot write --keys-out ${keysNowhere}: the directory ${path.join(tmp, 'no-such-dir')} does not exist\n`);
+      expect(existsSync(path.join(tmp, 'unwritten.jsonl'))).toBe(false);
+      expect((await server.cli(['bulk', 'start', '--template', 'bulk', '--file', path.join(tmp, 'absent.jsonl')])).stderr).toBe(`error CLI_FILE_UNREADABLE: cannot read the bulk input ${path.join(tmp, 'absent.jsonl')}: no such file\n`);
     });
 
     it('follows the template OverrideSettings when a device exists with other attributes', async () => {
@@ -281,7 +288,7 @@ for (const dialect of DIALECTS) {
       expect(broken.stderr).toMatch(/^error CLI_ARCHIVE_UNREADABLE: cannot extract broken\.zip: /);
       expect((await server.cli(['manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', path.join(tmp, 'absent')])).stderr).toBe(`error CLI_FILE_UNREADABLE: cannot read the manifest ${path.join(tmp, 'absent')}: no such file\n`);
       const badReport = path.join(tmp, 'broken.zip', 'report.jsonl');
-      expect((await server.cli(['manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', '--report', badReport, dir])).stderr).toBe(`error CLI_USAGE_INVALID: cannot write the --report file ${badReport}: ${path.join(tmp, 'broken.zip')} is not a directory\n`);
+      expect((await server.cli(['manifest', 'import', '--vendor', 'pem-dir', '--template', 'bulk', '--report', badReport, dir])).stderr).toBe(`error CLI_USAGE_INVALID: cannot write --report ${badReport}: ${path.join(tmp, 'broken.zip')} is not a directory\n`);
     });
 
     it('stops and resumes, and after kill -9 of the server resumes with no device lost or duplicated', async () => {

@@ -9,13 +9,13 @@ import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadClientConfig } from '../../config/index.ts';
-import { fileErrorReason, unwritableDirectoryReason } from '../../errors/index.ts';
+import { fileErrorReason } from '../../errors/index.ts';
 import { convertEspressifManifest, convertMicrochipManifest, convertPemDirectory, generateDeviceLines, manifestEntryToBulkLine } from '../../provisioning/index.ts';
 import type { BulkTaskView, GeneratedMaterial, ManifestEntry } from '../../provisioning/index.ts';
 import type { CliContext } from '../cli-context.ts';
 import { ApiCallError } from '../client.ts';
 import { CliErrors } from '../errors.ts';
-import { collect, countOption, readInputFile, refuseExistingKeyFile } from '../output.ts';
+import { collect, countOption, readInputFile, refuseExistingKeyFile, refuseUnwritableFile } from '../output.ts';
 
 /** Base URL and headers of the configured server, for the streaming calls the JSON client does not make. */
 function connection(c: CliContext, cmd: Command): { baseUrl: string; headers: Record<string, string> } {
@@ -36,11 +36,22 @@ async function failure(res: Response): Promise<ApiCallError> {
 }
 
 /** Uploads a file as the body of POST /v1/bulk-tasks, streaming (the file is never read whole). */
+/** The size of the bulk input `file`, or CLI_FILE_UNREADABLE naming it. */
+function fileSize(file: string): number {
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
+    return st.size;
+  } catch (cause) {
+    throw CliErrors.error('CLI_FILE_UNREADABLE', `cannot read the bulk input ${file}: ${fileErrorReason(cause)}`, { cause });
+  }
+}
+
 async function uploadTask(c: CliContext, cmd: Command, file: string, templateName: string, format: 'jsonl' | 'csv'): Promise<BulkTaskView> {
   const { baseUrl, headers } = connection(c, cmd);
   const init: RequestInit & { duplex: 'half' } = {
     method: 'POST',
-    headers: { ...headers, 'content-type': format === 'csv' ? 'text/csv' : 'application/x-ndjson', 'content-length': String(statSync(file).size) },
+    headers: { ...headers, 'content-type': format === 'csv' ? 'text/csv' : 'application/x-ndjson', 'content-length': String(fileSize(file)) },
     body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
     duplex: 'half',
   };
@@ -105,10 +116,13 @@ async function download(c: CliContext, cmd: Command, taskId: string, kind: 'resu
 }
 
 async function writeLine(file: WriteStream, line: string): Promise<void> {
+  // a stream that failed (its 'error' was emitted while no write waited) never drains: report its error instead
+  if (file.errored !== null) throw file.errored;
   if (!file.write(`${line}\n`)) await once(file, 'drain');
 }
 
 async function closeFile(file: WriteStream): Promise<void> {
+  if (file.errored !== null) throw file.errored;
   await new Promise<void>((resolve, reject) => file.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }
 
@@ -159,8 +173,9 @@ function materialOf(o: GenerateOptions): GeneratedMaterial {
 
 /** Writes devices `start … start+count-1` to `o.out` (and their keys to `o.keysOut`). */
 async function generateRange(o: GenerateOptions, count: number, start: number, width: number): Promise<void> {
-  const out = createWriteStream(o.out);
-  const keys = o.keysOut === undefined ? undefined : createWriteStream(o.keysOut, { mode: 0o600 });
+  // errors surface through writeLine and closeFile, never as an unhandled 'error' event
+  const out = createWriteStream(o.out).on('error', () => undefined);
+  const keys = o.keysOut === undefined ? undefined : createWriteStream(o.keysOut, { mode: 0o600 }).on('error', () => undefined);
   for (const d of generateDeviceLines({ count, material: materialOf(o), prefix: o.prefix, startIndex: start, nameWidth: width })) {
     await writeLine(out, d.line);
     if (keys !== undefined && d.privateKeyPem !== undefined) await writeLine(keys, JSON.stringify({ ThingName: d.thingName, PrivateKey: d.privateKeyPem }));
@@ -237,7 +252,10 @@ export function bulkCommands(c: CliContext): Command[] {
         const count = countOption('--count', o.count);
         if ((o.caCert === undefined) !== (o.caKey === undefined)) throw CliErrors.error('CLI_USAGE_INVALID', '--ca-cert and --ca-key go together');
         // (a part written by a child process, --start-index, goes to a file of its own)
-        if (o.keysOut !== undefined && o.startIndex === undefined) refuseExistingKeyFile(o.keysOut, '--keys-out');
+        if (o.startIndex === undefined) {
+          refuseUnwritableFile(o.out, '--out');
+          if (o.keysOut !== undefined) refuseExistingKeyFile(o.keysOut, '--keys-out');
+        }
         const started = Date.now();
         const start = o.startIndex === undefined ? 1 : countOption('--start-index', o.startIndex);
         const width = o.nameWidth === undefined ? String(start + count - 1).length : countOption('--name-width', o.nameWidth);
@@ -290,8 +308,7 @@ export function bulkCommands(c: CliContext): Command[] {
         };
         try {
           if (o.report !== undefined) {
-            const problem = unwritableDirectoryReason(path.dirname(path.resolve(o.report)));
-            if (problem !== undefined) throw CliErrors.error('CLI_USAGE_INVALID', `cannot write the --report file ${o.report}: ${problem}`);
+            refuseUnwritableFile(o.report, '--report');
           }
           const out = open(file);
           const report = o.report === undefined ? undefined : open(o.report);
