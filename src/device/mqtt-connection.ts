@@ -77,9 +77,9 @@ export async function connectDevice(endpoint: DeviceEndpoint, credentials: Devic
   return new Promise<MqttClient>((resolve, reject) => {
     const fail = (error: Error): void => {
       client.end(true);
-      // CONNACK 2 (identifier rejected): say which identifier, and the usual limit
       // A CONNACK refusal carries its return code (MQTT 3.1.1 §3.2.2.3): kept in the details, so that retries skip the
-      // refusals that another attempt cannot change (all but 3, server unavailable)
+      // refusals that another attempt cannot change (all but 3, server unavailable); for 2 (identifier rejected) the
+      // message names the client id and the usual limit
       const code = (error as { code?: unknown }).code;
       const connackCode = typeof code === 'number' && code >= 1 && code <= 5 ? code : undefined;
       const hint = connackCode === 2 ? ` (client id "${clientId.length > 40 ? `${clientId.slice(0, 40)}…` : clientId}", ${clientId.length} characters; AWS IoT and Gatehouse accept at most 128 by default)` : '';
