@@ -27,7 +27,7 @@ import type { CertificateFacts, RefusalReason, UnknownCertificateHandler } from 
 import { ConnectCache } from './connect-cache.ts';
 import type { DeviceApiRouter } from './fleet-provisioning-router.ts';
 import { DeviceTlsListener } from './device-tls.ts';
-import type { PeerIdentity } from './device-tls.ts';
+import type { PeerIdentity, TenantServerIdentity } from './device-tls.ts';
 import { DEFAULT_GATEWAY_LIMITS, PacketSizeGuard, checkTopicLimits } from './gateway-limits.ts';
 import type { GatewayLimits } from './gateway-limits.ts';
 import { PolicyEnforcer, policyCertificateOf } from './policy-enforcer.ts';
@@ -47,7 +47,7 @@ export interface DeviceGatewayOptions {
   /** Domain of tenant endpoints `<tenant>.<domain>`. */
   readonly domain: string;
   /** The server certificate of each tenant other than the default (see `DeviceTlsListenerOptions.tenantServerIdentity`). */
-  readonly tenantServerIdentity?: ((tenantId: string) => Promise<{ readonly certificateChainPem: string; readonly keyPem: string }>) | undefined;
+  readonly tenantServerIdentity?: TenantServerIdentity | undefined;
   /** Overrides of {@link DEFAULT_GATEWAY_LIMITS}. */
   readonly limits?: Partial<GatewayLimits> | undefined;
   /** Region written in resource ARNs (see `policy-enforcer.ts`). */

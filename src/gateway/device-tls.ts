@@ -50,6 +50,9 @@ export interface PeerIdentity {
 /** Why the TLS layer refused a connection (also a label of the refusal counter). */
 export type TlsRefusalReason = 'no_certificate' | 'tls_unverified' | 'too_many_connections_from_ip' | 'tls_handshake_failed';
 
+/** Gives the server certificate chain and key that a tenant's endpoint presents (see `DeviceTlsListenerOptions`). */
+export type TenantServerIdentity = (tenantId: string) => Promise<{ readonly certificateChainPem: string; readonly keyPem: string }>;
+
 /** Options of {@link DeviceTlsListener}. */
 export interface DeviceTlsListenerOptions {
   readonly store: Store;
@@ -65,7 +68,7 @@ export interface DeviceTlsListenerOptions {
    * The server certificate (chain, key) a tenant other than the default presents, named after its endpoint; none: the
    * installation's certificate for every tenant (its `*.<domain>` does not verify under a one-label domain).
    */
-  readonly tenantServerIdentity?: ((tenantId: string) => Promise<{ readonly certificateChainPem: string; readonly keyPem: string }>) | undefined;
+  readonly tenantServerIdentity?: TenantServerIdentity | undefined;
   readonly limits: GatewayLimits;
   /** Receives every connection that passed the TLS checks. */
   readonly onConnection: (socket: tls.TLSSocket, identity: PeerIdentity) => void;
