@@ -68,6 +68,15 @@ for (const dialect of DIALECTS) {
       const updated = await server.api('PATCH', '/v1/things/dev-1', { attributes: { fw: '1.2', serial: null }, expectedVersion: 1 });
       expect(updated.body).toMatchObject({ attributes: { fw: '1.2' }, version: 2 });
       expect((await server.api('PATCH', '/v1/things/dev-1', { attributes: { fw: '1.3' }, expectedVersion: 1 })).body.code).toBe('REGISTRY_THING_VERSION_CONFLICT');
+      // an update that changes nothing is refused, and the version stays
+      for (const body of [{}, { expectedVersion: 2 }]) {
+        const empty = await server.api('PATCH', '/v1/things/dev-1', body);
+        expect(empty.status).toBe(400);
+        expect(empty.body).toMatchObject({ code: 'API_VALIDATION_FAILED', detail: 'body names nothing to change: give attributes, replaceAttributes or thingTypeName' });
+      }
+      expect((await server.api('GET', '/v1/things/dev-1')).body.version).toBe(2);
+      const emptyTemplate = await server.api('PATCH', '/v1/provisioning-templates/none', {});
+      expect(emptyTemplate.body).toMatchObject({ code: 'API_VALIDATION_FAILED', detail: 'body is empty: name at least one property to change' });
 
       const doc = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: 'arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}' }] };
       const pol = await server.api('POST', '/v1/policies', { policyName: 'connect-only', policyDocument: doc });

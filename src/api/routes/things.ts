@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import * as registry from '../../registry/index.ts';
 import type { ApiDependencies } from '../context.ts';
+import { ApiErrors } from '../errors.ts';
 import { S, bodyOf, ctxOf, paramsOf, queryOf } from '../route-helpers.ts';
 
 const thingParams = { type: 'object', required: ['thingName'], properties: { thingName: S.thingName } } as const;
@@ -51,6 +52,7 @@ export function registerThingRoutes(app: FastifyInstance, deps: ApiDependencies)
       tags: ['things'], params: thingParams,
       body: {
         type: 'object', additionalProperties: false,
+        description: 'At least one of attributes, replaceAttributes and thingTypeName (an update that changes nothing is refused rather than bumping the version).',
         properties: {
           attributes: { type: 'object', maxProperties: 50, additionalProperties: { type: ['string', 'null'], maxLength: 800 } },
           replaceAttributes: { type: 'boolean' },
@@ -61,7 +63,11 @@ export function registerThingRoutes(app: FastifyInstance, deps: ApiDependencies)
     },
   }, async (request) => {
     const { thingName } = paramsOf<{ thingName: string }>(request);
-    const thing = await store.transaction((trx) => registry.updateThing(trx, ctxOf(request), thingName, bodyOf<registry.UpdateThingInput>(request), w));
+    const input = bodyOf<registry.UpdateThingInput>(request);
+    if (input.attributes === undefined && input.replaceAttributes === undefined && input.thingTypeName === undefined) {
+      throw ApiErrors.error('API_VALIDATION_FAILED', 'body names nothing to change: give attributes, replaceAttributes or thingTypeName');
+    }
+    const thing = await store.transaction((trx) => registry.updateThing(trx, ctxOf(request), thingName, input, w));
     deps.controlPlane.thingEvent(ctxOf(request).tenantId, 'updated', thing);
     // attributes feed policy variables of live connections
     deps.controlPlane.notifyPoliciesChanged(ctxOf(request).tenantId);
