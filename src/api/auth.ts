@@ -16,7 +16,9 @@ export function createAuthHook(store: Store): (request: FastifyRequest, reply: F
     if (routeConfig.public === true) return;
     const header = request.headers.authorization;
     const match = header === undefined ? null : /^Bearer ([A-Za-z0-9._~+/=-]{16,256})$/.exec(header);
-    if (match?.[1] === undefined) throw ApiErrors.error('API_UNAUTHENTICATED', 'send Authorization: Bearer <token>');
+    if (match?.[1] === undefined) {
+      throw ApiErrors.error('API_UNAUTHENTICATED', header === undefined ? 'send Authorization: Bearer <token>' : 'the Authorization header is not "Bearer <token>" with a token of 16 to 256 characters (A-Z a-z 0-9 . _ ~ + / = -)');
+    }
     const token = await findApiToken(store.db, match[1]);
     if (token === undefined) throw ApiErrors.error('API_UNAUTHENTICATED', 'unknown or revoked token');
     const allowed = routeConfig.roles ?? DEFAULT_ROLES;

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from './config.ts';
+import { loadClientConfig, loadConfig } from './config.ts';
 
 describe('loadConfig', () => {
   it('has the documented defaults and freezes the result', () => {
@@ -33,5 +33,19 @@ describe('loadConfig', () => {
     writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ colour: 'red' }));
     expect(() => loadConfig({ env: {}, configFile: 'bad.json', cwd: dir })).toThrow(expect.objectContaining({ code: 'CONFIG_UNKNOWN_SETTING' }));
     expect(() => loadConfig({ env: {}, configFile: 'missing.json', cwd: dir })).toThrow(expect.objectContaining({ code: 'CONFIG_FILE_UNREADABLE' }));
+  });
+});
+
+describe('loadClientConfig', () => {
+  it('takes an http(s) GATEHOUSE_URL without its trailing slashes', () => {
+    expect(loadClientConfig({ GATEHOUSE_URL: 'https://gh.example:8443/' }, '/srv')).toEqual({ url: 'https://gh.example:8443', token: undefined, dataDir: '/srv/gatehouse-data' });
+    expect(loadClientConfig({ GATEHOUSE_URL: '' }, '/srv').url).toBeUndefined();
+  });
+
+  it('refuses a GATEHOUSE_URL that is not the server base URL, naming what to give', () => {
+    // '10.0.0.5:8080' parses as a URL whose scheme is "10.0.0.5:": fetch then fails with "Failed to parse URL"
+    for (const url of ['10.0.0.5:8080', 'localhost:8080', 'ftp://gh.example', 'http://gh.example?x=1', 'not a url']) {
+      expect(() => loadClientConfig({ GATEHOUSE_URL: url }), url).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: `GATEHOUSE_URL must be the server's http:// or https:// URL, e.g. http://127.0.0.1:8080 (got "${url}")` }));
+    }
   });
 });

@@ -240,11 +240,27 @@ export interface ClientConfig {
   readonly dataDir: string;
 }
 
+/** True for an http(s) URL with a host and nothing after the path (no query, no fragment). */
+function isHttpBaseUrl(text: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    return false;
+  }
+  return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.search === '' && u.hash === '';
+}
+
 /** Reads the CLI's client settings from the environment (the only other place env is read). */
 export function loadClientConfig(env: Readonly<Record<string, string | undefined>>, cwd: string = process.cwd()): ClientConfig {
   const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+  const url = nonEmpty(env['GATEHOUSE_URL'])?.replace(/\/+$/, '');
+  if (url !== undefined && !isHttpBaseUrl(url)) {
+    // without a scheme, `new URL('10.0.0.5:8080')` even parses, as the scheme "10.0.0.5:"
+    throw ConfigErrors.error('CONFIG_INVALID', `GATEHOUSE_URL must be the server's http:// or https:// URL, e.g. http://127.0.0.1:8080 (got "${url}")`);
+  }
   return Object.freeze({
-    url: nonEmpty(env['GATEHOUSE_URL'])?.replace(/\/+$/, ''),
+    url,
     token: nonEmpty(env['GATEHOUSE_TOKEN']),
     dataDir: path.resolve(cwd, nonEmpty(env['GATEHOUSE_DATA_DIR']) ?? 'gatehouse-data'),
   });

@@ -124,8 +124,11 @@ for (const dialect of DIALECTS) {
       expect(noRoute.body.code).toBe('API_ROUTE_NOT_FOUND');
       const noAuth = await fetch(`${server.apiUrl}/v1/things`);
       expect(noAuth.status).toBe(401);
+      expect(((await noAuth.json()) as { detail: string }).detail).toBe('send Authorization: Bearer <token>');
+      const shortToken = await server.api('GET', '/v1/things', undefined, { token: 'wrong' });
+      expect(shortToken.body).toMatchObject({ code: 'API_UNAUTHENTICATED', detail: 'the Authorization header is not "Bearer <token>" with a token of 16 to 256 characters (A-Z a-z 0-9 . _ ~ + / = -)' });
       const badToken = await server.api('GET', '/v1/things', undefined, { token: 'gh_not-a-real-token-at-all' });
-      expect(badToken.body.code).toBe('API_UNAUTHENTICATED');
+      expect(badToken.body).toMatchObject({ code: 'API_UNAUTHENTICATED', detail: 'unknown or revoked token' });
     });
 
     it('enforces roles and tenant isolation for every resource', async () => {
@@ -175,6 +178,10 @@ for (const dialect of DIALECTS) {
       expect(traversal.stderr).toBe('error API_VALIDATION_FAILED: params.certificateId must match pattern "^[0-9a-f]{64}$"\n');
       expect((await server.cli(['thing', 'update', 'cli-thing'])).stderr).toBe('error CLI_USAGE_INVALID: nothing to change: give --attribute k=v (k= removes it) and/or --type\n');
       expect((await server.api('GET', '/v1/things/cli-thing')).body.version).toBe(1);
+      // a GATEHOUSE_URL without its scheme (fetch said "Failed to parse URL from 127.0.0.1:…/v1/things?")
+      const noScheme = await server.cli(['thing', 'list'], { GATEHOUSE_URL: server.apiUrl.replace(/^http:\/\//, '') });
+      expect(noScheme.code).toBe(1);
+      expect(noScheme.stderr).toBe(`error CONFIG_INVALID: GATEHOUSE_URL must be the server's http:// or https:// URL, e.g. http://127.0.0.1:8080 (got "${server.apiUrl.replace(/^http:\/\//, '')}")\n`);
       expect((await server.cli(['ca', 'update', 'ab'.repeat(32)])).stderr).toBe('error CLI_USAGE_INVALID: nothing to change: give --status, --auto-register / --no-auto-register, --jitp-template or --first-connect\n');
       const missing = await server.cli(['thing', 'get', 'nope']);
       expect(missing.code).toBe(1);
