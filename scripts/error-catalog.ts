@@ -7,6 +7,7 @@ import { ApiErrors } from '../src/api/index.ts';
 import { AppErrors } from '../src/app/index.ts';
 import { CliErrors } from '../src/cli/errors.ts';
 import { ConfigErrors } from '../src/config/index.ts';
+import { DeviceErrors } from '../src/device/index.ts';
 import { EventErrors } from '../src/events/index.ts';
 import { PkiErrors } from '../src/pki/index.ts';
 import { PolicyErrors } from '../src/policy/index.ts';
@@ -29,6 +30,7 @@ export const DOMAINS: readonly { name: string; registry: ErrorRegistry<string> }
   { name: 'Template language', registry: TemplateErrors },
   { name: 'Provisioning', registry: ProvisioningErrors },
   { name: 'CLI', registry: CliErrors },
+  { name: 'Device SDK (`gatehouse/device`, and the CLI\'s `device` commands)', registry: DeviceErrors },
 ];
 
 /** Renders docs/errors.md from the registries. */

@@ -4,6 +4,7 @@ import { WORKER_INDEX_ENV, createLogger, startCluster, startGatehouse } from '..
 import type { WorkerReady } from '../app/index.ts';
 import { SETTINGS, loadConfig } from '../config/index.ts';
 import { CliContext } from './cli-context.ts';
+import { CliErrors } from './errors.ts';
 import type { CliEnvironment } from './cli-context.ts';
 import { adminCommands } from './commands/admin-commands.ts';
 import { deviceCommands } from './commands/device-commands.ts';
@@ -78,7 +79,24 @@ export function buildProgram(io: CliEnvironment): Command {
     .showHelpAfterError();
   program.addCommand(serveCommand(c));
   for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...templateCommands(c), ...deviceCommands(c), ...adminCommands(c), ...bulkCommands(c)]) program.addCommand(cmd);
+  configureUsageErrors(program, io, CliErrors.error('CLI_USAGE_INVALID').code);
   return program;
+}
+
+/**
+ * Commander's own refusals (a missing argument or required option, an unknown option or command, an option without
+ * its value) printed like every other CLI error, `error CLI_USAGE_INVALID: <commander's text>`, through `io`, with a
+ * pointer to the command's help. `addCommand` does not pass the root's output settings down, so each command of the
+ * tree gets them here.
+ */
+function configureUsageErrors(root: Command, io: CliEnvironment, code: string): void {
+  const outputError = (text: string, write: (s: string) => void): void => write(text.replace(/^error: /, `error ${code}: `));
+  const visit = (cmd: Command, path: readonly string[]): void => {
+    cmd.configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError });
+    if (cmd !== root) cmd.showHelpAfterError(`(run '${[...path, '--help'].join(' ')}' for usage)`);
+    for (const sub of cmd.commands) visit(sub, [...path, sub.name()]);
+  };
+  visit(root, ['gatehouse']);
 }
 
 /** Entry point used by `bin/gatehouse.js`. */

@@ -57,15 +57,32 @@ export function readCredentialFiles(certFile: string, keyFile: string): DeviceCr
   return credentials;
 }
 
-/** Parses `host:port`. */
+/** Parses `host:port` (`[v6]:port` for an IPv6 address); DEVICE_OPTIONS_INVALID when it is not one. */
 export function parseEndpoint(text: string, caPem: string, servername?: string): DeviceEndpoint {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text.trim());
-  if (m?.[1] === undefined || m[2] === undefined) throw DeviceErrors.error('DEVICE_CONNECT_FAILED', `endpoint must be host:port, got "${text}"`);
-  return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), caPem, ...(servername === undefined ? {} : { servername }) };
+  if (m?.[1] === undefined || m[2] === undefined) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `endpoint must be host:port, got "${text}"`);
+  const endpoint = { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), caPem, ...(servername === undefined ? {} : { servername }) };
+  assertEndpoint(endpoint);
+  return endpoint;
+}
+
+/**
+ * Refuses an endpoint no connection could work with (DEVICE_OPTIONS_INVALID, which is never retried): no host, a
+ * port outside 1–65535, or a root CA that is not a PEM certificate. Without this, each became a connection failure
+ * that the SDK retried with backoff.
+ */
+export function assertEndpoint(endpoint: DeviceEndpoint): void {
+  const where = `endpoint ${endpoint.host}:${endpoint.port}`;
+  if (typeof endpoint.host !== 'string' || endpoint.host === '') throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'the endpoint has no host');
+  if (!Number.isInteger(endpoint.port) || endpoint.port < 1 || endpoint.port > 65_535) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `${where}: the port must be a whole number from 1 to 65535`);
+  if (typeof endpoint.caPem !== 'string' || !endpoint.caPem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `${where}: caPem must be the PEM of the root CA the device trusts for the server`);
+  }
 }
 
 /** Opens an MQTT 3.1.1 connection over mutual TLS (clean session, no automatic reconnect). */
 export async function connectDevice(endpoint: DeviceEndpoint, credentials: DeviceCredentials, clientId: string, options: { timeoutMs?: number } = {}): Promise<MqttClient> {
+  assertEndpoint(endpoint);
   let client: MqttClient;
   try {
     client = openClient(endpoint, credentials, clientId, options);

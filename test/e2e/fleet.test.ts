@@ -482,6 +482,24 @@ for (const dialect of DIALECTS) {
       expect(retries).toBe(0);
       // an empty client id (also the CSR's common name) is refused before connecting
       await expect(provisionByClaim({ endpoint, claim, templateName: 'sensors', clientId: '' })).rejects.toMatchObject({ code: 'DEVICE_OPTIONS_INVALID' });
+      // so is an endpoint no connection can work with (each was a connection failure, retried with backoff)
+      for (const [bad, message] of [
+        [{ ...endpoint, port: 70_000 }, `endpoint 127.0.0.1:70000: the port must be a whole number from 1 to 65535`],
+        [{ ...endpoint, port: 0 }, `endpoint 127.0.0.1:0: the port must be a whole number from 1 to 65535`],
+        [{ ...endpoint, caPem: '' }, `endpoint 127.0.0.1:${endpoint.port}: caPem must be the PEM of the root CA the device trusts for the server`],
+      ] as const) {
+        let tries = 0;
+        await expect(provisionByClaim({ endpoint: bad, claim, templateName: 'sensors', parameters: { SerialNumber: 'E1' }, onRetry: () => (tries += 1) })).rejects.toMatchObject({ code: 'DEVICE_OPTIONS_INVALID', message });
+        expect(tries).toBe(0);
+      }
+      const claimDir = path.join(tmp, 'options-claim');
+      mkdirSync(claimDir);
+      writeFileSync(path.join(claimDir, 'claim.pem'), claim.certificatePem);
+      writeFileSync(path.join(claimDir, 'claim.key'), claim.privateKeyPem, { mode: 0o600 });
+      writeFileSync(path.join(claimDir, 'root-ca.pem'), endpoint.caPem);
+      const cliArgs = ['device', 'provision', '--claim-cert', path.join(claimDir, 'claim.pem'), '--claim-key', path.join(claimDir, 'claim.key'), '--template', 'sensors', '-p', 'SerialNumber=E2', '--out', path.join(tmp, 'options-e2')];
+      expect((await server.cli([...cliArgs, '--endpoint', 'localhost'])).stderr).toBe('error DEVICE_OPTIONS_INVALID: endpoint must be host:port, got "localhost"\n');
+      expect((await server.cli([...cliArgs, '--endpoint', 'localhost:99999'])).stderr).toBe('error DEVICE_OPTIONS_INVALID: endpoint localhost:99999: the port must be a whole number from 1 to 65535\n');
     });
 
     it("runs AWS's own device SDK (aws-iot-device-sdk-v2 IotIdentityClient) unchanged against Gatehouse", async () => {

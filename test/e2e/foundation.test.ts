@@ -178,6 +178,12 @@ for (const dialect of DIALECTS) {
       expect(traversal.stderr).toBe('error API_VALIDATION_FAILED: params.certificateId must match pattern "^[0-9a-f]{64}$"\n');
       expect((await server.cli(['thing', 'update', 'cli-thing'])).stderr).toBe('error CLI_USAGE_INVALID: nothing to change: give --attribute k=v (k= removes it) and/or --type\n');
       expect((await server.api('GET', '/v1/things/cli-thing')).body.version).toBe(1);
+      // commander's own refusals carry the CLI's code too, and point at the command's help
+      const noArg = await server.cli(['thing', 'create']);
+      expect(noArg).toMatchObject({ code: 1, stdout: '', stderr: "error CLI_USAGE_INVALID: missing required argument 'thingName'\n(run 'gatehouse thing create --help' for usage)\n" });
+      expect((await server.cli(['thing', 'list', '--colour', 'red'])).stderr).toBe("error CLI_USAGE_INVALID: unknown option '--colour'\n(run 'gatehouse thing list --help' for usage)\n");
+      expect((await server.cli(['device', 'provision', '--endpoint', 'localhost:8883'])).stderr).toMatch(/^error CLI_USAGE_INVALID: required option '--claim-cert <file>' not specified\n/);
+      expect((await server.cli(['thing', 'nonsense'])).stderr).toMatch(/^error CLI_USAGE_INVALID: unknown command 'nonsense'\n/);
       // a GATEHOUSE_URL without its scheme (fetch said "Failed to parse URL from 127.0.0.1:…/v1/things?")
       const noScheme = await server.cli(['thing', 'list'], { GATEHOUSE_URL: server.apiUrl.replace(/^http:\/\//, '') });
       expect(noScheme.code).toBe(1);
