@@ -231,9 +231,13 @@ export async function transferCertificate(db: Executor, ctx: RegistryContext, ce
   if (tenant === undefined) throw RegistryErrors.error('REGISTRY_TENANT_NOT_FOUND', `tenant "${targetTenantId}" does not exist`);
   if (targetTenantId === ctx.tenantId) throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', 'a certificate cannot be transferred to its own tenant');
   if (current.status !== 'INACTIVE') throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', `certificate must be INACTIVE to transfer (it is ${current.status})`);
-  const attached = await db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).limit(1).executeTakeFirst();
-  const attachedPolicy = await db.selectFrom('policy_attachments').select('policy_name').where('tenant_id', '=', ctx.tenantId).where('target_type', '=', 'certificate').where('target_id', '=', certificateId).limit(1).executeTakeFirst();
-  if (attached !== undefined || attachedPolicy !== undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', 'detach the certificate from things and policies before transferring it');
+  // what holds it, named so that the caller knows what to detach (at most 10 of each)
+  const things = (await db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).orderBy('thing_name').limit(10).execute()).map((r) => r.thing_name);
+  const policies = (await db.selectFrom('policy_attachments').select('policy_name').where('tenant_id', '=', ctx.tenantId).where('target_type', '=', 'certificate').where('target_id', '=', certificateId).orderBy('policy_name').limit(10).execute()).map((r) => r.policy_name);
+  if (things.length > 0 || policies.length > 0) {
+    const held = [...things.map((t) => `thing "${t}"`), ...policies.map((p) => `policy "${p}"`)].join(', ');
+    throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', `detach the certificate before transferring it; it is attached to ${held}`, { details: { things, policies } });
+  }
   const inTarget = await db.selectFrom('certificates').select('certificate_id').where('tenant_id', '=', targetTenantId).where('certificate_id', '=', certificateId).executeTakeFirst();
   if (inTarget !== undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_EXISTS', 'the target tenant already has this certificate');
   await db.updateTable('certificates').set({ status: 'PENDING_TRANSFER', previous_status: current.status, transfer_to_tenant_id: targetTenantId, updated_at: nowIso() }).where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).execute();
@@ -256,13 +260,24 @@ export async function resolveTransfer(db: Executor, ctx: RegistryContext, certif
   if (row === undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', `certificate ${certificateId} is not pending transfer ${action === 'cancel' ? 'from' : 'to'} this tenant`);
   const now = nowIso();
   if (action === 'accept') {
+    // The issuing CA of the source tenant is no trust anchor of the new tenant's endpoint, so a device that kept its
+    // identity could not connect there (its chain does not verify: UNABLE_TO_GET_ISSUER_CERT_LOCALLY). Unless the new
+    // tenant has that CA too, the certificate is held there as one registered without a CA (multi-account
+    // registration): admitted by its exact fingerprint, independent of the old owner's CA. The audit entry keeps the
+    // issuer it had.
+    let caCertificateId = row.ca_certificate_id;
+    if (caCertificateId !== null) {
+      const sameCa = await db.selectFrom('ca_certificates').select('ca_certificate_id').where('tenant_id', '=', ctx.tenantId).where('ca_certificate_id', '=', caCertificateId).executeTakeFirst();
+      if (sameCa === undefined) caCertificateId = null;
+    }
     await db
       .updateTable('certificates')
-      .set({ tenant_id: ctx.tenantId, status: opts.setAsActive === true ? 'ACTIVE' : 'INACTIVE', transfer_to_tenant_id: null, previous_status: null, updated_at: now })
+      .set({ tenant_id: ctx.tenantId, ca_certificate_id: caCertificateId, status: opts.setAsActive === true ? 'ACTIVE' : 'INACTIVE', transfer_to_tenant_id: null, previous_status: null, updated_at: now })
       .where('tenant_id', '=', row.tenant_id)
       .where('certificate_id', '=', certificateId)
       .execute();
-    await appendAudit(db, ctx, 'certificate.transfer.accept', `cert/${certificateId}`, { from: row.tenant_id }, opts.rowLocks);
+    const pinned = caCertificateId !== row.ca_certificate_id ? { issuerCaCertificateId: row.ca_certificate_id, heldWithoutCa: true } : {};
+    await appendAudit(db, ctx, 'certificate.transfer.accept', `cert/${certificateId}`, { from: row.tenant_id, ...pinned }, opts.rowLocks);
     return getCertificate(db, ctx.tenantId, certificateId);
   }
   await db.updateTable('certificates').set({ status: 'INACTIVE', transfer_to_tenant_id: null, previous_status: null, updated_at: now }).where('tenant_id', '=', row.tenant_id).where('certificate_id', '=', certificateId).execute();

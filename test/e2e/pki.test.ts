@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -217,15 +217,51 @@ for (const dialect of DIALECTS) {
     it('transfers a certificate between tenants (transfer, reject, accept, cancel)', async () => {
       const c = await server.api('POST', '/v1/certificates/keys-and-certificate', {});
       const id = c.body.certificateId as string;
+      const issuer = (await server.api('GET', `/v1/certificates/${id}`)).body.caCertificateId as string;
+      expect(issuer).toMatch(/^[0-9a-f]{64}$/);
       expect((await server.api('POST', `/v1/certificates/${id}/transfer`, { targetTenant: 'tenant-b' })).body.status).toBe('PENDING_TRANSFER');
       expect((await server.api('GET', '/v1/certificates/incoming-transfers', undefined, { tenant: 'tenant-b' })).body.transfers).toEqual([{ certificateId: id, fromTenant: 'default' }]);
       expect((await server.api('POST', `/v1/certificates/${id}/reject-transfer`, {}, { tenant: 'tenant-b' })).body.status).toBe('INACTIVE');
       await server.api('POST', `/v1/certificates/${id}/transfer`, { targetTenant: 'tenant-b' });
       expect((await server.api('POST', `/v1/certificates/${id}/cancel-transfer`, {})).body.status).toBe('INACTIVE');
       await server.api('POST', `/v1/certificates/${id}/transfer`, { targetTenant: 'tenant-b' });
-      expect((await server.api('POST', `/v1/certificates/${id}/accept-transfer`, { setAsActive: true }, { tenant: 'tenant-b' })).body.status).toBe('ACTIVE');
+      const accepted = await server.api('POST', `/v1/certificates/${id}/accept-transfer`, { setAsActive: true }, { tenant: 'tenant-b' });
+      // issued by the default tenant's CA, which is no trust anchor of tenant-b: held there as registered without a CA
+      expect(accepted.body).toMatchObject({ status: 'ACTIVE', caCertificateId: null });
       expect((await server.api('GET', `/v1/certificates/${id}`)).status).toBe(404);
       expect((await server.api('GET', `/v1/certificates/${id}`, undefined, { tenant: 'tenant-b' })).body.status).toBe('ACTIVE');
+      const audit = await server.api('GET', '/v1/audit?maxResults=5', undefined, { tenant: 'tenant-b' });
+      expect(audit.body.entries.find((e: { action: string }) => e.action === 'certificate.transfer.accept')?.details).toEqual({ from: 'default', issuerCaCertificateId: issuer, heldWithoutCa: true });
+
+      // the device keeps its key and certificate and connects to its new owner's endpoint (it could not: its chain did
+      // not verify there, UNABLE_TO_GET_ISSUER_CERT_LOCALLY), and no longer to the old one
+      const doc = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['iot:Connect', 'iot:Publish'], Resource: '*' }] };
+      expect((await server.api('POST', '/v1/policies', { policyName: 'moved', policyDocument: doc }, { tenant: 'tenant-b' })).status).toBe(201);
+      expect((await server.api('POST', '/v1/policies/moved/attach', { target: id }, { tenant: 'tenant-b' })).status).toBe(204);
+      const creds = path.join(ws.dir, 'moved-device');
+      mkdirSync(creds);
+      writeFileSync(path.join(creds, 'certificate.pem'), c.body.certificatePem as string);
+      writeFileSync(path.join(creds, 'private.key'), c.body.keyPair.PrivateKey as string, { mode: 0o600 });
+      writeFileSync(path.join(creds, 'root-ca.pem'), rootPem);
+      const connect = (servername: string) => server.cli(['device', 'connect', '--creds', creds, '--endpoint', `127.0.0.1:${server.ports.mqtt}`, '--servername', servername, '--client-id', 'moved-1', '--publish', 'things/moved-1/hello']);
+      const atNewOwner = await connect('tenant-b.localhost');
+      expect(atNewOwner.stderr).toBe('');
+      expect(atNewOwner.code).toBe(0);
+      const atOldOwner = await connect('localhost');
+      expect(atOldOwner.code).toBe(1);
+      expect(atOldOwner.stderr).toMatch(/^error DEVICE_CONNECT_FAILED: /);
+    });
+
+    it('names what holds a certificate when that blocks its transfer', async () => {
+      const out = path.join(ws.dir, 'held');
+      await server.api('POST', '/v1/policies', { policyName: 'held-p', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } });
+      expect((await server.cli(['--json', 'thing', 'create', 'held-1', '--with-certificate', '--policy', 'held-p', '--out', out])).code).toBe(0);
+      const id = (JSON.parse(readFileSync(path.join(out, 'provisioning.json'), 'utf8')) as { certificateId: string }).certificateId;
+      expect((await server.cli(['cert', 'deactivate', id])).code).toBe(0);
+      const refused = await server.cli(['cert', 'transfer', id, 'tenant-b']);
+      expect(refused.stderr).toBe('error REGISTRY_CERTIFICATE_TRANSFER_INVALID: detach the certificate before transferring it; it is attached to thing "held-1", policy "held-p"\n');
+      const api = await server.api('POST', `/v1/certificates/${id}/transfer`, { targetTenant: 'tenant-b' });
+      expect(api.body.details).toEqual({ things: ['held-1'], policies: ['held-p'] });
     });
 
     it('writes a device bundle from the CLI with the key made locally', async () => {
