@@ -1,4 +1,4 @@
-import { Kysely, Migrator } from 'kysely';
+import { Kysely, Migrator, sql } from 'kysely';
 import type { Transaction } from 'kysely';
 import { defineErrors } from '../errors/index.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -47,6 +47,13 @@ export function createStore(dialect: StoreDialect, options: CreateStoreOptions =
     supportsRowLocks: dialect.supportsRowLocks,
     transaction: (fn) => (groups === undefined ? db.transaction().execute(fn) : groups.run(fn)),
     async migrate(): Promise<string[]> {
+      // A database that cannot be reached (refused connection, no such database, bad credentials) is told apart from
+      // a migration that failed on a reachable one.
+      try {
+        await sql`select 1`.execute(db);
+      } catch (error) {
+        throw StoreErrors.error('STORE_UNAVAILABLE', `cannot reach the database: ${(error as Error).message || String(error)}`, { cause: error });
+      }
       await dialect.prepare();
       const migrator = new Migrator({ db, provider: migrationProvider, ...(dialect.migrationSchema === undefined ? {} : { migrationTableSchema: dialect.migrationSchema }) });
       const { error, results } = await migrator.migrateToLatest();
