@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DOMAINS, renderErrorsDoc } from '../scripts/error-catalog.ts';
@@ -19,4 +19,18 @@ describe('docs/errors.md', () => {
     }
     expect(seen.size).toBeGreaterThan(50);
   });
+  it('lists no code that nothing raises', () => {
+    // every code is named, quoted, somewhere in the sources other than its own definition and the tests
+    const src = path.resolve(import.meta.dirname, '../src');
+    const sources = readdirSync(src, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .map((f) => readFileSync(path.join(src, f), 'utf8'))
+      .join('\n');
+    const unused = DOMAINS.flatMap((d) => Object.keys(d.registry.specs)).filter((code) => {
+      const uses = sources.split(`'${code}'`).length - 1 + (sources.split(`"${code}"`).length - 1);
+      return uses === 0;
+    });
+    expect(unused).toEqual([]);
+  });
 });
+

@@ -78,7 +78,8 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     bodyLimit: BODY_LIMIT,
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
-    return503OnClosing: true,
+    // answered below as a problem document with its code (Fastify's own 503 has none)
+    return503OnClosing: false,
   });
   // Bodies are validated strictly (no type coercion: `"thingName": 42` is an error); query strings and path
   // parameters are text on the wire, so they are coerced to the schema's types.
@@ -106,6 +107,21 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   // often saw EPIPE instead of the answer. Answered here, Node reads and discards the rest of the body after the
   // answer and the connection stays usable. Bodies declared more than DRAIN_LIMIT over the route's limit still meet
   // Fastify's check (answer, then close): nobody should make the server read that much to refuse it.
+  // While the server stops, requests that still arrive (pipelined, or on a keep-alive connection that is busy) are
+  // refused with a 503 the client or load balancer can act on; requests already admitted finish.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) {
+      done();
+      return;
+    }
+    void reply.header('connection', 'close');
+    done(ApiErrors.error('API_SHUTTING_DOWN', 'the server is stopping; retry against another node or later'));
+  });
   app.addHook('onRequest', (request, _reply, done) => {
     const declared = Number(request.headers['content-length']);
     const limit = request.routeOptions.bodyLimit ?? BODY_LIMIT; // a route may allow more (bulk uploads)

@@ -32,7 +32,6 @@ export const RegistryErrors = defineErrors({
   REGISTRY_CERTIFICATE_TRANSFER_INVALID: { kind: 'conflict', description: 'The certificate is not pending transfer to this tenant, or cannot be transferred.' },
   REGISTRY_CA_NOT_FOUND: { kind: 'not_found', description: 'No CA certificate has that id in this tenant.' },
   REGISTRY_CA_EXISTS: { kind: 'conflict', description: 'The CA certificate is already registered in this tenant.' },
-  REGISTRY_CA_IN_USE: { kind: 'conflict', description: 'Certificates issued by the CA are still registered.' },
   REGISTRY_TOKEN_NOT_FOUND: { kind: 'not_found', description: 'No API token has that id.' },
   REGISTRY_ROLE_INVALID: { kind: 'invalid', description: 'Unknown API token role.' },
   REGISTRY_TEMPLATE_NOT_FOUND: { kind: 'not_found', description: 'No provisioning template has that name in this tenant.' },

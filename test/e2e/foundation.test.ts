@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
@@ -222,12 +224,38 @@ for (const dialect of DIALECTS) {
     });
 
     it('keeps all state across a restart, stops cleanly on SIGTERM, and audit verify detects tampering', async () => {
-      expect(await server.stop('SIGTERM')).toBe(0);
+      // A request admitted before SIGTERM finishes; one that arrives while the API closes (pipelined behind it on the
+      // same connection) gets a 503 problem with its code, not Fastify's own body.
+      const sock = net.connect(Number(new URL(server.apiUrl).port), '127.0.0.1');
+      await once(sock, 'connect');
+      let raw = '';
+      sock.on('data', (d: Buffer) => (raw += d.toString('latin1')));
+      const socketClosed = once(sock, 'close');
+      const body = JSON.stringify({ thingName: 'during-shutdown' });
+      sock.write(`POST /v1/things HTTP/1.1\r\nHost: gh\r\nAuthorization: Bearer ${server.token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
+      await new Promise((r) => setTimeout(r, 300)); // its headers are read: the request is admitted, its body pending
+      const stopped = server.stop('SIGTERM');
+      // the API stops listening once it has begun to close (after the device listeners)
+      await expect.poll(() => new Promise<boolean>((resolve) => {
+        const probe = net.connect(Number(new URL(server.apiUrl).port), '127.0.0.1');
+        probe.once('connect', () => { probe.destroy(); resolve(false); });
+        probe.once('error', () => resolve(true));
+      }), { timeout: 15_000, interval: 50 }).toBe(true);
+      sock.write(`${body.slice(5)}GET /v1/things HTTP/1.1\r\nHost: gh\r\nAuthorization: Bearer ${server.token}\r\n\r\n`);
+      await socketClosed;
+      const answers = raw.split(/(?=HTTP\/1\.1 \d{3} )/);
+      expect(answers).toHaveLength(2);
+      expect(answers[0]).toMatch(/^HTTP\/1\.1 201 /);
+      expect(answers[1]).toMatch(/^HTTP\/1\.1 503 /);
+      expect(answers[1]).toMatch(/\r\nconnection: close\r\n/i);
+      expect(JSON.parse(answers[1]?.split('\r\n\r\n')[1] ?? '')).toMatchObject({ status: 503, code: 'API_SHUTTING_DOWN' });
+      expect(await stopped).toBe(0);
       const again = await startServer({ dialect, dataDir: server.dataDir, databaseUrl: server.databaseUrl, keepDatabase: true });
       try {
         expect(again.token).toBe(server.token);
         expect(again.output()).not.toContain('shown once');
         expect((await again.api('GET', '/v1/things/dev-1')).body.attributes).toEqual({ fw: '1.2' });
+        expect((await again.api('GET', '/v1/things/during-shutdown')).status).toBe(200);
         expect((await again.api('GET', '/v1/tenants')).body.tenants.map((x: { name: string }) => x.name)).toEqual(['acme', 'default']);
       } finally {
         await again.stop();
