@@ -6,6 +6,6 @@ export const DeviceErrors = defineErrors({
   DEVICE_REQUEST_TIMEOUT: { kind: 'unavailable', description: 'No /accepted or /rejected answer arrived in time.' },
   DEVICE_REQUEST_REJECTED: { kind: 'invalid', description: 'The service answered on /rejected (details: statusCode, errorCode, errorMessage).' },
   DEVICE_PUBLISH_REFUSED: { kind: 'forbidden', description: 'The endpoint closed the connection instead of acknowledging a publish (a publish the policy denies disconnects the device, as on AWS IoT).' },
-  DEVICE_OPTIONS_INVALID: { kind: 'invalid', description: 'An option given to the device SDK is malformed, never retried: an empty client id (also the CSR common name), an endpoint that is not host:port, a port outside 1-65535, a root CA that is not PEM.' },
+  DEVICE_OPTIONS_INVALID: { kind: 'invalid', description: 'An option given to the device SDK is malformed, never retried: an empty client id (also the CSR common name), a template name outside 1-36 of 0-9 A-Z a-z _ -, an endpoint that is not host:port, a port outside 1-65535, a root CA that is not PEM, attempts below 1.' },
   DEVICE_CREDENTIALS_INVALID: { kind: 'invalid', description: 'The credentials directory or files are missing or unreadable.' },
 });

@@ -13,6 +13,17 @@ export interface RejectedPayload {
 }
 
 /**
+ * A template name as it goes into a topic: AWS's (and Gatehouse's) rule, 1 to 36 of `0-9 A-Z a-z _ -`. Anything else
+ * (a `/`, `+` or `#` would even change the topic's shape) is DEVICE_OPTIONS_INVALID rather than a refused request.
+ */
+export function checkedTemplateName(templateName: string): string {
+  if (!/^[0-9A-Za-z_-]{1,36}$/.test(templateName)) {
+    throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `template name ${JSON.stringify(templateName)} is not 1 to 36 characters of 0-9 A-Z a-z _ -`);
+  }
+  return templateName;
+}
+
+/**
  * The AWS fleet-provisioning MQTT API from the device's side (protocols.md): subscribe to `/accepted` and
  * `/rejected`, publish the request, wait for the answer on the same connection. Works against Gatehouse and AWS.
  *
@@ -59,7 +70,7 @@ export class FleetProvisioningClient {
     return {
       createKeysAndCertificate: `$aws/certificates/create/${f}`,
       createCertificateFromCsr: `$aws/certificates/create-from-csr/${f}`,
-      registerThing: (templateName) => `$aws/provisioning-templates/${templateName}/provision/${f}`,
+      registerThing: (templateName) => `$aws/provisioning-templates/${checkedTemplateName(templateName)}/provision/${f}`,
     };
   }
 

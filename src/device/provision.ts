@@ -4,7 +4,7 @@ import { createCsr, generateKeyPair } from '../pki/index.ts';
 import { isGatehouseError, unwritableDirectoryReason } from '../errors/index.ts';
 import type { DeviceCredentials, DeviceEndpoint } from './mqtt-connection.ts';
 import { connectDevice } from './mqtt-connection.ts';
-import { FleetProvisioningClient } from './fleet-provisioning-client.ts';
+import { checkedTemplateName, FleetProvisioningClient } from './fleet-provisioning-client.ts';
 import type { PayloadFormat } from './fleet-provisioning-client.ts';
 import { DeviceErrors } from './errors.ts';
 
@@ -57,8 +57,9 @@ function isTransient(error: unknown): boolean {
 
 /** Retries `fn` on transient failures with exponential backoff (200 ms, 400 ms, …). Rejections are final. */
 export async function withRetry<T>(fn: () => Promise<T>, attempts: number, onRetry?: (retry: RetryInfo) => void): Promise<T> {
+  if (!Number.isInteger(attempts) || attempts < 1) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `attempts must be a whole number of at least 1, got ${String(attempts)}`);
   let last: unknown;
-  for (let i = 0; i < Math.max(1, attempts); i += 1) {
+  for (let i = 0; i < attempts; i += 1) {
     try {
       return await fn();
     } catch (error) {
@@ -106,6 +107,9 @@ export function saveDeviceCredentials(dir: string, device: ProvisionedDevice, en
 export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<ProvisionedDevice> {
   const clientId = o.clientId ?? `provision-${Math.random().toString(36).slice(2, 10)}`;
   if (clientId === '') throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'the client id must not be empty (it is also the common name of the CSR)');
+  if (o.timeoutMs !== undefined && !(Number.isInteger(o.timeoutMs) && o.timeoutMs > 0)) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `timeoutMs must be a whole number of milliseconds above 0, got ${String(o.timeoutMs)}`);
+  if (o.attempts !== undefined && !(Number.isInteger(o.attempts) && o.attempts >= 1)) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `attempts must be a whole number of at least 1, got ${String(o.attempts)}`);
+  checkedTemplateName(o.templateName);
   // Checked before anything is provisioned: a taken or unwritable directory must not cost a certificate and a thing.
   if (o.outDir !== undefined) refuseExistingIdentity(o.outDir);
   const device = await withRetry(async () => {

@@ -13,7 +13,7 @@ import { iot, iotidentity, mqtt as awsMqtt } from 'aws-iot-device-sdk-v2';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, generateKeyPair } from '../../src/pki/index.ts';
-import { connectDevice, FleetProvisioningClient, provisionByClaim, provisionByTrustedUser } from '../../src/device/index.ts';
+import { connectDevice, FleetProvisioningClient, provisionByClaim, provisionByTrustedUser, withRetry } from '../../src/device/index.ts';
 import type { DeviceEndpoint } from '../../src/device/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { execSql, selectRows } from '../support/database-access.ts';
@@ -492,6 +492,10 @@ for (const dialect of DIALECTS) {
         await expect(provisionByClaim({ endpoint: bad, claim, templateName: 'sensors', parameters: { SerialNumber: 'E1' }, onRetry: () => (tries += 1) })).rejects.toMatchObject({ code: 'DEVICE_OPTIONS_INVALID', message });
         expect(tries).toBe(0);
       }
+      await expect(provisionByClaim({ endpoint, claim, templateName: 'sensors', attempts: 0 })).rejects.toMatchObject({ code: 'DEVICE_OPTIONS_INVALID', message: 'attempts must be a whole number of at least 1, got 0' });
+      await expect(provisionByClaim({ endpoint, claim, templateName: 'sensors', timeoutMs: -5 })).rejects.toMatchObject({ code: 'DEVICE_OPTIONS_INVALID', message: 'timeoutMs must be a whole number of milliseconds above 0, got -5' });
+      await expect(withRetry(() => Promise.resolve(1), 1.5)).rejects.toMatchObject({ code: 'DEVICE_OPTIONS_INVALID' });
+      await expect(provisionByClaim({ endpoint, claim, templateName: 'sensors/+' })).rejects.toMatchObject({ code: 'DEVICE_OPTIONS_INVALID', message: 'template name "sensors/+" is not 1 to 36 characters of 0-9 A-Z a-z _ -' });
       const claimDir = path.join(tmp, 'options-claim');
       mkdirSync(claimDir);
       writeFileSync(path.join(claimDir, 'claim.pem'), claim.certificatePem);
