@@ -79,7 +79,7 @@ export function buildProgram(io: CliEnvironment): Command {
     .showHelpAfterError();
   program.addCommand(serveCommand(c));
   for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...templateCommands(c), ...deviceCommands(c), ...adminCommands(c), ...bulkCommands(c)]) program.addCommand(cmd);
-  configureUsageErrors(program, io, CliErrors.error('CLI_USAGE_INVALID').code);
+  configureUsageErrors(program, io);
   return program;
 }
 
@@ -89,7 +89,8 @@ export function buildProgram(io: CliEnvironment): Command {
  * pointer to the command's help. `addCommand` does not pass the root's output settings down, so each command of the
  * tree gets them here.
  */
-function configureUsageErrors(root: Command, io: CliEnvironment, code: string): void {
+function configureUsageErrors(root: Command, io: CliEnvironment): void {
+  const code: keyof typeof CliErrors.specs = 'CLI_USAGE_INVALID';
   const outputError = (text: string, write: (s: string) => void): void => write(text.replace(/^error: /, `error ${code}: `));
   const visit = (cmd: Command, path: readonly string[]): void => {
     cmd.configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError });

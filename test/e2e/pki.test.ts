@@ -214,7 +214,7 @@ for (const dialect of DIALECTS) {
       expect(r.out).toContain('revoked');
     }, 60_000);
 
-    it('transfers a certificate between tenants (transfer, reject, accept, cancel)', async () => {
+    it('transfers a certificate between tenants (transfer, reject, accept, cancel), and its device connects to the new owner', async () => {
       const c = await server.api('POST', '/v1/certificates/keys-and-certificate', {});
       const id = c.body.certificateId as string;
       const issuer = (await server.api('GET', `/v1/certificates/${id}`)).body.caCertificateId as string;
