@@ -31,10 +31,10 @@ export function printResult(value: unknown, json: boolean, write: (s: string) =>
   write(`${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
 }
 
+/** One line per list item: `key=value` pairs, nested values (a thing's attributes, an audit entry's details) as compact JSON. */
 function summarise(o: Record<string, unknown>): string {
   return Object.entries(o)
-    .filter(([, v]) => typeof v !== 'object' || v === null)
-    .map(([k, v]) => `${k}=${String(v)}`)
+    .map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`)
     .join('  ');
 }
 

@@ -221,6 +221,19 @@ for (const dialect of DIALECTS) {
       expect(badBudget.stderr).toContain('CONFIG_INVALID: GATEHOUSE_V8_INTERRUPT_BUDGET');
       const v = await server.cli(['--json', 'audit', 'verify']);
       expect(JSON.parse(v.stdout)).toMatchObject({ ok: true });
+      // lists print nested values as JSON (they were dropped: a thing's attributes, an audit entry's details)
+      expect((await server.cli(['thing', 'list', '--prefix', 'cli-'])).stdout).toContain('  attributes={"room":"12"}  ');
+      expect((await server.cli(['audit', 'list', '--max', '1'])).stdout).toMatch(/^seq=\d+ .* details=\{.*\}  prevHash=/);
+      // audit list reads past the API's page of 250 entries, newest first, each once
+      for (let i = 0; i < 270; i += 30) await Promise.all(Array.from({ length: 30 }, (_, j) => server.api('POST', '/v1/things', { thingName: `audit-fill-${i + j}` })));
+      const total = (await server.api('GET', '/v1/audit/verify')).body.entries as number;
+      const many = await server.cli(['--json', 'audit', 'list', '--max', '1000']);
+      const seqs = (JSON.parse(many.stdout) as { seq: number }[]).map((e) => e.seq);
+      expect(seqs.length).toBeGreaterThan(270);
+      expect(seqs.length).toBeLessThanOrEqual(total);
+      expect(seqs).toEqual([...new Set(seqs)].sort((a, b) => b - a));
+      expect(seqs.at(-1)).toBe(1);
+      expect(JSON.parse((await server.cli(['--json', 'audit', 'list', '--max', '260'])).stdout)).toHaveLength(260);
     });
 
     it('keeps all state across a restart, stops cleanly on SIGTERM, and audit verify detects tampering', async () => {

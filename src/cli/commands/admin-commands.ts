@@ -3,6 +3,10 @@ import { loadConfig } from '../../config/index.ts';
 import { verifyAuditLog } from '../../registry/index.ts';
 import { openStore } from '../../store/index.ts';
 import type { CliContext } from '../cli-context.ts';
+import { countOption } from '../output.ts';
+
+/** Entries per GET /v1/audit (its maxResults limit). */
+const AUDIT_PAGE = 250;
 
 /** `gatehouse tenant …`, `token …`, `audit …`. */
 export function adminCommands(c: CliContext): Command[] {
@@ -21,7 +25,26 @@ export function adminCommands(c: CliContext): Command[] {
   token.command('revoke <tokenId>').description('revoke a token').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/tokens/${encodeURIComponent(id)}`))));
 
   const audit = new Command('audit').description('the hash-chained audit log');
-  audit.command('list').description('newest entries of the tenant').option('--max <n>', 'how many', '50').action((o: { max: string }, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ entries: unknown[] }>('GET', `/v1/audit?maxResults=${encodeURIComponent(o.max)}`)).entries)));
+  audit
+    .command('list')
+    .description('newest entries of the tenant, newest first')
+    .option('--max <n>', 'how many (read in pages of 250)', '50')
+    .action((o: { max: string }, cmd: Command) =>
+      c.run(async () => {
+        const max = countOption('--max', o.max);
+        const client = c.client(cmd);
+        const entries: { seq: number }[] = [];
+        // GET /v1/audit answers at most 250 entries; older pages follow with beforeSeq
+        while (entries.length < max) {
+          const before = entries.at(-1)?.seq;
+          const want = Math.min(AUDIT_PAGE, max - entries.length);
+          const page = (await client.call<{ entries: { seq: number }[] }>('GET', `/v1/audit?maxResults=${want}${before === undefined ? '' : `&beforeSeq=${before}`}`)).entries;
+          entries.push(...page);
+          if (page.length < want) break; // the oldest entry is in
+        }
+        c.print(cmd, entries);
+      }),
+    );
   audit
     .command('verify')
     .description('recompute the hash chain; detects edited, deleted or truncated entries (exit 1 if broken)')
