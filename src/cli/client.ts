@@ -3,6 +3,9 @@ import { CliErrors } from './errors.ts';
 import path from 'node:path';
 import type { ClientConfig } from '../config/index.ts';
 
+/** Items per page when a list command reads a whole list (the API's largest `maxResults`). */
+const LIST_PAGE = 250;
+
 /** A failed API call, carrying the problem document's stable code. */
 export class ApiCallError extends Error {
   readonly code: string;
@@ -78,6 +81,26 @@ export class ApiClient {
       parsed = text;
     }
     return parsed as T;
+  }
+
+  /**
+   * Every item of a paged list (`GET urlPath` answering `{ <key>: [...], nextToken? }`), following `nextToken` with
+   * the API's largest page (250): a list command shows the whole list, as the AWS CLI does, not its first page.
+   */
+  async listAll<T = unknown>(urlPath: string, key: string, query: URLSearchParams = new URLSearchParams()): Promise<T[]> {
+    const items: T[] = [];
+    let token: string | undefined;
+    do {
+      const q = new URLSearchParams(query);
+      q.set('maxResults', String(LIST_PAGE));
+      if (token !== undefined) q.set('nextToken', token);
+      const page = await this.call<Record<string, unknown> | undefined>('GET', `${urlPath}?${q.toString()}`);
+      const list = page?.[key];
+      if (!Array.isArray(list)) throw new ApiCallError('HTTP_200', 200, `the answer of GET ${urlPath} has no list "${key}"`);
+      items.push(...(list as T[]));
+      token = typeof page?.['nextToken'] === 'string' ? page['nextToken'] : undefined;
+    } while (token !== undefined);
+    return items;
   }
 
   /** Fetches raw text (PEM downloads). */

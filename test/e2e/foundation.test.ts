@@ -234,6 +234,17 @@ for (const dialect of DIALECTS) {
       expect(seqs).toEqual([...new Set(seqs)].sort((a, b) => b - a));
       expect(seqs.at(-1)).toBe(1);
       expect(JSON.parse((await server.cli(['--json', 'audit', 'list', '--max', '260'])).stdout)).toHaveLength(260);
+      // list commands show the whole list, past the API's pages (they printed its first page of 50 and said nothing)
+      for (let i = 0; i < 260; i += 52) await Promise.all(Array.from({ length: 52 }, (_, j) => server.api('POST', '/v1/thing-groups', { thingGroupName: `fill-${String(i + j).padStart(3, '0')}` })));
+      const groups = (JSON.parse((await server.cli(['--json', 'thing-group', 'list'])).stdout) as { thingGroupName: string }[]).map((g) => g.thingGroupName).filter((n) => n.startsWith('fill-'));
+      expect(groups).toEqual(Array.from({ length: 260 }, (_, i) => `fill-${String(i).padStart(3, '0')}`));
+      expect((await server.cli(['thing-group', 'list'])).stdout.split('\n').filter((l) => l.startsWith('thingGroupName=fill-'))).toHaveLength(260);
+      const things = JSON.parse((await server.cli(['--json', 'thing', 'list', '--prefix', 'audit-fill-'])).stdout) as { things: unknown[]; nextToken?: string };
+      expect(things.things).toHaveLength(270);
+      expect(things.nextToken).toBeUndefined();
+      const page = JSON.parse((await server.cli(['--json', 'thing', 'list', '--prefix', 'audit-fill-', '--max', '100'])).stdout) as { things: unknown[]; nextToken?: string };
+      expect(page.things).toHaveLength(100);
+      expect((await server.cli(['thing', 'list', '--prefix', 'audit-fill-', '--max', '100', '--next', page.nextToken ?? ''])).stdout).toMatch(/^(thingName=audit-fill-.*\n){100}next page: --next \S+\n$/);
     });
 
     it('keeps all state across a restart, stops cleanly on SIGTERM, and audit verify detects tampering', async () => {

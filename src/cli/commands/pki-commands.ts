@@ -51,7 +51,7 @@ export function pkiCommands(c: CliContext): Command[] {
         const q = new URLSearchParams();
         if (o.status !== undefined) q.set('status', o.status);
         if (o.ca !== undefined) q.set('caCertificateId', o.ca);
-        c.print(cmd, (await c.client(cmd).call<{ certificates: unknown[] }>('GET', `/v1/certificates?${q.toString()}`)).certificates);
+        c.print(cmd, await c.client(cmd).listAll('/v1/certificates', 'certificates', q));
       }),
     );
   for (const [name, status] of [['activate', 'ACTIVE'], ['deactivate', 'INACTIVE']] as const) {
@@ -86,7 +86,7 @@ export function pkiCommands(c: CliContext): Command[] {
         c.print(cmd, r);
       }),
     );
-  ca.command('list').description('list CAs').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ certificates: unknown[] }>('GET', '/v1/cas')).certificates)));
+  ca.command('list').description('list CAs').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).listAll('/v1/cas', 'certificates'))));
   ca.command('get <caCertificateId>').description('describe a CA').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/cas/${encodeURIComponent(id)}`))));
   ca.command('registration-code').description('the code to put in the CN of a verification certificate').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', '/v1/cas/registration-code'))));
   ca

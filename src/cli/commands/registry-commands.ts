@@ -57,14 +57,19 @@ export function registryCommands(c: CliContext): Command[] {
     .option('--prefix <namePrefix>', 'name prefix')
     .option('--type <thingTypeName>', 'thing type')
     .option('--group <thingGroupName>', 'thing group')
-    .option('--max <n>', 'page size')
-    .option('--next <token>', 'page token')
+    .option('--max <n>', 'one page of this size (1-250) instead of the whole list')
+    .option('--next <token>', 'the page after the one that printed this token')
     .action((o: { prefix?: string; type?: string; group?: string; max?: string; next?: string }, cmd: Command) =>
       c.run(async () => {
         const q = new URLSearchParams();
         if (o.prefix !== undefined) q.set('namePrefix', o.prefix);
         if (o.type !== undefined) q.set('thingTypeName', o.type);
         if (o.group !== undefined) q.set('thingGroupName', o.group);
+        if (o.max === undefined && o.next === undefined) {
+          const things = await c.client(cmd).listAll('/v1/things', 'things', q);
+          c.print(cmd, c.globals(cmd).json === true ? { things } : things);
+          return;
+        }
         if (o.max !== undefined) q.set('maxResults', o.max);
         if (o.next !== undefined) q.set('nextToken', o.next);
         const r = await c.client(cmd).call<{ things: unknown[]; nextToken?: string }>('GET', `/v1/things?${q.toString()}`);
@@ -91,14 +96,14 @@ export function registryCommands(c: CliContext): Command[] {
   const type = new Command('thing-type').description('thing types');
   type.command('create <name>').description('create a thing type').option('--description <text>').action((n: string, o: { description?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/thing-types', { thingTypeName: n, ...(o.description === undefined ? {} : { description: o.description }) }))));
   type.command('get <name>').description('describe a thing type').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/thing-types/${encodeURIComponent(n)}`))));
-  type.command('list').description('list thing types').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ thingTypes: unknown[] }>('GET', '/v1/thing-types')).thingTypes)));
+  type.command('list').description('list thing types').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).listAll('/v1/thing-types', 'thingTypes'))));
   type.command('deprecate <name>').description('deprecate (--undo to undeprecate)').option('--undo').action((n: string, o: { undo?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('PATCH', `/v1/thing-types/${encodeURIComponent(n)}`, { deprecated: o.undo !== true }))));
   type.command('delete <name>').description('delete an unused thing type').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/thing-types/${encodeURIComponent(n)}`))));
 
   const group = new Command('thing-group').description('thing groups and membership');
   group.command('create <name>').description('create a thing group').option('-a, --attribute <k=v>', 'attribute (repeatable)', collect, []).action((n: string, o: { attribute: string[] }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/thing-groups', { thingGroupName: n, attributes: parseKeyValues(o.attribute) }))));
   group.command('get <name>').description('describe a thing group').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/thing-groups/${encodeURIComponent(n)}`))));
-  group.command('list').description('list thing groups').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ thingGroups: unknown[] }>('GET', '/v1/thing-groups')).thingGroups)));
+  group.command('list').description('list thing groups').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).listAll('/v1/thing-groups', 'thingGroups'))));
   group.command('delete <name>').description('delete a thing group').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/thing-groups/${encodeURIComponent(n)}`))));
   group.command('add-thing <name> <thingName>').description('add a thing to the group').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/thing-groups/${encodeURIComponent(n)}/things`, { thingName: t }))));
   group.command('remove-thing <name> <thingName>').description('remove a thing from the group').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/thing-groups/${encodeURIComponent(n)}/things/${encodeURIComponent(t)}`))));
@@ -106,7 +111,7 @@ export function registryCommands(c: CliContext): Command[] {
   const policy = new Command('policy').description('IoT policies, versions and attachments');
   policy.command('create <name> <document>').description('create a policy; document is JSON or @file.json').action((n: string, d: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', '/v1/policies', { policyName: n, policyDocument: readDocument(d) }))));
   policy.command('get <name>').description('describe a policy and its targets').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/policies/${encodeURIComponent(n)}`))));
-  policy.command('list').description('list policies').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ policies: unknown[] }>('GET', '/v1/policies')).policies)));
+  policy.command('list').description('list policies').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).listAll('/v1/policies', 'policies'))));
   policy.command('delete <name>').description('delete a detached policy').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/policies/${encodeURIComponent(n)}`))));
   policy.command('attach <name> <target>').description('attach to a certificate id or thinggroup/<name>').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/attach`, { target: t }))));
   policy.command('detach <name> <target>').description('detach from a certificate id or thinggroup/<name>').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/detach`, { target: t }))));

@@ -68,7 +68,7 @@ export function templateCommands(c: CliContext): Command[] {
         }));
       }),
     );
-  t.command('list').description('list templates').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ templates: unknown[] }>('GET', '/v1/provisioning-templates')).templates)));
+  t.command('list').description('list templates').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).listAll('/v1/provisioning-templates', 'templates'))));
   t.command('describe <name>').description('describe a template (default version body)').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}`))));
   t.command('delete <name>').description('delete a template and its versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/provisioning-templates/${encodeURIComponent(n)}`))));
   t.command('versions <name>').description('list versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ versions: unknown[] }>('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`)).versions)));
