@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
@@ -124,6 +124,25 @@ for (const dialect of DIALECTS) {
       writeFileSync(ws.file('mosq.key'), dev.keyPem);
       await execFileAsync('mosquitto_pub', ['--cafile', path.join(server.dataDir, 'root-ca.pem'), '--cert', ws.file('mosq.pem'), '--key', ws.file('mosq.key'), '-h', 'localhost', '-p', String(server.ports.mqtt), '-i', 'jitp-mosq', '-t', 'jitp/jitp-mosq/t', '-m', 'x', '-q', '1'], { timeout: 20_000 });
       expect((await server.api('GET', '/v1/things/jitp-mosq')).status).toBe(200);
+    });
+
+    it("connects a JITP device with the CLI: the client id defaults to the certificate's CN, a wrong one gets a hint", async () => {
+      const dev = issueDevice('jitp-cli');
+      const dir = ws.file('jitp-cli');
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, 'certificate.pem'), dev.certPem);
+      writeFileSync(path.join(dir, 'private.key'), dev.keyPem, { mode: 0o600 });
+      writeFileSync(path.join(dir, 'root-ca.pem'), readFileSync(path.join(server.dataDir, 'root-ca.pem')));
+      const args = ['device', 'connect', '--creds', dir, '--endpoint', `localhost:${server.ports.mqtt}`];
+      // no provisioning.json: the client id was "gatehouse-device", which the template's policy (client = thing name) refuses
+      const ok = await server.cli([...args, '--publish', 'jitp/jitp-cli/hello']);
+      expect(ok.stderr).toBe('');
+      expect(ok.stdout).toBe('connected: true\nclientId: jitp-cli\npublished: jitp/jitp-cli/hello\n');
+      writeFileSync(path.join(dir, 'provisioning.json'), JSON.stringify({ thingName: 'someone-else' }));
+      const refused = await server.cli(args);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(`error DEVICE_CONNECT_FAILED: cannot connect to localhost:${server.ports.mqtt}: Connection refused: Not authorized; the client id "someone-else" is the thing name from provisioning.json, give the one the certificate's policies allow with --client-id (connackCode: 5)\n`);
+      expect((await server.cli([...args, '--client-id', 'jitp-cli'])).code).toBe(0);
     });
 
     it('provisions concurrent first connections of one certificate once', async () => {

@@ -1,7 +1,8 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { connectDevice, DeviceErrors, parseEndpoint, provisionByClaim, readCredentialFiles, readDeviceFile } from '../../device/index.ts';
+import { connectDevice, DeviceErrors, isGatehouseError, parseEndpoint, provisionByClaim, readCredentialFiles, readDeviceFile } from '../../device/index.ts';
 import { describeError } from '../cli-context.ts';
 import type { CliContext } from '../cli-context.ts';
 import { collect, countOption, parseKeyValues } from '../output.ts';
@@ -43,7 +44,7 @@ export function deviceCommands(c: CliContext): Command[] {
     .requiredOption('--creds <dir>', 'directory with certificate.pem, private.key, root-ca.pem, endpoint.txt')
     .option('--endpoint <host:port>', 'override endpoint.txt')
     .option('--servername <name>', 'TLS SNI')
-    .option('--client-id <id>', 'MQTT client id (default: the thing name from provisioning.json)')
+    .option('--client-id <id>', "MQTT client id (default: the thing name from provisioning.json, else the certificate's CN)")
     .option('--publish <topic>', 'publish one QoS 1 message to this topic')
     .option('--message <text>', 'payload', 'hello')
     .action((o: { creds: string; endpoint?: string; servername?: string; clientId?: string; publish?: string; message: string }, cmd: Command) =>
@@ -65,8 +66,16 @@ export function deviceCommands(c: CliContext): Command[] {
           info = {};
         }
         const endpoint = parseEndpoint(o.endpoint ?? readDeviceFile(path.join(dir, 'endpoint.txt'), 'endpoint (or give --endpoint)'), caPem, o.servername ?? info.servername ?? undefined);
-        const clientId = o.clientId ?? info.thingName ?? 'gatehouse-device';
-        const client = await connectDevice(endpoint, credentials, clientId);
+        // a bundle not written by Gatehouse (JITP/JITR devices, certificates of your own CA) has no provisioning.json:
+        // its CN is the usual thing name (AWS's JITP templates name the thing after it)
+        const cn = /^CN=(.+)$/m.exec(new X509Certificate(credentials.certificatePem).subject)?.[1];
+        const clientId = o.clientId ?? info.thingName ?? cn ?? 'gatehouse-device';
+        const client = await connectDevice(endpoint, credentials, clientId).catch((error: unknown) => {
+          const refused = isGatehouseError(error) && error.details?.['connackCode'] === 5;
+          if (!refused || o.clientId !== undefined) throw error;
+          const source = info.thingName !== undefined ? 'the thing name from provisioning.json' : cn !== undefined ? "the certificate's CN" : 'the default';
+          throw DeviceErrors.error('DEVICE_CONNECT_FAILED', `${error.message}; the client id "${clientId}" is ${source}, give the one the certificate's policies allow with --client-id`, { cause: error, details: error.details });
+        });
         try {
           if (o.publish !== undefined) {
             const topic = o.publish;
