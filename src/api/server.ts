@@ -38,6 +38,7 @@ function validationMessage(context: string, v: { instancePath: string; keyword: 
   const where = `${context}${v.instancePath.replace(/\//g, '.')}`;
   if (v.keyword === 'additionalProperties') return `${where} has an unknown property "${String(v.params['additionalProperty'])}"`;
   if (v.keyword === 'required') return `${where} lacks the required property "${String(v.params['missingProperty'])}"`;
+  if (v.keyword === 'enum' && Array.isArray(v.params['allowedValues'])) return `${where} must be one of ${v.params['allowedValues'].map((x) => JSON.stringify(x)).join(', ')}`;
   // an update with nothing in it (PATCH {}): Ajv says "must NOT have fewer than 1 properties"
   if (v.keyword === 'minProperties' && v.params['limit'] === 1) return `${where} is empty: name at least one property to change`;
   return `${where} ${v.message ?? 'is invalid'}`;

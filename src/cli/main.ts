@@ -12,6 +12,7 @@ import { bulkCommands } from './commands/bulk-commands.ts';
 import { pkiCommands } from './commands/pki-commands.ts';
 import { registryCommands } from './commands/registry-commands.ts';
 import { templateCommands } from './commands/template-commands.ts';
+import { webhookCommands } from './commands/webhook-commands.ts';
 
 function serveCommand(c: CliContext): Command {
   const cmd = new Command('serve').description('start Gatehouse: REST API + console, device MQTT over mutual TLS, device HTTPS');
@@ -78,7 +79,7 @@ export function buildProgram(io: CliEnvironment): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError();
   program.addCommand(serveCommand(c));
-  for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...templateCommands(c), ...deviceCommands(c), ...adminCommands(c), ...bulkCommands(c)]) program.addCommand(cmd);
+  for (const cmd of [...registryCommands(c), ...pkiCommands(c), ...templateCommands(c), ...deviceCommands(c), ...adminCommands(c), ...webhookCommands(c), ...bulkCommands(c)]) program.addCommand(cmd);
   configureUsageErrors(program, io);
   return program;
 }

@@ -617,6 +617,44 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('manages webhooks from the CLI: a generated secret printed once signs the deliveries', async () => {
+      const got: { raw: string; signature: string }[] = [];
+      const hook = createServer((req, res) => {
+        let raw = '';
+        req.on('data', (d: Buffer) => (raw += d.toString()));
+        req.on('end', () => {
+          got.push({ raw, signature: String(req.headers['gatehouse-signature']) });
+          res.end('ok');
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+      try {
+        const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/events`;
+        const created = await server.cli(['--json', 'webhook', 'create', url, '--event', 'thing.created']);
+        expect(created.stderr).toBe('');
+        const wh = JSON.parse(created.stdout) as { webhookId: string; events: string[]; secret: string };
+        expect(wh.events).toEqual(['thing.created']);
+        expect(wh.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect((await server.cli(['webhook', 'list'])).stdout).not.toContain(wh.secret);
+        await server.api('POST', '/v1/things', { thingName: 'hooked-by-cli' });
+        await expect.poll(() => got.length, { timeout: 10_000 }).toBe(1);
+        const [t, v1] = (got[0]?.signature ?? '').split(',').map((p) => p.split('=')[1]);
+        expect(v1).toBe(createHmac('sha256', wh.secret).update(`${t ?? ''}.${got[0]?.raw ?? ''}`).digest('hex'));
+        expect(JSON.parse(got[0]?.raw ?? '{}')).toMatchObject({ eventType: 'thing.created', event: { thingName: 'hooked-by-cli' } });
+        expect((await server.cli(['webhook', 'dead-letters', wh.webhookId])).stdout).toBe('(none)\n');
+        const unknown = await server.cli(['webhook', 'create', url, '--event', 'thing.renamed']);
+        expect(unknown.stderr).toMatch(/^error API_VALIDATION_FAILED: body\.events\.0 must be one of "presence\.connected", .*"auto-registration\.refused"\n$/);
+        const secretFile = path.join(tmp, 'webhook-secret');
+        writeFileSync(secretFile, 'a-secret-from-a-file-0123\n', { mode: 0o600 });
+        const fromFile = JSON.parse((await server.cli(['--json', 'webhook', 'create', url, '--secret-file', secretFile])).stdout) as { webhookId: string; secret?: string };
+        expect(fromFile.secret).toBeUndefined();
+        for (const id of [wh.webhookId, fromFile.webhookId]) expect((await server.cli(['webhook', 'delete', id])).code).toBe(0);
+        expect((await server.cli(['--json', 'webhook', 'list'])).stdout).not.toContain(url);
+      } finally {
+        hook.close();
+      }
+    });
+
     it('drives claims and devices from the CLI: claim create, device provision, device connect', async () => {
       const out = path.join(tmp, 'cli-claim');
       const created = await server.cli(['--json', 'claim', 'create', '--template', 'sensors', '--batch', 'cli-batch', '--max-devices', '5', '--rate-per-minute', '60', '--out', out]);
