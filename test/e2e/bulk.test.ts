@@ -185,6 +185,12 @@ for (const dialect of DIALECTS) {
       expect(jsonLines(readFileSync(out, 'utf8'))).toHaveLength(5);
       const described = await server.cli(['--json', 'bulk', 'describe', taskId]);
       expect(JSON.parse(described.stdout)).toMatchObject({ status: 'COMPLETED', succeeded: 5, total: 5 });
+      // without --format a .csv file is read as CSV (it was read as JSON lines, and every line failed)
+      const more = lines(2, factory, 'csv-auto-').map((l) => JSON.parse(l) as { ThingName: string; CertificatePem: string });
+      writeFileSync(path.join(tmp, 'more.CSV'), ['ThingName,CertificatePem', ...more.map((m) => `${m.ThingName},"${m.CertificatePem}"`)].join('\n'));
+      const inferred = await server.cli(['--json', 'bulk', 'start', '--template', 'bulk', '--file', path.join(tmp, 'more.CSV'), '--wait', '--interval', '100']);
+      expect(inferred.code, inferred.stderr).toBe(0);
+      expect(JSON.parse(inferred.stdout)).toMatchObject({ format: 'csv', status: 'COMPLETED', succeeded: 2, failed: 0 });
     });
 
     it('generates device lines with their keys, and never overwrites a keys file', async () => {

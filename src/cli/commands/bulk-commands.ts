@@ -190,11 +190,13 @@ async function appendFile(part: string, target: string): Promise<void> {
   rmSync(part, { force: true });
 }
 
-interface StartOptions { template: string; file: string; format: string; wait?: boolean; interval: string }
+interface StartOptions { template: string; file: string; format?: string; wait?: boolean; interval: string }
 
 async function startAndMaybeFollow(c: CliContext, cmd: Command, o: StartOptions): Promise<void> {
-  if (o.format !== 'jsonl' && o.format !== 'csv') throw CliErrors.error('CLI_USAGE_INVALID', '--format must be jsonl or csv');
-  const task = await uploadTask(c, cmd, o.file, o.template, o.format);
+  // without --format, a .csv file is CSV (it used to be read as JSON lines: every line failed, "not valid JSON")
+  const format = o.format ?? (path.extname(o.file).toLowerCase() === '.csv' ? 'csv' : 'jsonl');
+  if (format !== 'jsonl' && format !== 'csv') throw CliErrors.error('CLI_USAGE_INVALID', '--format must be jsonl or csv');
+  const task = await uploadTask(c, cmd, o.file, o.template, format);
   if (o.wait !== true) {
     c.print(cmd, task);
     return;
@@ -210,7 +212,7 @@ export function bulkCommands(c: CliContext): Command[] {
     .description('upload a device file (streamed) and start a bulk registration task')
     .requiredOption('--template <name>', 'provisioning template applied to every line')
     .requiredOption('--file <file>', 'JSON lines (one device per line) or CSV with a header')
-    .addOption(new Option('--format <format>', 'input format').choices(['jsonl', 'csv']).default('jsonl'))
+    .addOption(new Option('--format <format>', 'input format (default: csv for a .csv file, else jsonl)').choices(['jsonl', 'csv']))
     .option('--wait', 'follow the task with a progress bar until it ends')
     .option('--interval <ms>', 'polling interval while waiting', '500')
     .action((o: StartOptions, cmd: Command) => c.run(() => startAndMaybeFollow(c, cmd, o)));
