@@ -33,6 +33,6 @@ export {
   createProvisioningTemplateVersion, listProvisioningTemplateVersions, deleteProvisioningTemplate, listProvisioningTemplates,
   type ProvisioningTemplateRecord, type PreProvisioningHook,
 } from './provisioning-templates.ts';
-export { createWebhook, listWebhooks, listAllWebhookTargets, deleteWebhook, insertDeadLetter, listDeadLetters, type Webhook } from './webhooks.ts';
+export { WEBHOOK_EVENT_TYPES, createWebhook, listWebhooks, listAllWebhookTargets, deleteWebhook, insertDeadLetter, listDeadLetters, type Webhook } from './webhooks.ts';
 export { getCaRegistrationHooks, setCaRegistrationHooks, addAllowListEntries, isAllowListed, listAllowList, removeAllowListEntry, type CaRegistrationHooks } from './registration-hooks.ts';
 export { useSecretSealer, resealLegacySecrets, type SecretSealer } from './secret-sealing.ts';

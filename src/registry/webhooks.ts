@@ -7,6 +7,12 @@ import { RegistryErrors } from './errors.ts';
 import type { WriteOptions } from './things.ts';
 import { openSecret, sealSecret, webhookSecretLabel } from './secret-sealing.ts';
 
+/** Event types a webhook may subscribe to (the API's enum, the CLI's help). */
+export const WEBHOOK_EVENT_TYPES = [
+  'presence.connected', 'presence.disconnected', 'thing.created', 'thing.updated', 'thing.deleted',
+  'certificate.registered', 'jitp.provisioned', 'jitp.failed', 'jitr.activated', 'auto-registration.refused',
+] as const;
+
 /** A webhook subscription of a tenant (the secret is only returned when created). */
 export interface Webhook {
   readonly webhookId: string;

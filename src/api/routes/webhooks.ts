@@ -3,12 +3,6 @@ import * as registry from '../../registry/index.ts';
 import type { ApiDependencies } from '../context.ts';
 import { bodyOf, ctxOf, paramsOf } from '../route-helpers.ts';
 
-/** Event types a webhook may subscribe to. */
-export const WEBHOOK_EVENT_TYPES = [
-  'presence.connected', 'presence.disconnected', 'thing.created', 'thing.updated', 'thing.deleted',
-  'certificate.registered', 'jitp.provisioned', 'jitp.failed', 'jitr.activated', 'auto-registration.refused',
-] as const;
-
 const idParams = { type: 'object', required: ['webhookId'], properties: { webhookId: { type: 'string', format: 'uuid' } } } as const;
 
 /** Webhooks: HMAC-signed deliveries of lifecycle and provisioning events, retried, dead-lettered. */
@@ -21,7 +15,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: ApiDependencie
         type: 'object', required: ['url', 'secret'], additionalProperties: false,
         properties: {
           url: { type: 'string', pattern: '^https?://', maxLength: 2048 },
-          events: { type: 'array', maxItems: 20, items: { type: 'string', enum: [...WEBHOOK_EVENT_TYPES] } },
+          events: { type: 'array', maxItems: 20, items: { type: 'string', enum: [...registry.WEBHOOK_EVENT_TYPES] } },
           secret: { type: 'string', minLength: 16, maxLength: 256 },
         },
       },

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Command } from 'commander';
+import { WEBHOOK_EVENT_TYPES } from '../../registry/index.ts';
 import type { CliContext } from '../cli-context.ts';
 import { collect, readInputFile } from '../output.ts';
 
@@ -12,7 +13,7 @@ export function webhookCommands(c: CliContext): Command[] {
   webhook
     .command('create <url>')
     .description('deliver events to <url> (http or https), signed gatehouse-signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>')
-    .option('--event <type>', 'event type (repeatable; none = every type): presence.connected, presence.disconnected, thing.created, thing.updated, thing.deleted, certificate.registered, jitp.provisioned, jitp.failed, jitr.activated, auto-registration.refused', collect, [])
+    .option('--event <type>', `event type (repeatable; none = every type): ${WEBHOOK_EVENT_TYPES.join(', ')}`, collect, [])
     .option('--secret-file <file>', 'the signing secret (16-256 characters) from this file; default: a new random one, printed once')
     .action((url: string, o: { event: string[]; secretFile?: string }, cmd: Command) =>
       c.run(async () => {
