@@ -8,5 +8,9 @@ describe('describeDetails', () => {
     expect(describeDetails({ path: '$.a' }, 'bad value at $.a')).toBe('');
     expect(describeDetails({ nested: { a: 1 }, list: [1] }, 'm')).toBe('');
     expect(describeDetails(undefined, 'm')).toBe('');
+    // a value is said only as a word of its own: the CONNACK code 5 is not said by the port 45071
+    expect(describeDetails({ connackCode: 5 }, 'cannot connect to localhost:45071: Not authorized')).toBe(' (connackCode: 5)');
+    expect(describeDetails({ connackCode: 5 }, 'refused with CONNACK 5')).toBe('');
+    expect(describeDetails({ errorMessage: '[X]' }, 'failed:[X]!')).toBe('');
   });
 });

@@ -58,6 +58,15 @@ export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Whether `message` already says `value` as a word of its own (the 5 of a CONNACK code is not said by a port 45071). */
+function saysValue(message: string, value: string): boolean {
+  const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // a boundary is needed only where the value itself begins or ends with a word character
+  const before = /^\w/.test(value) ? '(?<!\\w)' : '';
+  const after = /\w$/.test(value) ? '(?!\\w)' : '';
+  return new RegExp(`${before}${escaped}${after}`).test(message);
+}
+
 /**
  * The details of an error as the CLI prints them after its message: the JSON path of a template or document error
  * (` at $.Resources.thing…`), then the other scalar fields the message does not already say (` (name: Missing)`).
@@ -67,7 +76,7 @@ export function describeDetails(details: Readonly<Record<string, unknown>> | und
   const path = details['path'];
   const at = typeof path === 'string' && !message.includes(path) ? ` at ${path}` : '';
   const rest = Object.entries(details)
-    .filter(([k, v]) => k !== 'path' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') && !message.includes(String(v)))
+    .filter(([k, v]) => k !== 'path' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') && !saysValue(message, String(v)))
     .map(([k, v]) => `${k}: ${String(v)}`);
   return `${at}${rest.length > 0 ? ` (${rest.join(', ')})` : ''}`;
 }
