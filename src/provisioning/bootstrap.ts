@@ -29,9 +29,8 @@ export interface BootstrapOptions {
 
 /**
  * First start: tenant `default`, root CA, the default tenant's issuing CA, the TLS server certificate
- * (SANs: localhost, the domain and `*.<domain>` for tenant endpoints, 127.0.0.1, ::1) and an admin token.
- * Later starts reuse all of it; the server certificate is renewed when it has less than 30 days left or does not name
- * the configured domain.
+ * (SANs: localhost, the domain, `*.<domain>` and `default.<domain>`, 127.0.0.1, ::1) and an admin token. Later starts
+ * reuse all of it; the server certificate is renewed when it has less than 30 days left or does not name all of these.
  */
 export async function bootstrapInstallation(o: BootstrapOptions): Promise<InstallationMaterial> {
   const { store, cas } = o;
@@ -54,7 +53,9 @@ export async function bootstrapInstallation(o: BootstrapOptions): Promise<Instal
 
   const server = await storedServerIdentity({ store, kek: o.kek, issuing }, { cert: SETTING_SERVER_CERT, key: SETTING_SERVER_KEY }, {
     commonName: o.domain,
-    dns: [...new Set(['localhost', '*.localhost', o.domain, `*.${o.domain}`])],
+    // `default.<domain>` by name: the endpoint the API reports for the default tenant, which `*.<domain>` does not
+    // cover for a one-label domain such as `localhost` (TLS clients refuse such a wildcard)
+    dns: [...new Set(['localhost', '*.localhost', o.domain, `*.${o.domain}`, `${registry.DEFAULT_TENANT}.${o.domain}`])],
     ip: ['127.0.0.1', '::1'],
   });
   return { createdAdminToken, rootCaPem: root.certificatePem, serverCertificateChainPem: server.certificateChainPem, serverKeyPem: server.keyPem };

@@ -172,6 +172,12 @@ for (const dialect of DIALECTS) {
       const named = await provisionByClaim({ endpoint: byName, claim: tenantClaim, templateName: 'sensors', parameters: { SerialNumber: 'T3' }, attempts: 1 });
       expect(named.thingName).toBe('sensor-T3');
       await (await connectDevice(byName, named, named.thingName)).endAsync();
+      // the default tenant's endpoint as the API reports it (`default.localhost`), with Node's host check too
+      expect((await server.api('GET', '/v1/tenants')).body.tenants.find((t: { name: string }) => t.name === 'default')?.endpoint).toBe('default.localhost');
+      const atDefault = { host: 'default.localhost', port: server.ports.mqtt, caPem: endpoint.caPem };
+      const home = await provisionByClaim({ endpoint: atDefault, claim, templateName: 'sensors', parameters: { SerialNumber: 'D1' }, attempts: 1 });
+      await (await connectDevice(atDefault, home, home.thingName)).endAsync();
+      expect((await server.api('GET', '/v1/things/sensor-D1')).status).toBe(200);
       expect((await server.api('GET', '/v1/things/sensor-T1')).status).toBe(404);
       const presented = await new Promise<tls.PeerCertificate>((resolve, reject) => {
         const s = tls.connect({ host: '127.0.0.1', port: server.ports.mqtt, servername: 'fleetco.localhost', ca: endpoint.caPem, key: dev.privateKeyPem, cert: dev.certificatePem }, () => {
