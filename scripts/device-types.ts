@@ -4,7 +4,7 @@
 // with its own options, and without `allowImportingTsExtensions` it refuses every `./x.ts` import (TS5097).
 //
 // `npm install` runs this (`prepare`), and so do `npm pack` and `npm publish`; `npm run build:types` reruns it after
-// src/device changes (test/e2e/fleet.test.ts fails on declarations that differ from the sources).
+// src/device changes (test/device-types.test.ts fails on declarations that differ from the sources).
 //   npx tsx scripts/device-types.ts [--out <dir>]   (default lib/types)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,6 +52,7 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
     process.stderr.write('device-types: TypeScript is not installed, lib/types not built (TypeScript consumers of gatehouse/device need it)\n');
   } else {
     emitDeviceTypes(outDir);
-    process.stderr.write(`device-types: declarations of gatehouse/device in ${path.relative(process.cwd(), outDir) || '.'}${existsSync(path.join(outDir, 'device', 'index.d.ts')) ? '' : ' (index.d.ts missing!)'}\n`);
+    if (!existsSync(path.join(outDir, 'device', 'index.d.ts'))) throw new Error(`tsc emitted no device/index.d.ts into ${outDir}`);
+    process.stderr.write(`device-types: declarations of gatehouse/device in ${path.relative(process.cwd(), outDir) || '.'}\n`);
   }
 }
