@@ -15,7 +15,8 @@ export type ChangeMessage =
   | { readonly kind: 'policies'; readonly tenantId: string }
   | { readonly kind: 'trust'; readonly tenantId: string }
   | { readonly kind: 'tenants' }
-  | { readonly kind: 'webhooks' };
+  | { readonly kind: 'webhooks' }
+  | { readonly kind: 'crl'; readonly caCertificateId: string };
 
 function isName(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= 256;
@@ -34,6 +35,7 @@ export function bridgeChanges(controlPlane: ControlPlane, channel: RedisChannel<
     trustChanged: (tenantId) => send({ kind: 'trust', tenantId }),
     tenantsChanged: () => send({ kind: 'tenants' }),
     webhooksChanged: () => send({ kind: 'webhooks' }),
+    crlStale: (caCertificateId) => send({ kind: 'crl', caCertificateId }),
   });
   return channel.subscribe((message) => {
     const m = message as Partial<Record<string, unknown>>;
@@ -44,6 +46,7 @@ export function bridgeChanges(controlPlane: ControlPlane, channel: RedisChannel<
       else if (m['kind'] === 'trust' && isName(m['tenantId'])) controlPlane.notifyTrustChanged(m['tenantId']);
       else if (m['kind'] === 'tenants') controlPlane.notifyTenantsChanged();
       else if (m['kind'] === 'webhooks') controlPlane.notifyWebhooksChanged();
+      else if (m['kind'] === 'crl' && isName(m['caCertificateId'])) controlPlane.notifyCrlStale(m['caCertificateId']);
       else logger.warn({ message }, 'unknown change notification on the bus; ignored');
     } finally {
       replaying = false;

@@ -226,7 +226,7 @@ async function openCore(config: GatehouseConfig, logger: Logger, cleanups: Clean
   const controlPlane = new ControlPlane(store, cas);
   trust.changed = (tenantId) => controlPlane.notifyTrustChanged(tenantId);
   // Trust changes from this process or, replayed from the cluster bus, from another one.
-  controlPlane.addListener({ trustChanged: () => cas.forgetIssuers() });
+  controlPlane.addListener({ trustChanged: () => cas.forgetIssuers(), crlStale: (caId) => cas.invalidateCrl(caId) });
 
   const material = await bootstrapInstallation({ store, cas, kek, domain: config.domain, adminToken: config.adminToken });
   if (role !== 'worker') writeFileSync(path.join(config.dataDir, DATA_FILES.rootCa), material.rootCaPem);

@@ -59,6 +59,10 @@ export function describeError(error: unknown): string {
 }
 
 /** Whether `message` already says `value` as a word of its own (the 5 of a CONNACK code is not said by a port 45071). */
+function isScalar(v: unknown): v is string | number | boolean {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+}
+
 function saysValue(message: string, value: string): boolean {
   const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   // a boundary is needed only where the value itself begins or ends with a word character
@@ -69,14 +73,16 @@ function saysValue(message: string, value: string): boolean {
 
 /**
  * The details of an error as the CLI prints them after its message: the JSON path of a template or document error
- * (` at $.Resources.thing…`), then the other scalar fields the message does not already say (` (name: Missing)`).
+ * (` at $.Resources.thing…`), then the other scalar fields, and lists of scalars, that the message does not already say
+ * (` (name: Missing)`, ` (things: a, b)`).
  */
 export function describeDetails(details: Readonly<Record<string, unknown>> | undefined, message: string): string {
   if (details === undefined) return '';
   const path = details['path'];
   const at = typeof path === 'string' && !message.includes(path) ? ` at ${path}` : '';
   const rest = Object.entries(details)
-    .filter(([k, v]) => k !== 'path' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') && !saysValue(message, String(v)))
-    .map(([k, v]) => `${k}: ${String(v)}`);
+    .map(([k, v]): [string, string | undefined] => [k, isScalar(v) ? String(v) : Array.isArray(v) && v.length > 0 && v.every(isScalar) ? v.map(String).join(', ') : undefined])
+    .filter((e): e is [string, string] => e[0] !== 'path' && e[1] !== undefined && !saysValue(message, e[1]))
+    .map(([k, v]) => `${k}: ${v}`);
   return `${at}${rest.length > 0 ? ` (${rest.join(', ')})` : ''}`;
 }

@@ -277,7 +277,16 @@ export class CertificateAuthorityService {
 
   /** Updates status / auto-registration / JITP template / first-connect mode. */
   async updateCa(ctx: RegistryContext, caCertificateId: string, update: CaUpdate): Promise<CaRecord> {
-    const rec = await this.o.store.transaction((trx) => registry.updateCa(trx, ctx, caCertificateId, update, this.w));
+    const rec = await this.o.store.transaction(async (trx) => {
+      const templateName = update.registrationTemplate;
+      if (typeof templateName === 'string') {
+        // A JITP template that does not exist or is of the wrong type would refuse every device of the CA at its first
+        // connection, long after this call said nothing.
+        const t = await registry.getProvisioningTemplate(trx, ctx.tenantId, templateName);
+        if (t.type !== 'JITP') throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_TYPE_MISMATCH', `template "${templateName}" is a ${t.type} template; a CA's registration template must be of type JITP`);
+      }
+      return registry.updateCa(trx, ctx, caCertificateId, update, this.w);
+    });
     this.o.onTrustChanged(ctx.tenantId);
     return rec;
   }

@@ -24,6 +24,8 @@ export interface ChangeListener {
   tenantsChanged?(): void;
   /** Webhook subscriptions changed. */
   webhooksChanged?(): void;
+  /** A certificate or CA that this owned CA issued was revoked: its cached CRL is stale. */
+  crlStale?(caCertificateId: string): void;
 }
 
 /**
@@ -88,6 +90,11 @@ export class ControlPlane {
     for (const l of this.listeners) l.trustChanged?.(tenantId);
   }
 
+  /** Tells listeners that the CRL of `caCertificateId` no longer lists every revoked certificate it issued. */
+  notifyCrlStale(caCertificateId: string): void {
+    for (const l of this.listeners) l.crlStale?.(caCertificateId);
+  }
+
   /** Tells listeners that webhook subscriptions changed. */
   notifyWebhooksChanged(): void {
     for (const l of this.listeners) l.webhooksChanged?.();
@@ -122,8 +129,10 @@ export class ControlPlane {
   }
 
   /** POST /v1/cas/{id}/revoke. */
-  revokeCa(ctx: RegistryContext, caCertificateId: string, reason: string): Promise<CaRecord> {
-    return this.cas.revokeCa(ctx, caCertificateId, reason);
+  async revokeCa(ctx: RegistryContext, caCertificateId: string, reason: string): Promise<CaRecord> {
+    const rec = await this.cas.revokeCa(ctx, caCertificateId, reason);
+    if (rec.parentCaCertificateId !== null) this.notifyCrlStale(rec.parentCaCertificateId);
+    return rec;
   }
 
   /** GET /v1/crl/{id}. */
@@ -158,7 +167,7 @@ export class ControlPlane {
   /** PATCH /v1/certificates/{id}: activation, deactivation, revocation take effect on live connections at once. */
   async updateCertificateStatus(ctx: RegistryContext, certificateId: string, status: CertificateStatus): Promise<CertificateRecord> {
     const rec = await this.store.transaction((trx) => registry.updateCertificateStatus(trx, ctx, certificateId, status, { rowLocks: this.store.supportsRowLocks }));
-    if (status === 'REVOKED' && rec.caCertificateId !== null) this.cas.invalidateCrl(rec.caCertificateId);
+    if (status === 'REVOKED' && rec.caCertificateId !== null) this.notifyCrlStale(rec.caCertificateId);
     this.notifyCertificateChanged(ctx.tenantId, certificateId);
     return rec;
   }
@@ -166,8 +175,26 @@ export class ControlPlane {
   /** POST /v1/certificates/{id}/revoke. */
   async revokeCertificate(ctx: RegistryContext, certificateId: string, reason: string): Promise<CertificateRecord> {
     const rec = await this.store.transaction((trx) => registry.updateCertificateStatus(trx, ctx, certificateId, 'REVOKED', { rowLocks: this.store.supportsRowLocks, reason }));
-    if (rec.caCertificateId !== null) this.cas.invalidateCrl(rec.caCertificateId);
+    if (rec.caCertificateId !== null) this.notifyCrlStale(rec.caCertificateId);
     this.notifyCertificateChanged(ctx.tenantId, certificateId);
     return rec;
+  }
+
+  /** POST /v1/claim-certificates/{id}/revoke: the claim can no longer connect nor provision, and is on its CA's CRL. */
+  async revokeClaim(ctx: RegistryContext, certificateId: string): Promise<void> {
+    this.revoked(ctx.tenantId, [await this.fleet.revokeClaim(ctx, certificateId)]);
+  }
+
+  /** DELETE /v1/provisioning-templates/{name} (see `registry.deleteProvisioningTemplate` for `claims`). */
+  async deleteTemplate(ctx: RegistryContext, templateName: string, claims: registry.TemplateClaimsOnDelete | undefined): Promise<void> {
+    const rowLocks = this.store.supportsRowLocks;
+    const { claimsRevoked } = await this.store.transaction((trx) => registry.deleteProvisioningTemplate(trx, ctx, templateName, { rowLocks, ...(claims === undefined ? {} : { claims }) }));
+    this.revoked(ctx.tenantId, claimsRevoked);
+  }
+
+  /** Closes the live connections of certificates just revoked and marks their CAs' CRLs stale. */
+  private revoked(tenantId: string, records: readonly { readonly certificateId: string; readonly caCertificateId: string | null }[]): void {
+    for (const caId of new Set(records.map((r) => r.caCertificateId))) if (caId !== null) this.notifyCrlStale(caId);
+    for (const r of records) this.notifyCertificateChanged(tenantId, r.certificateId);
   }
 }

@@ -188,12 +188,15 @@ export class FleetProvisioning {
     return { certificateId: issued.certificateId, certificatePem: issued.certificatePem, keyPair: issued.keyPair, expiration: issued.record.notAfter };
   }
 
-  /** Revokes a claim certificate: it can no longer connect nor provision. */
-  async revokeClaim(ctx: RegistryContext, certificateId: string): Promise<void> {
-    await this.store.transaction(async (trx) => {
+  /**
+   * Revokes a claim certificate: it can no longer connect nor provision. Returns the certificate; the caller closes
+   * its connections and marks its CA's CRL stale (`ControlPlane.revokeClaim`).
+   */
+  async revokeClaim(ctx: RegistryContext, certificateId: string): Promise<registry.CertificateRecord> {
+    return this.store.transaction(async (trx) => {
       const res = await trx.updateTable('claim_certificates').set({ revoked_at: registry.nowIso() }).where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).executeTakeFirst();
       if (res.numUpdatedRows === 0n) throw registry.RegistryErrors.error('REGISTRY_CERTIFICATE_NOT_FOUND', `no claim certificate ${certificateId}`);
-      await registry.updateCertificateStatus(trx, ctx, certificateId, 'REVOKED', { ...this.w, reason: 'cessationOfOperation' });
+      return registry.updateCertificateStatus(trx, ctx, certificateId, 'REVOKED', { ...this.w, reason: 'cessationOfOperation' });
     });
   }
 

@@ -31,7 +31,7 @@ export { claimSystemSetting, createKeyBlobRepository, getSystemSetting, setSyste
 export {
   MAX_TEMPLATE_VERSIONS, validateTemplateBody, createProvisioningTemplate, findProvisioningTemplate, getProvisioningTemplate, updateProvisioningTemplate,
   createProvisioningTemplateVersion, listProvisioningTemplateVersions, deleteProvisioningTemplate, listProvisioningTemplates,
-  type ProvisioningTemplateRecord, type PreProvisioningHook,
+  type ProvisioningTemplateRecord, type PreProvisioningHook, type TemplateClaimsOnDelete,
 } from './provisioning-templates.ts';
 export { WEBHOOK_EVENT_TYPES, createWebhook, listWebhooks, listAllWebhookTargets, deleteWebhook, insertDeadLetter, listDeadLetters, type Webhook } from './webhooks.ts';
 export { getCaRegistrationHooks, setCaRegistrationHooks, addAllowListEntries, isAllowListed, listAllowList, removeAllowListEntry, type CaRegistrationHooks } from './registration-hooks.ts';

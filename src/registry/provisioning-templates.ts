@@ -11,6 +11,8 @@ import { hookSecretLabel, openSecret, sealSecret } from './secret-sealing.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { WriteOptions } from './things.ts';
+import { updateCertificateStatus } from './certificates.ts';
+import type { CertificateRecord } from './certificates.ts';
 
 /** A template with its default version (the JITP and RegisterThing hot paths), prepared once per dialect. */
 const templateByName = prepare('provisioning template by name', (db, p: { tenantId: string; name: string }) =>
@@ -163,12 +165,47 @@ export async function listProvisioningTemplateVersions(db: Executor, tenantId: s
   return rows.map((r) => ({ versionId: r.version_id, isDefaultVersion: r.version_id === t.defaultVersionId, createdAt: r.created_at }));
 }
 
-/** Deletes a template and its versions. */
-export async function deleteProvisioningTemplate(db: Executor, ctx: RegistryContext, name: string, opts: WriteOptions = {}): Promise<void> {
+/** What `deleteProvisioningTemplate` does with the template's live claims (neither revoked nor expired). */
+export type TemplateClaimsOnDelete = 'refuse' | 'revoke' | 'keep';
+
+/** How many claim ids a refusal names. */
+const CLAIMS_NAMED = 20;
+
+/**
+ * Deletes a template and its versions. Refused while a CA uses it as its JITP template. Live claims of the template
+ * (batch and trusted-user claims neither revoked nor expired) would provision again under any later template of the
+ * same name, so they must be dealt with: `refuse` (the default) fails naming them, `revoke` revokes them in the same
+ * transaction, `keep` leaves them for a template recreated under the name. Returns the revoked claims.
+ */
+export async function deleteProvisioningTemplate(db: Executor, ctx: RegistryContext, name: string, opts: WriteOptions & { claims?: TemplateClaimsOnDelete } = {}): Promise<{ claimsRevoked: CertificateRecord[] }> {
   await getProvisioningTemplate(db, ctx.tenantId, name);
+  const cas = await db.selectFrom('ca_certificates').select('ca_certificate_id').where('tenant_id', '=', ctx.tenantId).where('registration_template', '=', name).orderBy('ca_certificate_id').execute();
+  if (cas.length > 0) {
+    const ids = cas.map((c) => c.ca_certificate_id);
+    throw RegistryErrors.error('REGISTRY_TEMPLATE_IN_USE', `template "${name}" is the JITP template of ${ids.length === 1 ? 'CA' : `${ids.length} CAs:`} ${ids.join(', ')}; give the CA another template first`, { details: { caCertificateIds: ids } });
+  }
+  const now = nowIso();
+  const live = await db.selectFrom('claim_certificates').select(['certificate_id', 'kind']).where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).where('revoked_at', 'is', null).where('expires_at', '>', now).orderBy('created_at').execute();
+  const mode = opts.claims ?? 'refuse';
+  if (live.length > 0 && mode === 'refuse') {
+    const ids = live.map((c) => c.certificate_id);
+    throw RegistryErrors.error(
+      'REGISTRY_TEMPLATE_IN_USE',
+      `template "${name}" has ${ids.length} live claim${ids.length === 1 ? '' : 's'} (neither revoked nor expired), which would provision again under a later template of this name: revoke them with the template (claims=revoke, CLI --revoke-claims) or keep them on purpose (claims=keep, CLI --keep-claims)`,
+      { details: { claimCount: ids.length, claimCertificateIds: ids.slice(0, CLAIMS_NAMED) } },
+    );
+  }
+  const claimsRevoked: CertificateRecord[] = [];
+  if (mode === 'revoke') {
+    for (const c of live) {
+      await db.updateTable('claim_certificates').set({ revoked_at: now }).where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', c.certificate_id).execute();
+      claimsRevoked.push(await updateCertificateStatus(db, ctx, c.certificate_id, 'REVOKED', { ...opts, reason: 'cessationOfOperation' }));
+    }
+  }
   await db.deleteFrom('provisioning_template_versions').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).execute();
   await db.deleteFrom('provisioning_templates').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).execute();
-  await appendAudit(db, ctx, 'template.delete', `provisioningtemplate/${name}`, {}, opts.rowLocks);
+  await appendAudit(db, ctx, 'template.delete', `provisioningtemplate/${name}`, { claimsRevoked: claimsRevoked.map((c) => c.certificateId), claimsKept: mode === 'keep' ? live.map((c) => c.certificate_id) : [] }, opts.rowLocks);
+  return { claimsRevoked };
 }
 
 /** Lists templates. */

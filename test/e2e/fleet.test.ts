@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { iot, iotidentity, mqtt as awsMqtt } from 'aws-iot-device-sdk-v2';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCsr, generateKeyPair } from '../../src/pki/index.ts';
+import { createCsr, crlSerialKey, generateKeyPair, parseCertificate, readCrl } from '../../src/pki/index.ts';
 import { connectDevice, FleetProvisioningClient, provisionByClaim, provisionByTrustedUser, withRetry } from '../../src/device/index.ts';
 import type { DeviceEndpoint } from '../../src/device/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
@@ -60,6 +60,16 @@ for (const dialect of DIALECTS) {
       const r = await server.api('POST', `/v1/provisioning-templates/${templateName}/claim-certificates`, { batch });
       expect(r.status).toBe(201);
       return { certificatePem: r.body.certificatePem, privateKeyPem: r.body.keyPair.PrivateKey, certificateId: r.body.certificateId };
+    }
+
+    /** Whether the CRL that a certificate names (its CRL distribution point, as served now) lists it. */
+    async function onCrl(certificatePem: string): Promise<boolean> {
+      const cert = parseCertificate(certificatePem);
+      const url = new URL(cert.crlDistributionPoints[0] ?? '');
+      const issuer = await server.api('GET', `/v1/cas/${/([0-9a-f]{64})\.crl$/.exec(url.pathname)?.[1] ?? ''}`);
+      expect(issuer.status).toBe(200);
+      const crl = await readCrl(await (await fetch(`${server.apiUrl}${url.pathname.replace(/\.crl$/, '.pem')}`)).text(), parseCertificate(issuer.body.certificatePem));
+      return crl.revokedSerials.has(crlSerialKey(cert.serialNumber));
     }
 
     beforeAll(async () => {
@@ -404,10 +414,52 @@ for (const dialect of DIALECTS) {
       expect((await server.cli(['claim', 'list', '--template', 'no-such-template'])).stderr).toContain('error REGISTRY_TEMPLATE_NOT_FOUND');
       expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'short-lived', templateBody: template() })).status).toBe(201);
       const c = await newClaim('short-lived', 'sl-1');
-      expect((await server.api('DELETE', '/v1/provisioning-templates/short-lived')).status).toBe(204);
+      expect((await server.api('DELETE', '/v1/provisioning-templates/short-lived?claims=keep')).status).toBe(204);
       const left = await server.api('GET', '/v1/provisioning-templates/short-lived/claim-certificates');
       expect(left.status).toBe(200);
       expect(left.body.claims.map((x: { certificateId: string }) => x.certificateId)).toEqual([c.certificateId]);
+    });
+
+    it('deletes a template with live claims only when told what becomes of them: kept claims provision under a new template of the name, revoked ones are refused and on the CRL', async () => {
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'retired', templateBody: template() })).status).toBe(201);
+      const kept = await newClaim('retired', 'line-1');
+      const alsoKept = await newClaim('retired', 'line-2');
+      // without a choice the delete is refused, naming the claims, and nothing is deleted
+      const refused = await server.cli(['template', 'delete', 'retired']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('error REGISTRY_TEMPLATE_IN_USE: template "retired" has 2 live claims');
+      expect(refused.stderr).toContain(`(claimCertificateIds: ${kept.certificateId}, ${alsoKept.certificateId})`);
+      expect((await server.api('GET', '/v1/provisioning-templates/retired')).status).toBe(200);
+      expect((await server.cli(['template', 'delete', 'retired', '--keep-claims', '--revoke-claims'])).stderr).toContain('error CLI_USAGE_INVALID: --revoke-claims and --keep-claims exclude each other');
+      expect((await server.api('DELETE', '/v1/provisioning-templates/retired?claims=drop')).status).toBe(400);
+      // kept on purpose: the claims provision again under a template recreated with the name
+      expect((await server.cli(['template', 'delete', 'retired', '--keep-claims'])).code).toBe(0);
+      expect((await server.api('GET', '/v1/provisioning-templates/retired')).status).toBe(404);
+      const gone = await provisionByClaim({ endpoint, claim: kept, templateName: 'retired', parameters: { SerialNumber: 'RT0' }, attempts: 1 }).catch((e: { code?: string; details?: unknown }) => e);
+      expect(gone).toMatchObject({ code: 'DEVICE_REQUEST_REJECTED' });
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'retired', templateBody: template() })).status).toBe(201);
+      expect((await provisionByClaim({ endpoint, claim: kept, templateName: 'retired', parameters: { SerialNumber: 'RT1' } })).thingName).toBe('sensor-RT1');
+      // revoked with the template: in the same transaction, at once on the CRL (read before, so a cached CRL was stale)
+      expect(await onCrl(kept.certificatePem)).toBe(false);
+      const live = await connectDevice(endpoint, alsoKept, 'retired-line-2');
+      const closed = new Promise<void>((r) => live.once('close', () => r()));
+      const deleted = await server.cli(['template', 'delete', 'retired', '--revoke-claims']);
+      expect(deleted).toMatchObject({ code: 0, stderr: '' });
+      await closed; // the claim's live connection is closed
+      live.end(true);
+      expect(await onCrl(kept.certificatePem)).toBe(true);
+      expect(await onCrl(alsoKept.certificatePem)).toBe(true);
+      const claims = await server.api('GET', '/v1/provisioning-templates/retired/claim-certificates');
+      expect(claims.body.claims.map((x: { revokedAt: string | null }) => x.revokedAt !== null)).toEqual([true, true]);
+      expect((await server.api('GET', `/v1/certificates/${kept.certificateId}`)).body).toMatchObject({ status: 'REVOKED', revocationReason: 'cessationOfOperation' });
+      const audit = await server.api('GET', '/v1/audit?maxResults=20');
+      expect(audit.body.entries.find((e: { action: string; target: string; details: { claimsRevoked: string[] } }) => e.action === 'template.delete' && e.target === 'provisioningtemplate/retired' && e.details.claimsRevoked.length > 0)?.details).toEqual({ claimsRevoked: [kept.certificateId, alsoKept.certificateId], claimsKept: [] });
+      // a template of the name again: the revoked claims stay refused
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'retired', templateBody: template() })).status).toBe(201);
+      const revoked = await provisionByClaim({ endpoint, claim: alsoKept, templateName: 'retired', parameters: { SerialNumber: 'RT2' }, attempts: 1 }).catch((e: { code?: string; details?: unknown }) => e);
+      expect(revoked).toMatchObject({ code: 'DEVICE_CONNECT_FAILED', details: { connackCode: 5 } });
+      // no live claims left: a plain delete goes through
+      expect((await server.cli(['template', 'delete', 'retired'])).code).toBe(0);
     });
 
     it('runs the pre-provisioning hook: allow list, HMAC-signed webhook with overrides, and a timeout', async () => {
@@ -480,7 +532,9 @@ for (const dialect of DIALECTS) {
       expect(Date.now() - started).toBeLessThan(2_000); // not retried with backoff
 
       const victim = await newClaim('sensors', 'to-revoke');
+      expect(await onCrl(victim.certificatePem)).toBe(false); // the CA's CRL is cached now
       expect((await server.cli(['claim', 'revoke', victim.certificateId])).code).toBe(0);
+      expect(await onCrl(victim.certificatePem)).toBe(true);
       // the endpoint answers a revoked claim with a CONNACK refusal: final, so not retried
       let retries = 0;
       const refused = await provisionByClaim({ endpoint, claim: victim, templateName: 'sensors', parameters: { SerialNumber: 'R1' }, attempts: 3, onRetry: () => (retries += 1) }).catch((e: Error & { code?: string }) => e);

@@ -118,6 +118,20 @@ for (const dialect of DIALECTS) {
       expect(cert.body.policies).toHaveLength(1);
     });
 
+    it("checks a CA's JITP template when it is set, and keeps a template a CA uses from being deleted", async () => {
+      const missing = await server.cli(['ca', 'update', caId, '--jitp-template', 'no-such-jitp']);
+      expect(missing).toMatchObject({ code: 1, stderr: 'error REGISTRY_TEMPLATE_NOT_FOUND: provisioning template "no-such-jitp" does not exist\n' });
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'fleet-kind', templateBody: { Resources: {} } })).status).toBe(201);
+      const fleetKind = await server.api('PATCH', `/v1/cas/${caId}`, { registrationConfig: { templateName: 'fleet-kind' } });
+      expect(fleetKind.status).toBe(400);
+      expect(fleetKind.body).toMatchObject({ code: 'PROVISIONING_TEMPLATE_TYPE_MISMATCH', detail: 'template "fleet-kind" is a FLEET_PROVISIONING template; a CA\'s registration template must be of type JITP' });
+      expect((await server.api('GET', `/v1/cas/${caId}`)).body.registrationTemplate).toBe('jitp-sensors');
+      const inUse = await server.cli(['template', 'delete', 'jitp-sensors']);
+      expect(inUse).toMatchObject({ code: 1, stderr: `error REGISTRY_TEMPLATE_IN_USE: template "jitp-sensors" is the JITP template of CA ${caId}; give the CA another template first\n` });
+      expect((await server.api('GET', '/v1/provisioning-templates/jitp-sensors')).status).toBe(200);
+      expect((await server.cli(['template', 'delete', 'fleet-kind'])).code).toBe(0);
+    });
+
     it('JITP works with mosquitto_pub from Debian', async () => {
       const dev = issueDevice('jitp-mosq');
       writeFileSync(ws.file('mosq.pem'), dev.certPem);

@@ -3,12 +3,13 @@
 // consecutive connections land on different workers and every cross-worker path below is exercised each run
 // (in production the default is the kernel's distribution, which is not predictable).
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provisionByClaim } from '../../src/device/index.ts';
-import { createCsr, generateKeyPair } from '../../src/pki/index.ts';
+import { createCsr, crlSerialKey, generateKeyPair, parseCertificate, readCrl } from '../../src/pki/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { startServer, waitFor } from '../support/server-process.ts';
 
@@ -141,6 +142,33 @@ for (const dialect of DIALECTS) describe(`gatehouse serve --workers 2 (${dialect
     const started = Date.now();
     await Promise.all(clients.map((c) => closedWithin(c, 5000)));
     expect(Date.now() - started).toBeLessThan(2500);
+  });
+
+  it('puts a certificate revoked through one worker on the CRL that every worker serves', async () => {
+    const dev = await device('w-crl');
+    const cert = parseCertificate(dev.certificatePem);
+    const crlPath = new URL(cert.crlDistributionPoints[0] ?? '').pathname.replace(/\.crl$/, '.pem');
+    const issuer = parseCertificate((await server.api('GET', `/v1/cas/${/([0-9a-f]{64})\.pem$/.exec(crlPath)?.[1] ?? ''}`)).body.certificatePem as string);
+    // Each read on a new connection: round robin sends consecutive ones to alternate workers, and each caches the CRL.
+    const listedByEach = async (): Promise<boolean[]> => {
+      const listed: boolean[] = [];
+      for (let i = 0; i < 4; i++) {
+        const pem = await new Promise<string>((resolve, reject) => {
+          http.get(`${server.apiUrl}${crlPath}`, { agent: false }, (res) => {
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => resolve(body));
+          }).on('error', reject);
+        });
+        listed.push((await readCrl(pem, issuer)).revokedSerials.has(crlSerialKey(cert.serialNumber)));
+      }
+      return listed;
+    };
+    expect(await listedByEach()).toEqual([false, false, false, false]);
+    const r = await server.api('POST', `/v1/certificates/${dev.certificateId}/revoke`, { reason: 'keyCompromise' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    // the other worker hears of it over the bus
+    await waitFor(async () => ((await listedByEach()).every(Boolean) ? true : undefined), 5000, 'the revoked certificate on every CRL read');
   });
 
   it('answers /metrics for the whole installation, whichever worker serves it', async () => {

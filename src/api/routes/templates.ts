@@ -85,8 +85,16 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
     return { ...publicTemplate(t), ...(secret === undefined ? {} : { hookSecret: secret }) };
   });
 
-  app.delete('/v1/provisioning-templates/:templateName', { schema: { tags: ['templates'], params } }, async (request, reply) => {
-    await store.transaction((trx) => registry.deleteProvisioningTemplate(trx, ctxOf(request), paramsOf<{ templateName: string }>(request).templateName, w));
+  app.delete('/v1/provisioning-templates/:templateName', {
+    schema: {
+      tags: ['templates'], params,
+      description: 'Deletes a template and its versions. Refused (REGISTRY_TEMPLATE_IN_USE) while a CA uses it for JITP, or while it has live claims (neither revoked nor expired) and `claims` is not given: `revoke` revokes them in the same transaction (their connections are closed), `keep` leaves them to provision under a later template of the same name.',
+      querystring: { type: 'object', additionalProperties: false, properties: { claims: { type: 'string', enum: ['revoke', 'keep'] } } },
+    },
+  }, async (request, reply) => {
+    const ctx = ctxOf(request);
+    const claims = queryOf<{ claims?: 'revoke' | 'keep' }>(request).claims;
+    await deps.controlPlane.deleteTemplate(ctx, paramsOf<{ templateName: string }>(request).templateName, claims);
     return reply.status(204).send();
   });
 
@@ -143,8 +151,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
   }));
   app.post('/v1/claim-certificates/:certificateId/revoke', { config: { roles: ['admin', 'operator', 'manufacturer'] }, schema: { tags: ['templates'], params: { type: 'object', required: ['certificateId'], properties: { certificateId: S.certificateId } } } }, async (request, reply) => {
     const { certificateId } = paramsOf<{ certificateId: string }>(request);
-    await deps.controlPlane.fleet.revokeClaim(ctxOf(request), certificateId);
-    deps.controlPlane.notifyCertificateChanged(ctxOf(request).tenantId, certificateId);
+    await deps.controlPlane.revokeClaim(ctxOf(request), certificateId);
     return reply.status(204).send();
   });
   app.post('/v1/provisioning-templates/:templateName/provisioning-claim', { config: { roles: ['admin', 'operator', 'installer'] }, schema: { tags: ['templates'], params } }, async (request, reply) => {

@@ -113,7 +113,7 @@ export function pkiCommands(c: CliContext): Command[] {
     .option('--status <status>', 'ACTIVE | INACTIVE')
     .option('--auto-register', 'enable auto-registration')
     .option('--no-auto-register', 'disable auto-registration')
-    .option('--jitp-template <name>', 'JITP template name ("" clears it)')
+    .option('--jitp-template <name>', 'JITP template name: an existing template of type JITP ("" clears it)')
     .option('--first-connect <mode>', 'continue | reconnect')
     .action((id: string, o: { status?: string; autoRegister?: boolean; jitpTemplate?: string; firstConnect?: string }, cmd: Command) =>
       c.run(async () => {

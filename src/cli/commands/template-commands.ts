@@ -70,7 +70,17 @@ export function templateCommands(c: CliContext): Command[] {
     );
   t.command('list').description('list templates').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).listAll('/v1/provisioning-templates', 'templates'))));
   t.command('describe <name>').description('describe a template (default version body)').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}`))));
-  t.command('delete <name>').description('delete a template and its versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/provisioning-templates/${encodeURIComponent(n)}`))));
+  t.command('delete <name>')
+    .description("delete a template and its versions; refused while a CA uses it for JITP, or while it has live claims (neither revoked nor expired) unless --revoke-claims or --keep-claims says what becomes of them")
+    .option('--revoke-claims', 'revoke the live claims in the same transaction (their devices can no longer connect nor provision)')
+    .option('--keep-claims', 'keep the live claims: they provision again under a later template of the same name')
+    .action((n: string, o: { revokeClaims?: boolean; keepClaims?: boolean }, cmd: Command) =>
+      c.run(async () => {
+        if (o.revokeClaims === true && o.keepClaims === true) throw CliErrors.error('CLI_USAGE_INVALID', '--revoke-claims and --keep-claims exclude each other');
+        const claims = o.revokeClaims === true ? '?claims=revoke' : o.keepClaims === true ? '?claims=keep' : '';
+        c.print(cmd, await c.client(cmd).call('DELETE', `/v1/provisioning-templates/${encodeURIComponent(n)}${claims}`));
+      }),
+    );
   t.command('versions <name>').description('list versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ versions: unknown[] }>('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`)).versions)));
   t.command('create-version <name> <file>').description('add a version').option('--default', 'make it the default').action((n: string, f: string, o: { default?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`, { templateBody: readInputFile(f, 'template body'), setAsDefault: o.default === true }))));
   t.command('dry-run <name>')
