@@ -24,8 +24,11 @@ export interface ApiDependencies {
   readonly logger: Logger;
   readonly metrics: MetricsRegistry;
   readonly controlPlane: ControlPlane;
-  /** Health of the other listeners (the API answers 200 on /healthz only once all are up). */
-  readonly isReady: () => boolean;
+  /**
+   * State of the process: `/healthz` answers 200 only while it is `ready` (every listener up), and 503 with the state
+   * while it is `starting` or `stopping`.
+   */
+  readonly health: () => 'starting' | 'ready' | 'stopping';
   /**
    * The metrics of the whole installation when this process is one of several workers (see src/app/cluster-metrics.ts);
    * absent: `metrics` is the installation's.

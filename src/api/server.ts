@@ -153,7 +153,8 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   });
 
   app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
-    if (!deps.isReady()) return reply.status(503).send({ status: 'starting' });
+    const state = deps.health();
+    if (state !== 'ready') return reply.status(503).send({ status: state });
     return { status: 'ok' };
   });
   app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {

@@ -78,12 +78,12 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
 
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics, prefix: 'gatehouse_process_' });
-    let ready = false;
+    let health: 'starting' | 'ready' | 'stopping' = 'starting';
     const ports = { api: config.apiPort, mqtt: config.mqttPort, https: config.httpsPort };
     const api = await buildApiServer({
       config, store, logger, metrics, controlPlane,
       installationMetrics: role === 'worker' ? workerClusterMetrics(metrics) : undefined,
-      isReady: () => ready,
+      health: () => health,
       deviceEndpoint: () => ({ mqttPort: ports.mqtt, httpsPort: ports.https, rootCaPem: material.rootCaPem }),
     });
     cleanups.push(() => api.close());
@@ -163,7 +163,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
       writeFileSync(serverFile, JSON.stringify({ pid: process.pid, apiUrl, ports }, null, 2));
       cleanups.push(() => unlinkSync(serverFile));
     }
-    ready = true;
+    health = 'ready';
     logger.info({ apiUrl, ports }, 'gatehouse ready');
     let stopping: Promise<void> | undefined;
     return {
@@ -175,7 +175,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
       apiUrl,
       stop() {
         stopping ??= (async () => {
-          ready = false;
+          health = 'stopping';
           await cleanup();
           logger.info('gatehouse stopped');
         })();
