@@ -35,7 +35,7 @@ export interface ApiDependencies {
    */
   readonly installationMetrics?: (() => Promise<{ readonly text: string; readonly scope: 'installation' | 'worker' }>) | undefined;
   /** Device-facing connection details (ports are known once the listeners are bound). */
-  readonly deviceEndpoint: () => { readonly mqttPort: number; readonly httpsPort: number; readonly rootCaPem: string };
+  readonly deviceEndpoint: () => { readonly mqttPort: number; readonly rootCaPem: string };
 }
 
 declare module 'fastify' {

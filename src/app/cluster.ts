@@ -25,7 +25,7 @@ import { busNamespaceOf, prepareInstallation } from './gatehouse.ts';
 export interface WorkerReady {
   readonly type: 'gatehouse-worker-ready';
   readonly apiUrl: string;
-  readonly ports: { readonly api: number; readonly mqtt: number; readonly https: number };
+  readonly ports: { readonly api: number; readonly mqtt: number };
 }
 
 /** Environment variable that tells a forked worker its index (0 runs the housekeeping). */

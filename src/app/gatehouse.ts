@@ -28,7 +28,7 @@ export interface RunningGatehouse {
   readonly controlPlane: ControlPlane;
   readonly material: InstallationMaterial;
   /** Actual bound ports (differ from the config when it asked for port 0). */
-  readonly ports: { readonly api: number; readonly mqtt: number; readonly https: number };
+  readonly ports: { readonly api: number; readonly mqtt: number };
   readonly apiUrl: string;
   /** Stops accepting, lets in-flight requests finish, closes the database, releases the lock. */
   stop(): Promise<void>;
@@ -79,12 +79,12 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics, prefix: 'gatehouse_process_' });
     let health: 'starting' | 'ready' | 'stopping' = 'starting';
-    const ports = { api: config.apiPort, mqtt: config.mqttPort, https: config.httpsPort };
+    const ports = { api: config.apiPort, mqtt: config.mqttPort };
     const api = await buildApiServer({
       config, store, logger, metrics, controlPlane,
       installationMetrics: role === 'worker' ? workerClusterMetrics(metrics) : undefined,
       health: () => health,
-      deviceEndpoint: () => ({ mqttPort: ports.mqtt, httpsPort: ports.https, rootCaPem: material.rootCaPem }),
+      deviceEndpoint: () => ({ mqttPort: ports.mqtt, rootCaPem: material.rootCaPem }),
     });
     cleanups.push(() => api.close());
     try {

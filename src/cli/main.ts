@@ -15,7 +15,7 @@ import { templateCommands } from './commands/template-commands.ts';
 import { webhookCommands } from './commands/webhook-commands.ts';
 
 function serveCommand(c: CliContext): Command {
-  const cmd = new Command('serve').description('start Gatehouse: REST API + console, device MQTT over mutual TLS, device HTTPS');
+  const cmd = new Command('serve').description('start Gatehouse: REST API and device MQTT over mutual TLS');
   cmd.addOption(new Option('--config <file>', 'JSON config file (keys: ' + SETTINGS.map((s) => s.key).join(', ') + ')'));
   for (const s of SETTINGS) cmd.addOption(new Option(`--${s.flag} <value>`, `${s.description} [env ${s.env}]`));
   // Read by bin/gatehouse.js before any module loads, so it is an environment variable only.

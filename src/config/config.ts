@@ -68,9 +68,9 @@ interface SettingSpec {
 /** The one schema of every setting: env name, CLI flag and meaning (kept in step with README and `--help`). */
 export const SETTINGS: readonly SettingSpec[] = [
   { key: 'host', env: 'GATEHOUSE_HOST', flag: 'host', kind: 'string', description: 'bind address (default 0.0.0.0)' },
-  { key: 'apiPort', env: 'GATEHOUSE_API_PORT', flag: 'api-port', kind: 'port', description: 'REST API + console port (default 8080; 0 = any free port)' },
+  { key: 'apiPort', env: 'GATEHOUSE_API_PORT', flag: 'api-port', kind: 'port', description: 'REST API port (default 8080; 0 = any free port)' },
   { key: 'mqttPort', env: 'GATEHOUSE_MQTT_PORT', flag: 'mqtt-port', kind: 'port', description: 'device MQTT over mutual TLS port (default 8883)' },
-  { key: 'httpsPort', env: 'GATEHOUSE_HTTPS_PORT', flag: 'https-port', kind: 'port', description: 'device HTTPS port (default 8443)' },
+  { key: 'httpsPort', env: 'GATEHOUSE_HTTPS_PORT', flag: 'https-port', kind: 'port', description: 'reserved for device HTTPS (EST, Azure DPS), which is not built yet: nothing listens on it (default 8443)' },
   { key: 'databaseUrl', env: 'GATEHOUSE_DATABASE_URL', flag: 'database-url', kind: 'string', description: 'postgres://… URL; SQLite in the data directory when unset' },
   { key: 'dataDir', env: 'GATEHOUSE_DATA_DIR', flag: 'data-dir', kind: 'string', description: 'data directory (default ./gatehouse-data)' },
   { key: 'logLevel', env: 'GATEHOUSE_LOG_LEVEL', flag: 'log-level', kind: 'logLevel', description: 'fatal|error|warn|info|debug|trace|silent (default info)' },

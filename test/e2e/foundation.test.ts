@@ -50,6 +50,17 @@ for (const dialect of DIALECTS) {
       for (const p of ['/v1/things', '/v1/things/{thingName}', '/v1/policies/{policyName}/attach', '/v1/tokens', '/v1/cas', '/v1/certificates/from-csr']) expect(doc.paths).toHaveProperty([p]);
     });
 
+    it('advertises in /v1/endpoint only ports that accept connections', async () => {
+      const ep = (await server.api('GET', '/v1/endpoint')).body as Record<string, unknown>;
+      const ports = Object.entries(ep).filter(([k]) => k.endsWith('Port'));
+      expect(ports).toEqual([['mqttPort', server.ports.mqtt]]);
+      for (const [, port] of ports) {
+        const sock = net.connect(Number(port), '127.0.0.1');
+        await once(sock, 'connect');
+        sock.destroy();
+      }
+    });
+
     it('manages things, types, groups, policies and attachments', async () => {
       expect((await server.api('POST', '/v1/thing-types', { thingTypeName: 'sensor' })).status).toBe(201);
       expect((await server.api('POST', '/v1/thing-groups', { thingGroupName: 'floor1' })).status).toBe(201);

@@ -16,7 +16,7 @@ export interface ServerProcess {
   readonly token: string;
   readonly dataDir: string;
   readonly env: Record<string, string>;
-  readonly ports: { api: number; mqtt: number; https: number };
+  readonly ports: { api: number; mqtt: number };
   readonly proc: ChildProcess;
   output(): string;
   /** Calls the API with the admin token (or `token`). */
@@ -83,7 +83,7 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     if (exited) throw new Error(`server exited during start:\n${out}`);
     if (!existsSync(serverFile)) return undefined;
     try {
-      return JSON.parse(readFileSync(serverFile, 'utf8')) as { apiUrl: string; ports: { api: number; mqtt: number; https: number }; pid: number };
+      return JSON.parse(readFileSync(serverFile, 'utf8')) as { apiUrl: string; ports: { api: number; mqtt: number }; pid: number };
     } catch {
       return undefined;
     }

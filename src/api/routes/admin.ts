@@ -41,7 +41,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ApiDependencies)
     const ep = deps.deviceEndpoint();
     // The default tenant also answers to the bare domain (no SNI needed), which resolves where `<tenant>.<domain>` may not.
     const endpoint = tenant.tenantId === registry.DEFAULT_TENANT ? deps.config.domain : tenant.endpoint;
-    return { tenant: tenant.tenantId, endpoint, tenantEndpoint: tenant.endpoint, mqttPort: ep.mqttPort, httpsPort: ep.httpsPort, rootCaPem: ep.rootCaPem };
+    return { tenant: tenant.tenantId, endpoint, tenantEndpoint: tenant.endpoint, mqttPort: ep.mqttPort, rootCaPem: ep.rootCaPem };
   });
 
   app.post('/v1/tokens', {
