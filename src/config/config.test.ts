@@ -29,6 +29,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { GATEHOUSE_BULK_BATCH_LINES: '500' } }).bulkBatchLines).toBe(500);
     expect(() => loadConfig({ env: { GATEHOUSE_BULK_BATCH_LINES: '0' } })).toThrow(/GATEHOUSE_BULK_BATCH_LINES .*1-10000/);
     expect(() => loadConfig({ env: { GATEHOUSE_BULK_BATCH_LINES: '20000' } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(loadConfig({ env: {} }).templateMaxLength).toBe(10_240);
+    expect(loadConfig({ env: { GATEHOUSE_TEMPLATE_MAX_LENGTH: '65536' } }).templateMaxLength).toBe(65_536);
+    expect(loadConfig({ env: {}, flags: { templateMaxLength: '2048' } }).templateMaxLength).toBe(2048);
+    expect(() => loadConfig({ env: { GATEHOUSE_TEMPLATE_MAX_LENGTH: '1000' } })).toThrow(/GATEHOUSE_TEMPLATE_MAX_LENGTH must be a whole number 1024-262144, got 1000/);
+    expect(() => loadConfig({ env: { GATEHOUSE_TEMPLATE_MAX_LENGTH: '300000' } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     const dir = mkdtempSync(path.join(tmpdir(), 'gh-cfg-'));
     writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ colour: 'red' }));
     expect(() => loadConfig({ env: {}, configFile: 'bad.json', cwd: dir })).toThrow(expect.objectContaining({ code: 'CONFIG_UNKNOWN_SETTING' }));

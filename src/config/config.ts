@@ -42,6 +42,11 @@ export interface GatehouseConfig {
    * same morning 2000 lines had peaked at 273 MB).
    */
   readonly bulkBatchLines: number;
+  /**
+   * Longest provisioning template body accepted by create, new version and validate, in characters (default 10240,
+   * AWS's limit; 1024-262144). Templates already stored are not checked again when they run.
+   */
+  readonly templateMaxLength: number;
   /** MQTT limits of the device gateway; undefined keeps the gateway's default (AWS IoT's values). */
   readonly mqttLimits: {
     readonly maxPacketSize?: number;
@@ -52,6 +57,10 @@ export interface GatehouseConfig {
     readonly maxInflightInbound?: number;
   };
 }
+
+/** Template body limit by default (AWS's), and the most that may be configured (the API's body limit is 1 MiB). */
+const DEFAULT_TEMPLATE_MAX_LENGTH = 10_240;
+const MAX_TEMPLATE_MAX_LENGTH = 262_144;
 
 type Kind = 'string' | 'port' | 'count' | 'logLevel' | 'limit';
 
@@ -83,6 +92,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'pkcs11.libraryPath', env: 'GATEHOUSE_PKCS11_LIBRARY', flag: 'pkcs11-library', kind: 'string', description: 'PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so): CA keys are made and used in the token' },
   { key: 'pkcs11.tokenLabel', env: 'GATEHOUSE_PKCS11_TOKEN', flag: 'pkcs11-token', kind: 'string', description: 'label of the PKCS#11 token holding the CA keys' },
   { key: 'pkcs11.pin', env: 'GATEHOUSE_PKCS11_PIN', flag: 'pkcs11-pin', kind: 'string', description: 'user PIN of the PKCS#11 token' },
+  { key: 'templateMaxLength', env: 'GATEHOUSE_TEMPLATE_MAX_LENGTH', flag: 'template-max-length', kind: 'limit', description: 'longest provisioning template body in characters, 1024-262144 (default 10240, as AWS)' },
   { key: 'bulkBatchLines', env: 'GATEHOUSE_BULK_BATCH_LINES', flag: 'bulk-batch-lines', kind: 'limit', description: 'lines per transaction of a bulk task, 1-10000 (default 1000)' },
   { key: 'mqttLimits.maxPacketSize', env: 'GATEHOUSE_MQTT_MAX_PACKET_BYTES', flag: 'mqtt-max-packet-bytes', kind: 'limit', description: 'largest MQTT packet in bytes (default 131072)' },
   { key: 'mqttLimits.maxTopicLength', env: 'GATEHOUSE_MQTT_MAX_TOPIC_LENGTH', flag: 'mqtt-max-topic-length', kind: 'limit', description: 'longest topic in bytes (default 256)' },
@@ -208,6 +218,10 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
   if (bulkBatchLines < 1 || bulkBatchLines > 10_000) {
     throw ConfigErrors.error('CONFIG_INVALID', `GATEHOUSE_BULK_BATCH_LINES must be a whole number 1-10000, got ${bulkBatchLines}`);
   }
+  const templateMaxLength = num('templateMaxLength', DEFAULT_TEMPLATE_MAX_LENGTH);
+  if (templateMaxLength < 1024 || templateMaxLength > MAX_TEMPLATE_MAX_LENGTH) {
+    throw ConfigErrors.error('CONFIG_INVALID', `GATEHOUSE_TEMPLATE_MAX_LENGTH must be a whole number 1024-${MAX_TEMPLATE_MAX_LENGTH}, got ${templateMaxLength}`);
+  }
   const config: GatehouseConfig = {
     host: str('host') ?? '0.0.0.0',
     apiPort,
@@ -223,6 +237,7 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
     workers,
     busUrl: str('busUrl') ?? (workers > 1 ? 'redis://127.0.0.1:6379' : undefined),
     bulkBatchLines,
+    templateMaxLength,
     pkcs11: p11[0] !== undefined && p11[1] !== undefined && p11[2] !== undefined ? Object.freeze({ libraryPath: p11[0], tokenLabel: p11[1], pin: p11[2] }) : undefined,
     mqttLimits: Object.freeze(Object.fromEntries(
       (['maxPacketSize', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxConnectionsPerIp', 'maxInflightInbound'] as const)

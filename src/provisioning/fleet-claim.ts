@@ -4,7 +4,7 @@ import * as registry from '../registry/index.ts';
 import type { RegistryContext } from '../registry/index.ts';
 import { prepare } from '../store/index.ts';
 import type { ClaimCertificatesTable, Executor, OwnershipTokensTable, Store } from '../store/index.ts';
-import { TemplateCache, evaluateTemplate } from '../templates/index.ts';
+import { STORED_TEMPLATE_MAX_LENGTH, TemplateCache, evaluateTemplate } from '../templates/index.ts';
 import { applyPlan } from './apply-plan.ts';
 import type { CertificateAuthorityService } from './certificate-authority-service.ts';
 import { ClaimRateLimiter } from './claim-rate-limiter.ts';
@@ -329,7 +329,7 @@ export class FleetProvisioning {
       if (!answer.allowProvisioning) throw hookDenied(answer.reason);
       parameters = { ...parameters, ...answer.parameterOverrides };
     }
-    const template = this.templates.parse(rec.templateBody, { type: 'FLEET_PROVISIONING', name: templateName });
+    const template = this.templates.parse(rec.templateBody, { type: 'FLEET_PROVISIONING', name: templateName, maxLength: STORED_TEMPLATE_MAX_LENGTH });
     const plan = evaluateTemplate(template, { parameters, certificateId });
     const w = this.w;
     const applied = await this.store.transaction((trx) =>

@@ -2,7 +2,7 @@ import type { ParsedCertificate } from '../pki/index.ts';
 import * as registry from '../registry/index.ts';
 import type { CaRecord } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
-import { CERTIFICATE_PARAMETERS, evaluateTemplate, parseTemplate } from '../templates/index.ts';
+import { CERTIFICATE_PARAMETERS, STORED_TEMPLATE_MAX_LENGTH, evaluateTemplate, parseTemplate } from '../templates/index.ts';
 import type { TemplateCache } from '../templates/index.ts';
 import { applyPlan } from './apply-plan.ts';
 import { certificateRecordOf } from './certificate-record.ts';
@@ -54,7 +54,7 @@ export async function provisionJustInTime(store: Store, tenantId: string, ca: Ca
   const rec = await registry.getProvisioningTemplate(store.db, tenantId, ca.registrationTemplate);
   if (rec.type !== 'JITP') throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_TYPE_MISMATCH', `template "${rec.templateName}" is not a JITP template`);
   if (!rec.enabled) throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_DISABLED', `template "${rec.templateName}" is disabled`);
-  const parseOptions = { type: 'JITP', name: rec.templateName } as const;
+  const parseOptions = { type: 'JITP', name: rec.templateName, maxLength: STORED_TEMPLATE_MAX_LENGTH } as const;
   const template = options.templates === undefined ? parseTemplate(rec.templateBody, parseOptions) : options.templates.parse(rec.templateBody, parseOptions);
   const params = jitpParameters(cert);
   const { ['AWS::IoT::Certificate::Id']: _id, ...parameters } = params;

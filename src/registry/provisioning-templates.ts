@@ -45,10 +45,13 @@ export interface ProvisioningTemplateRecord {
 /** AWS's limit of versions per template. */
 export const MAX_TEMPLATE_VERSIONS = 5;
 
-/** Parses and validates a body for storage (errors carry the JSON path). */
-export function validateTemplateBody(name: string, type: ProvisioningTemplateType, body: unknown): { text: string; template: ProvisioningTemplate } {
+/**
+ * Parses and validates a body for storage (errors carry the JSON path); `maxLength` is the installation's limit
+ * (`templateMaxLength`, default 10240 characters).
+ */
+export function validateTemplateBody(name: string, type: ProvisioningTemplateType, body: unknown, maxLength?: number): { text: string; template: ProvisioningTemplate } {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  const template = parseTemplate(text, { type, name });
+  const template = parseTemplate(text, { type, name, ...(maxLength === undefined ? {} : { maxLength }) });
   return { text, template };
 }
 
@@ -84,12 +87,12 @@ function toRecord(tenantId: string, r: { template_name: string; template_type: s
 export async function createProvisioningTemplate(
   db: Executor,
   ctx: RegistryContext,
-  input: { templateName: string; templateBody: unknown; type?: ProvisioningTemplateType | undefined; enabled?: boolean | undefined; description?: string | undefined; preProvisioningHook?: PreProvisioningHook | undefined },
+  input: { templateName: string; templateBody: unknown; type?: ProvisioningTemplateType | undefined; enabled?: boolean | undefined; description?: string | undefined; preProvisioningHook?: PreProvisioningHook | undefined; maxBodyLength?: number | undefined },
   opts: WriteOptions = {},
 ): Promise<ProvisioningTemplateRecord> {
   const name = assertValidName('template', input.templateName, 'templateName');
   const type = input.type ?? 'FLEET_PROVISIONING';
-  const { text } = validateTemplateBody(name, type, input.templateBody);
+  const { text } = validateTemplateBody(name, type, input.templateBody, input.maxBodyLength);
   const exists = await db.selectFrom('provisioning_templates').select('template_name').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).executeTakeFirst();
   if (exists !== undefined) throw RegistryErrors.error('REGISTRY_TEMPLATE_EXISTS', `template "${name}" already exists`);
   const now = nowIso();
@@ -145,9 +148,9 @@ export async function updateProvisioningTemplate(
 }
 
 /** Adds a version (AWS CreateProvisioningTemplateVersion). */
-export async function createProvisioningTemplateVersion(db: Executor, ctx: RegistryContext, name: string, input: { templateBody: unknown; setAsDefault?: boolean | undefined }, opts: WriteOptions = {}): Promise<{ versionId: number; isDefaultVersion: boolean }> {
+export async function createProvisioningTemplateVersion(db: Executor, ctx: RegistryContext, name: string, input: { templateBody: unknown; setAsDefault?: boolean | undefined; maxBodyLength?: number | undefined }, opts: WriteOptions = {}): Promise<{ versionId: number; isDefaultVersion: boolean }> {
   const current = await getProvisioningTemplate(db, ctx.tenantId, name);
-  const { text } = validateTemplateBody(name, current.type, input.templateBody);
+  const { text } = validateTemplateBody(name, current.type, input.templateBody, input.maxBodyLength);
   const versions = await db.selectFrom('provisioning_template_versions').select('version_id').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).execute();
   if (versions.length >= MAX_TEMPLATE_VERSIONS) throw RegistryErrors.error('REGISTRY_TEMPLATE_VERSION_LIMIT', `template "${name}" already has ${MAX_TEMPLATE_VERSIONS} versions`);
   const versionId = Math.max(...versions.map((v) => v.version_id)) + 1;

@@ -25,8 +25,13 @@ export const TEMPLATE_NAME_PATTERN = /^[0-9A-Za-z_-]{1,36}$/;
 /** RegisterThing limits (protocols.md): parameter key ≤ 2048, value ≤ 4096 characters. */
 export const MAX_PARAMETER_KEY_LENGTH = 2048;
 export const MAX_PARAMETER_VALUE_LENGTH = 4096;
-/** Template body limit (protocols.md): 10240 characters. */
+/** Template body limit (protocols.md): 10240 characters, unless the installation sets another (`templateMaxLength`). */
 export const DEFAULT_MAX_TEMPLATE_LENGTH = 10240;
+/**
+ * `maxLength` for a body read back from the store to run it: it was checked against the installation's limit when it
+ * was stored, and a limit lowered since must not break the templates that devices already use.
+ */
+export const STORED_TEMPLATE_MAX_LENGTH = Number.POSITIVE_INFINITY;
 
 /** The certificate id pseudo parameter, filled only by the service. */
 export const CERTIFICATE_ID_PARAMETER = 'AWS::IoT::Certificate::Id';

@@ -803,3 +803,44 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+// The installation's template limit (GATEHOUSE_TEMPLATE_MAX_LENGTH): one dialect is enough, the check is the parser's.
+for (const dialect of DIALECTS.slice(0, 1)) {
+  describe(`a configured template size limit (${dialect.name})`, () => {
+    /** A fleet template padded with a Mappings section to about `chars` characters. */
+    function padded(chars: number): Record<string, unknown> {
+      const entries = Object.fromEntries(Array.from({ length: Math.ceil(chars / 110) }, (_, i) => [`k${i}`, { v: 'x'.repeat(96) }]));
+      return { ...template(), Mappings: { pad: entries } };
+    }
+
+    it('accepts bodies up to the configured length in create, new version and validate; a template stored under a higher limit still runs after it is lowered', async () => {
+      const server = await startServer({ dialect, env: { GATEHOUSE_TEMPLATE_MAX_LENGTH: '20000' } });
+      let restarted: Awaited<ReturnType<typeof startServer>> | undefined;
+      try {
+        const big = padded(15_000);
+        expect(JSON.stringify(big).length).toBeGreaterThan(10_240);
+        expect((await server.api('POST', '/v1/policies', { policyName: 'fleet-device', policyDocument: DEVICE_POLICY })).status).toBe(201);
+        expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'big', templateBody: big })).status).toBe(201);
+        expect((await server.api('POST', '/v1/provisioning-templates/big/versions', { templateBody: big, setAsDefault: true })).status).toBe(201);
+        expect((await server.api('POST', '/v1/provisioning-templates/validate', { templateBody: JSON.stringify(big) })).body).toMatchObject({ valid: true });
+        const tooBig = await server.api('POST', '/v1/provisioning-templates', { templateName: 'too-big', templateBody: padded(25_000) });
+        expect(tooBig.status).toBe(413);
+        expect(tooBig.body).toMatchObject({ code: 'TEMPLATE_TOO_LARGE', detail: expect.stringContaining('longer than 20000 characters') });
+        const claim = await server.api('POST', '/v1/provisioning-templates/big/claim-certificates', { batch: 'b' });
+        expect(claim.status).toBe(201);
+        await server.stop();
+        // back to the default limit: the stored template is not checked again when a device runs it
+        restarted = await startServer({ dialect, dataDir: server.dataDir, databaseUrl: server.databaseUrl, keepDatabase: true });
+        const endpoint = { host: '127.0.0.1', port: restarted.ports.mqtt, caPem: readFileSync(path.join(restarted.dataDir, 'root-ca.pem'), 'utf8'), servername: 'localhost' };
+        const dev = await provisionByClaim({ endpoint, claim: { certificatePem: claim.body.certificatePem, privateKeyPem: claim.body.keyPair.PrivateKey }, templateName: 'big', parameters: { SerialNumber: 'BIG1' } });
+        expect(dev.thingName).toBe('sensor-BIG1');
+        expect((await restarted.cli(['template', 'dry-run', 'big', '-p', 'SerialNumber=BIG2'])).code).toBe(0);
+        const refused = await restarted.api('POST', '/v1/provisioning-templates/big/versions', { templateBody: big });
+        expect(refused.body).toMatchObject({ code: 'TEMPLATE_TOO_LARGE', detail: expect.stringContaining('longer than 10240 characters') });
+      } finally {
+        await restarted?.stop();
+        await server.destroy();
+      }
+    });
+  });
+}

@@ -2,14 +2,15 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { checkPlan } from '../../provisioning/index.ts';
 import * as registry from '../../registry/index.ts';
-import { evaluateTemplate, parseTemplate } from '../../templates/index.ts';
+import { STORED_TEMPLATE_MAX_LENGTH, evaluateTemplate, parseTemplate } from '../../templates/index.ts';
 import type { ProvisioningTemplateType } from '../../templates/index.ts';
 import type { ApiDependencies } from '../context.ts';
 import { S, bodyOf, ctxOf, paramsOf, queryOf } from '../route-helpers.ts';
 
 const nameSchema = { type: 'string', minLength: 1, maxLength: 36, pattern: '^[0-9A-Za-z_-]+$' } as const;
 const params = { type: 'object', required: ['templateName'], properties: { templateName: nameSchema } } as const;
-const bodySchema = { anyOf: [{ type: 'object' }, { type: 'string', minLength: 2, maxLength: 65536 }] } as const;
+// The length limit is the installation's (`templateMaxLength`), checked by the template parser with its JSON path.
+const bodySchema = { anyOf: [{ type: 'object' }, { type: 'string', minLength: 2 }] } as const;
 const hookSchema = {
   anyOf: [
     { type: 'null' },
@@ -42,6 +43,7 @@ function withSecret(hook: Hook | undefined | null): { hook: Hook | undefined | n
 /** Provisioning templates (AWS CreateProvisioningTemplate & co), validation and dry runs. */
 export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependencies): void {
   const { store } = deps;
+  const maxBodyLength = deps.config.templateMaxLength;
   const w = { rowLocks: store.supportsRowLocks };
 
   app.post('/v1/provisioning-templates', {
@@ -55,7 +57,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
   }, async (request, reply) => {
     const b = bodyOf<{ templateName: string; templateBody: unknown; enabled?: boolean; type?: ProvisioningTemplateType; description?: string; preProvisioningHook?: Hook | null }>(request);
     const { hook, secret } = withSecret(b.preProvisioningHook);
-    const t = await store.transaction((trx) => registry.createProvisioningTemplate(trx, ctxOf(request), { ...b, preProvisioningHook: hook ?? undefined }, w));
+    const t = await store.transaction((trx) => registry.createProvisioningTemplate(trx, ctxOf(request), { ...b, preProvisioningHook: hook ?? undefined, maxBodyLength }, w));
     return reply.status(201).send({ ...publicTemplate(t), ...(secret === undefined ? {} : { hookSecret: secret }) });
   });
 
@@ -63,7 +65,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
     schema: { tags: ['templates'], body: { type: 'object', required: ['templateBody'], additionalProperties: false, properties: { templateBody: bodySchema, type: { type: 'string', enum: ['FLEET_PROVISIONING', 'JITP'] } } } },
   }, async (request) => {
     const b = bodyOf<{ templateBody: unknown; type?: ProvisioningTemplateType }>(request);
-    const t = parseTemplate(typeof b.templateBody === 'string' ? b.templateBody : JSON.stringify(b.templateBody), { type: b.type ?? 'FLEET_PROVISIONING' });
+    const t = parseTemplate(typeof b.templateBody === 'string' ? b.templateBody : JSON.stringify(b.templateBody), { type: b.type ?? 'FLEET_PROVISIONING', maxLength: maxBodyLength });
     return { valid: true, type: t.type, parameters: Object.keys(t.parameters) };
   });
 
@@ -102,7 +104,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
     schema: { tags: ['templates'], params, body: { type: 'object', required: ['templateBody'], additionalProperties: false, properties: { templateBody: bodySchema, setAsDefault: { type: 'boolean' } } } },
   }, async (request, reply) => {
     const { templateName } = paramsOf<{ templateName: string }>(request);
-    return reply.status(201).send(await store.transaction((trx) => registry.createProvisioningTemplateVersion(trx, ctxOf(request), templateName, bodyOf<{ templateBody: unknown; setAsDefault?: boolean }>(request), w)));
+    return reply.status(201).send(await store.transaction((trx) => registry.createProvisioningTemplateVersion(trx, ctxOf(request), templateName, { ...bodyOf<{ templateBody: unknown; setAsDefault?: boolean }>(request), maxBodyLength }, w)));
   });
 
   app.get('/v1/provisioning-templates/:templateName/versions', { schema: { tags: ['templates'], params } }, async (request) => ({
@@ -119,7 +121,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
     const { templateName } = paramsOf<{ templateName: string }>(request);
     const b = bodyOf<{ parameters?: Record<string, string>; certificateId?: string }>(request);
     const rec = await registry.getProvisioningTemplate(store.db, ctxOf(request).tenantId, templateName);
-    const template = parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName });
+    const template = parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName, maxLength: STORED_TEMPLATE_MAX_LENGTH });
     const plan = evaluateTemplate(template, { parameters: b.parameters ?? {}, certificateId: b.certificateId ?? '0'.repeat(64) });
     return { plan, check: await checkPlan(store, ctxOf(request), plan, b.certificateId, rec.preProvisioningHook) };
   });

@@ -12,7 +12,7 @@ import * as registry from '../../registry/index.ts';
 import type { CertificateStatus, RegistryContext } from '../../registry/index.ts';
 import { anyText, isPostgres } from '../../store/index.ts';
 import type { Executor, Store } from '../../store/index.ts';
-import { evaluateTemplate, parseTemplate } from '../../templates/index.ts';
+import { STORED_TEMPLATE_MAX_LENGTH, evaluateTemplate, parseTemplate } from '../../templates/index.ts';
 import { applyPlan } from '../apply-plan.ts';
 import type { CertificateAuthorityService } from '../certificate-authority-service.ts';
 import { ProvisioningErrors } from '../errors.ts';
@@ -145,7 +145,7 @@ export class BulkTaskRunner {
   async createTask(ctx: RegistryContext, input: CreateBulkTaskInput): Promise<BulkTaskView> {
     if (input.format !== 'jsonl' && input.format !== 'csv') throw ProvisioningErrors.error('PROVISIONING_BULK_FORMAT_INVALID', 'format must be jsonl or csv');
     const rec = await registry.getProvisioningTemplate(this.o.store.db, ctx.tenantId, input.templateName);
-    parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName });
+    parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName, maxLength: STORED_TEMPLATE_MAX_LENGTH });
     const taskId = randomUUID();
     const dir = path.join(this.o.dataDir, 'bulk');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -307,7 +307,7 @@ export class BulkTaskRunner {
     const r = await this.row(ctx.tenantId, taskId);
     run.processedAtStart = r.succeeded + r.already_present + r.failed;
     const rec = await registry.getProvisioningTemplate(db, ctx.tenantId, r.template_name);
-    const template = parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName });
+    const template = parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName, maxLength: STORED_TEMPLATE_MAX_LENGTH });
     const cas = await registry.listAllCas(db, ctx.tenantId);
     const anchors = cas.filter((c) => c.status === 'ACTIVE').map((c) => pki.parseCertificate(c.certificatePem));
     const anchorsByIssuer = new Map<string, ParsedCertificate[]>();
