@@ -768,6 +768,9 @@ for (const dialect of DIALECTS) {
       // a template error names its JSON path; a file that is not there is named too
       const badTemplate = path.join(tmp, 'bad-template.json');
       writeFileSync(badTemplate, JSON.stringify({ Resources: { thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'Missing' } } } } }));
+      const goodTemplate = path.join(tmp, 'good-template.json');
+      writeFileSync(goodTemplate, JSON.stringify(template()));
+      expect(JSON.parse((await server.cli(['--json', 'template', 'validate', goodTemplate])).stdout)).toEqual({ valid: true, type: 'FLEET_PROVISIONING', parameters: ['SerialNumber', 'Location'] });
       const invalid = await server.cli(['template', 'validate', badTemplate]);
       expect(invalid.code).not.toBe(0);
       expect(invalid.stderr).toBe('error TEMPLATE_REF_UNKNOWN: Ref must name a parameter, a pseudo parameter or a resource at $.Resources.thing.Properties.ThingName.Ref (name: Missing)\n');

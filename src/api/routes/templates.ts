@@ -66,7 +66,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
   }, async (request) => {
     const b = bodyOf<{ templateBody: unknown; type?: ProvisioningTemplateType }>(request);
     const t = parseTemplate(typeof b.templateBody === 'string' ? b.templateBody : JSON.stringify(b.templateBody), { type: b.type ?? 'FLEET_PROVISIONING', maxLength: maxBodyLength });
-    return { valid: true, type: t.type, parameters: Object.keys(t.parameters) };
+    return { valid: true, type: t.type, parameters: t.parameters.map((p) => p.name) };
   });
 
   app.get('/v1/provisioning-templates', { schema: { tags: ['templates'], querystring: { type: 'object', additionalProperties: false, properties: { ...S.paging } } } }, async (request) => {
