@@ -191,6 +191,15 @@ for (const dialect of DIALECTS) {
       const inferred = await server.cli(['--json', 'bulk', 'start', '--template', 'bulk', '--file', path.join(tmp, 'more.CSV'), '--wait', '--interval', '100']);
       expect(inferred.code, inferred.stderr).toBe(0);
       expect(JSON.parse(inferred.stdout)).toMatchObject({ format: 'csv', status: 'COMPLETED', succeeded: 2, failed: 0 });
+      // a task whose lines partly failed is printed, then --wait exits 1: a script must not take it for success
+      const mixed = lines(1, factory, 'csv-mixed-').map((l) => JSON.parse(l) as { ThingName: string; CertificatePem: string });
+      writeFileSync(path.join(tmp, 'mixed.csv'), ['ThingName,CertificatePem', ...mixed.map((m) => `${m.ThingName},"${m.CertificatePem}"`), 'bad name!,nope'].join('\n'));
+      const partly = await server.cli(['bulk', 'start', '--template', 'bulk', '--file', path.join(tmp, 'mixed.csv'), '--wait', '--interval', '100']);
+      expect(partly.code).toBe(1);
+      const mixedId = /taskId: (\S+)/.exec(partly.stdout)?.[1] ?? '';
+      expect(partly.stdout).toContain('succeeded: 1');
+      expect(partly.stderr).toBe(`error CLI_BULK_INCOMPLETE: 1 of 2 lines of task ${mixedId} failed (gatehouse bulk errors ${mixedId} lists them)\n`);
+      expect(jsonLines<{ line: number }>((await server.cli(['bulk', 'errors', mixedId])).stdout).map((e) => e.line)).toEqual([2]);
     });
 
     it('generates device lines with their keys, and never overwrites a keys file', async () => {
@@ -246,9 +255,11 @@ for (const dialect of DIALECTS) {
       writeFileSync(path.join(tmp, 'tampered.json'), JSON.stringify(entries));
       const report = path.join(tmp, 'refused.jsonl');
       const mchp = await server.cli(['--json', 'manifest', 'import', '--vendor', 'microchip', '--template', 'bulk', '--verifier', signer, '--report', report, '--wait', '--interval', '100', path.join(tmp, 'tampered.json')]);
-      expect(mchp.code, mchp.stderr).toBe(0);
+      // --wait prints the task, then exits 1: lines failed
+      expect(mchp.code, mchp.stderr).toBe(1);
       const mt = JSON.parse(mchp.stdout) as TaskView;
       expect(mchp.stderr).toContain('manifest: 8 devices, 2 refused entries');
+      expect(mchp.stderr).toContain(`error CLI_BULK_INCOMPLETE: 2 of 10 lines of task ${mt.taskId} failed (gatehouse bulk errors ${mt.taskId} lists them)`);
       expect(mt).toMatchObject({ status: 'COMPLETED', total: 10, succeeded: 8, failed: 2 });
       const errs = jsonLines<{ line: number; code: string }>((await server.api('GET', `/v1/bulk-tasks/${mt.taskId}/errors`)).body as string);
       expect(errs.map((e) => [e.line, e.code])).toEqual([[4, 'PROVISIONING_MANIFEST_SIGNATURE_INVALID'], [8, 'PROVISIONING_MANIFEST_SIGNATURE_INVALID']]);
@@ -256,7 +267,8 @@ for (const dialect of DIALECTS) {
       expect((await server.api('GET', '/v1/things/sn0123F2408EA1FCF201')).status).toBe(200);
 
       const tm = await server.cli(['--json', 'manifest', 'import', '--vendor', 'microchip', '--template', 'bulk', '--verifier', signer, '--wait', path.join(MANIFESTS, 'microchip-ECC608-TMNGTLSS-B.json')]);
-      expect(tm.code, tm.stderr).toBe(0);
+      expect(tm.code, tm.stderr).toBe(1);
+      expect(tm.stderr).toContain('error CLI_BULK_INCOMPLETE: 10 of 10 lines');
       expect(JSON.parse(tm.stdout)).toMatchObject({ status: 'COMPLETED', total: 10, succeeded: 0, failed: 10 });
 
       const esp = await server.cli(['--json', 'manifest', 'import', '--vendor', 'espressif', '--template', 'bulk', '--wait', path.join(MANIFESTS, 'espressif.csv')]);

@@ -192,6 +192,18 @@ async function appendFile(part: string, target: string): Promise<void> {
 
 interface StartOptions { template: string; file: string; format?: string; wait?: boolean; interval: string }
 
+/**
+ * Prints the task a `--wait` followed to its end, then fails (exit 1) unless every line was registered: a script that
+ * waits for a task must not take a failed task, a stopped one or failed lines for success.
+ */
+function reportFollowed(c: CliContext, cmd: Command, t: BulkTaskView): void {
+  c.print(cmd, t);
+  const errors = `gatehouse bulk errors ${t.taskId}`;
+  if (t.status === 'FAILED') throw CliErrors.error('CLI_BULK_INCOMPLETE', `task ${t.taskId} FAILED at line ${t.checkpointLine} of ${t.total}${t.error === null ? '' : `: ${t.error}`} (gatehouse bulk resume ${t.taskId} continues it)`);
+  if (t.status === 'STOPPED') throw CliErrors.error('CLI_BULK_INCOMPLETE', `task ${t.taskId} was STOPPED at line ${t.checkpointLine} of ${t.total} (gatehouse bulk resume ${t.taskId} continues it)`);
+  if (t.failed > 0) throw CliErrors.error('CLI_BULK_INCOMPLETE', `${t.failed} of ${t.total} lines of task ${t.taskId} failed (${errors} lists them)`);
+}
+
 async function startAndMaybeFollow(c: CliContext, cmd: Command, o: StartOptions): Promise<void> {
   // without --format, a .csv file is CSV (it used to be read as JSON lines: every line failed, "not valid JSON")
   const format = o.format ?? (path.extname(o.file).toLowerCase() === '.csv' ? 'csv' : 'jsonl');
@@ -202,7 +214,7 @@ async function startAndMaybeFollow(c: CliContext, cmd: Command, o: StartOptions)
     return;
   }
   if (c.globals(cmd).json !== true) c.io.stdout(`task ${task.taskId}: ${task.total} devices\n`);
-  c.print(cmd, await followTask(c, cmd, task.taskId, countOption('--interval', o.interval)));
+  reportFollowed(c, cmd, await followTask(c, cmd, task.taskId, countOption('--interval', o.interval)));
 }
 
 /** `gatehouse bulk …` and `gatehouse manifest import` (issue 7). */
@@ -213,7 +225,7 @@ export function bulkCommands(c: CliContext): Command[] {
     .requiredOption('--template <name>', 'provisioning template applied to every line')
     .requiredOption('--file <file>', 'JSON lines (one device per line) or CSV with a header')
     .addOption(new Option('--format <format>', 'input format (default: csv for a .csv file, else jsonl)').choices(['jsonl', 'csv']))
-    .option('--wait', 'follow the task with a progress bar until it ends')
+    .option('--wait', 'follow the task with a progress bar until it ends; exits 1 (CLI_BULK_INCOMPLETE) when it fails, is stopped or any line failed')
     .option('--interval <ms>', 'polling interval while waiting', '500')
     .action((o: StartOptions, cmd: Command) => c.run(() => startAndMaybeFollow(c, cmd, o)));
   b.command('list').description('list bulk tasks, newest first').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ tasks: unknown[] }>('GET', '/v1/bulk-tasks')).tasks)));
@@ -221,12 +233,13 @@ export function bulkCommands(c: CliContext): Command[] {
   b.command('stop <taskId>').description('stop a task after the batch in flight').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/bulk-tasks/${encodeURIComponent(id)}/stop`))));
   b.command('resume <taskId>')
     .description('resume a stopped, failed or interrupted task from its checkpoint')
-    .option('--wait', 'follow the task until it ends')
+    .option('--wait', 'follow the task until it ends; exits 1 (CLI_BULK_INCOMPLETE) when it fails, is stopped or any line failed')
     .option('--interval <ms>', 'polling interval while waiting', '500')
     .action((id: string, o: { wait?: boolean; interval: string }, cmd: Command) =>
       c.run(async () => {
         const t = await c.client(cmd).call<BulkTaskView>('POST', `/v1/bulk-tasks/${encodeURIComponent(id)}/resume`);
-        c.print(cmd, o.wait === true ? await followTask(c, cmd, t.taskId, countOption('--interval', o.interval)) : t);
+        if (o.wait === true) reportFollowed(c, cmd, await followTask(c, cmd, t.taskId, countOption('--interval', o.interval)));
+        else c.print(cmd, t);
       }),
     );
   for (const kind of ['results', 'errors'] as const) {
@@ -292,7 +305,7 @@ export function bulkCommands(c: CliContext): Command[] {
     .option('--verifier <file>', 'Microchip manifest signer certificate (repeatable)', collect, [])
     .addOption(new Option('--thing-name <source>', 'Microchip: thing name from the certificate CN or the uniqueId').choices(['cn', 'uniqueId']).default('cn'))
     .option('--report <file>', 'also write the refused entries (JSON lines) here')
-    .option('--wait', 'follow the task until it ends')
+    .option('--wait', 'follow the task until it ends; exits 1 (CLI_BULK_INCOMPLETE) when it fails, is stopped or any line failed')
     .option('--interval <ms>', 'polling interval while waiting', '500')
     .action((p: string, o: { vendor: string; slot: string; template: string; verifier: string[]; thingName: 'cn' | 'uniqueId'; report?: string; wait?: boolean; interval: string }, cmd: Command) =>
       c.run(async () => {
