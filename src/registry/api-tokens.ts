@@ -3,6 +3,7 @@ import type { Executor } from '../store/index.ts';
 import { nowIso } from './context.ts';
 import { RegistryErrors } from './errors.ts';
 import { assertValidName } from './names.ts';
+import { DEFAULT_TENANT } from './tenants.ts';
 
 /** Roles of API tokens (issue: admin, operator, installer, manufacturer, provider). */
 export const ROLES = ['admin', 'operator', 'installer', 'manufacturer', 'provider'] as const;
@@ -60,8 +61,20 @@ export async function listApiTokens(db: Executor, tenantId: string): Promise<Api
   return rows.map(toToken);
 }
 
-/** Revokes a token of the tenant. */
-export async function revokeApiToken(db: Executor, tenantId: string, tokenId: string): Promise<void> {
+/**
+ * Revokes a token of the tenant. The last live admin token of the default tenant is refused: nobody could then create
+ * another token (or do anything else) through the API. With `rowLocks` (PostgreSQL) the live admin tokens are locked
+ * first, so that two revocations at once cannot both pass the check.
+ */
+export async function revokeApiToken(db: Executor, tenantId: string, tokenId: string, rowLocks = false): Promise<void> {
+  if (tenantId === DEFAULT_TENANT) {
+    let q = db.selectFrom('api_tokens').select(['token_id']).where('tenant_id', '=', tenantId).where('role', '=', 'admin').where('revoked_at', 'is', null);
+    if (rowLocks) q = q.forUpdate();
+    const admins = (await q.execute()).map((r) => r.token_id);
+    if (admins.length === 1 && admins[0] === tokenId) {
+      throw RegistryErrors.error('REGISTRY_TOKEN_LAST_ADMIN', 'this is the last live admin token of the default tenant: revoking it would lock every caller out; create another admin token first');
+    }
+  }
   const res = await db.updateTable('api_tokens').set({ revoked_at: nowIso() }).where('tenant_id', '=', tenantId).where('token_id', '=', tokenId).where('revoked_at', 'is', null).executeTakeFirst();
   if (res.numUpdatedRows === 0n) throw RegistryErrors.error('REGISTRY_TOKEN_NOT_FOUND', `no live token ${tokenId}`);
 }

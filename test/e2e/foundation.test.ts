@@ -173,6 +173,25 @@ for (const dialect of DIALECTS) {
       expect((await server.api('GET', '/v1/things', undefined, { tenant: 'nope' })).body.code).toBe('REGISTRY_TENANT_NOT_FOUND');
     });
 
+    it("keeps the default tenant's last admin token from being revoked; other tokens are revoked at once", async () => {
+      const tokens = JSON.parse((await server.cli(['--json', 'token', 'list'])).stdout) as { tokenId: string; name: string; role: string; revokedAt: string | null }[];
+      const live = tokens.filter((x) => x.role === 'admin' && x.revokedAt === null);
+      expect(live.map((x) => x.name)).toEqual(['admin']);
+      const own = live[0]?.tokenId ?? '';
+      const refused = await server.cli(['token', 'revoke', own]);
+      expect(refused).toMatchObject({ code: 1, stderr: 'error REGISTRY_TOKEN_LAST_ADMIN: this is the last live admin token of the default tenant: revoking it would lock every caller out; create another admin token first\n' });
+      expect((await server.api('GET', '/v1/things')).status).toBe(200);
+      const second = await server.api('POST', '/v1/tokens', { role: 'admin', name: 'second-admin' });
+      expect((await server.api('GET', '/v1/things', undefined, { token: second.body.token })).status).toBe(200);
+      expect((await server.cli(['token', 'revoke', second.body.tokenId])).code).toBe(0);
+      expect((await server.api('GET', '/v1/things', undefined, { token: second.body.token })).body.code).toBe('API_UNAUTHENTICATED');
+      // another tenant's last admin token may go: a default-tenant admin can make a new one
+      const acme = (await server.api('GET', '/v1/tokens', undefined, { tenant: 'acme' })).body.tokens as { tokenId: string; role: string; revokedAt: string | null }[];
+      const acmeAdmins = acme.filter((x) => x.role === 'admin' && x.revokedAt === null);
+      expect(acmeAdmins.length).toBeGreaterThan(0);
+      for (const x of acmeAdmins) expect((await server.api('DELETE', `/v1/tokens/${x.tokenId}`, undefined, { tenant: 'acme' })).status).toBe(204);
+    });
+
     it('refuses a second process on the same data directory', async () => {
       const r = await execFileAsync(process.execPath, [BIN, 'serve'], { env: { ...server.env }, cwd: REPO, timeout: 30_000 }).catch((e: { code: number; stderr: string }) => e);
       expect((r as { code: number }).code).toBe(1);

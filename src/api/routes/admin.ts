@@ -70,7 +70,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ApiDependencies)
     const ctx = ctxOf(request);
     const { tokenId } = paramsOf<{ tokenId: string }>(request);
     await store.transaction(async (trx) => {
-      await registry.revokeApiToken(trx, ctx.tenantId, tokenId);
+      await registry.revokeApiToken(trx, ctx.tenantId, tokenId, store.supportsRowLocks);
       await registry.appendAudit(trx, ctx, 'token.revoke', `token/${tokenId}`, {}, store.supportsRowLocks);
     });
     return reply.status(204).send();
