@@ -8,6 +8,7 @@ export const RegistryErrors = defineErrors({
   REGISTRY_TENANT_EXISTS: { kind: 'conflict', description: 'A tenant with that name already exists.' },
   REGISTRY_THING_NOT_FOUND: { kind: 'not_found', description: 'No thing has that name in this tenant.' },
   REGISTRY_THING_EXISTS: { kind: 'conflict', description: 'A thing with that name already exists with different properties.' },
+  REGISTRY_THING_HAS_PRINCIPALS: { kind: 'conflict', description: 'The thing still has certificates attached; detach them first, or delete with detachPrincipals=true.' },
   REGISTRY_THING_VERSION_CONFLICT: { kind: 'conflict', description: 'The thing was changed since the expected version.' },
   REGISTRY_THING_TYPE_NOT_FOUND: { kind: 'not_found', description: 'No thing type has that name in this tenant.' },
   REGISTRY_THING_TYPE_EXISTS: { kind: 'conflict', description: 'A thing type with that name already exists.' },

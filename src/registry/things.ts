@@ -173,12 +173,22 @@ export async function updateThing(db: Executor, ctx: RegistryContext, thingName:
 }
 
 /** Deletes a thing, its group memberships and principal attachments. */
-export async function deleteThing(db: Executor, ctx: RegistryContext, thingName: string, opts: WriteOptions = {}): Promise<void> {
+export async function deleteThing(db: Executor, ctx: RegistryContext, thingName: string, opts: WriteOptions & { detachPrincipals?: boolean } = {}): Promise<{ detachedPrincipals: string[] }> {
   await getThing(db, ctx.tenantId, thingName);
+  const principals = (await db.selectFrom('thing_principals').select('certificate_id').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).orderBy('certificate_id').execute()).map((r) => r.certificate_id);
+  // AWS DeleteThing refuses a thing with principals (InvalidRequestException): its devices would lose their thing unseen
+  if (principals.length > 0 && opts.detachPrincipals !== true) {
+    throw RegistryErrors.error(
+      'REGISTRY_THING_HAS_PRINCIPALS',
+      `thing "${thingName}" is still attached to ${principals.length === 1 ? 'a certificate' : `${principals.length} certificates`}: detach ${principals.length === 1 ? 'it' : 'them'} first, or delete with detachPrincipals=true (CLI --detach-principals)`,
+      { details: { certificateIds: principals } },
+    );
+  }
   await db.deleteFrom('thing_group_members').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).execute();
   await db.deleteFrom('thing_principals').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).execute();
   await db.deleteFrom('things').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).execute();
-  await appendAudit(db, ctx, 'thing.delete', `thing/${thingName}`, {}, opts.rowLocks);
+  await appendAudit(db, ctx, 'thing.delete', `thing/${thingName}`, principals.length === 0 ? {} : { detachedPrincipals: principals }, opts.rowLocks);
+  return { detachedPrincipals: principals };
 }
 
 /** Filters of listThings. */

@@ -259,6 +259,26 @@ for (const dialect of DIALECTS) {
       await lone.endAsync();
     });
 
+    it('deletes a thing that has certificates only with detachPrincipals (as AWS refuses it); its live connection then loses the thing\'s grants', async () => {
+      expect((await server.api('POST', '/v1/things', { thingName: 'doomed-thing', attributes: { room: 'attic' } })).status).toBe(201);
+      const dev = await issue();
+      expect((await server.api('POST', '/v1/things/doomed-thing/principals', { certificateId: dev.certificateId })).status).toBeLessThan(300);
+      const c = await connected(server, dev, 'doomed-1');
+      expect(await granted(c, 'things/doomed-thing/state')).toBe(1);
+      const refused = await server.api('DELETE', '/v1/things/doomed-thing');
+      expect(refused.status).toBe(409);
+      expect(refused.body).toMatchObject({ code: 'REGISTRY_THING_HAS_PRINCIPALS', details: { certificateIds: [dev.certificateId] } });
+      expect((await server.api('GET', '/v1/things/doomed-thing')).body.principals).toEqual([dev.certificateId]);
+      expect(await granted(c, 'things/doomed-thing/state')).toBe(1);
+      expect((await server.api('DELETE', '/v1/things/doomed-thing?detachPrincipals=true')).status).toBe(204);
+      expect((await server.api('GET', '/v1/things/doomed-thing')).status).toBe(404);
+      expect((await server.api('GET', `/v1/certificates/${dev.certificateId}`)).body.status).toBe('ACTIVE');
+      await expect.poll(() => granted(c, 'things/doomed-thing/state'), { timeout: 5000, interval: 100 }).toBe(128);
+      await c.endAsync();
+      const audit = await server.api('GET', '/v1/audit?maxResults=50');
+      expect(audit.body.entries.find((e: { action: string; target: string }) => e.action === 'thing.delete' && e.target === 'thing/doomed-thing')?.details).toEqual({ detachedPrincipals: [dev.certificateId] });
+    });
+
     it('refuses iot:Connect for a certificate without policy, and inactive, revoked, unknown, self-signed or missing certificates', async () => {
       const before = await refusalCount(server, 'connect_denied');
       const noPolicy = await issue({ policy: null });

@@ -289,6 +289,12 @@ for (const dialect of DIALECTS) {
       expect(again.stderr).toBe(`error CLI_OUTPUT_EXISTS: ${out} already holds certificate.pem, private.key; choose another --out directory (key material is never overwritten)\n`);
       expect(readFileSync(path.join(out, 'private.key'), 'utf8')).toBe(key);
       expect((await server.api('GET', '/v1/things/bundled-2')).status).toBe(404);
+      // the thing has its certificate: deleting it needs --detach-principals, and the certificate stays
+      const kept = await server.cli(['thing', 'delete', 'bundled-1']);
+      expect(kept).toMatchObject({ code: 1, stderr: `error REGISTRY_THING_HAS_PRINCIPALS: thing "bundled-1" is still attached to a certificate: detach it first, or delete with detachPrincipals=true (CLI --detach-principals) (certificateIds: ${res.certificateId})\n` });
+      expect((await server.cli(['thing', 'delete', 'bundled-1', '--detach-principals'])).code).toBe(0);
+      expect((await server.api('GET', '/v1/things/bundled-1')).status).toBe(404);
+      expect((await server.api('GET', `/v1/certificates/${res.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', things: [] });
     });
   });
 }

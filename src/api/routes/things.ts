@@ -74,11 +74,19 @@ export function registerThingRoutes(app: FastifyInstance, deps: ApiDependencies)
     return thing;
   });
 
-  app.delete('/v1/things/:thingName', { schema: { tags: ['things'], params: thingParams } }, async (request, reply) => {
+  app.delete('/v1/things/:thingName', {
+    schema: {
+      tags: ['things'], params: thingParams,
+      description: 'Deletes a thing. As in AWS, a thing with certificates attached is refused (REGISTRY_THING_HAS_PRINCIPALS) unless `detachPrincipals=true` detaches them in the same transaction.',
+      querystring: { type: 'object', additionalProperties: false, properties: { detachPrincipals: { type: 'boolean' } } },
+    },
+  }, async (request, reply) => {
     const { thingName } = paramsOf<{ thingName: string }>(request);
-    await store.transaction((trx) => registry.deleteThing(trx, ctxOf(request), thingName, w));
-    deps.controlPlane.thingEvent(ctxOf(request).tenantId, 'deleted', { thingName });
-    deps.controlPlane.notifyPoliciesChanged(ctxOf(request).tenantId);
+    const ctx = ctxOf(request);
+    const { detachedPrincipals } = await store.transaction((trx) => registry.deleteThing(trx, ctx, thingName, { ...w, detachPrincipals: queryOf<{ detachPrincipals?: boolean }>(request).detachPrincipals === true }));
+    deps.controlPlane.thingEvent(ctx.tenantId, 'deleted', { thingName });
+    for (const id of detachedPrincipals) deps.controlPlane.notifyCertificateChanged(ctx.tenantId, id);
+    deps.controlPlane.notifyPoliciesChanged(ctx.tenantId);
     return reply.status(204).send();
   });
 

@@ -89,7 +89,10 @@ export function registryCommands(c: CliContext): Command[] {
         c.print(cmd, await c.client(cmd).call('PATCH', `/v1/things/${encodeURIComponent(n)}`, { attributes, ...(o.type === undefined ? {} : { thingTypeName: o.type }) }));
       }),
     );
-  thing.command('delete <thingName>').description('delete a thing').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/things/${encodeURIComponent(n)}`))));
+  thing.command('delete <thingName>')
+    .description('delete a thing; refused while certificates are attached to it, unless --detach-principals')
+    .option('--detach-principals', 'detach its certificates in the same transaction (they stay ACTIVE; their devices lose the thing)')
+    .action((n: string, o: { detachPrincipals?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/things/${encodeURIComponent(n)}${o.detachPrincipals === true ? '?detachPrincipals=true' : ''}`))));
   thing.command('attach-certificate <thingName> <certificateId>').description('attach a certificate (principal) to a thing').action((n: string, id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/things/${encodeURIComponent(n)}/principals`, { certificateId: id }))));
   thing.command('detach-certificate <thingName> <certificateId>').description('detach a certificate from a thing').action((n: string, id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/things/${encodeURIComponent(n)}/principals/${encodeURIComponent(id)}`))));
 
