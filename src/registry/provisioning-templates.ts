@@ -175,14 +175,15 @@ export type TemplateClaimsOnDelete = 'refuse' | 'revoke' | 'keep';
 const CLAIMS_NAMED = 20;
 
 /**
- * Deletes a template and its versions. Refused while a CA uses it as its JITP template. Live claims of the template
+ * Deletes a template and its versions. Refused while a CA (not revoked) uses it as its JITP template. Live claims of the template
  * (batch and trusted-user claims neither revoked nor expired) would provision again under any later template of the
  * same name, so they must be dealt with: `refuse` (the default) fails naming them, `revoke` revokes them in the same
  * transaction, `keep` leaves them for a template recreated under the name. Returns the revoked claims.
  */
 export async function deleteProvisioningTemplate(db: Executor, ctx: RegistryContext, name: string, opts: WriteOptions & { claims?: TemplateClaimsOnDelete } = {}): Promise<{ claimsRevoked: CertificateRecord[] }> {
   await getProvisioningTemplate(db, ctx.tenantId, name);
-  const cas = await db.selectFrom('ca_certificates').select('ca_certificate_id').where('tenant_id', '=', ctx.tenantId).where('registration_template', '=', name).orderBy('ca_certificate_id').execute();
+  // a revoked CA provisions nothing and cannot be changed any more: it does not hold the template
+  const cas = await db.selectFrom('ca_certificates').select('ca_certificate_id').where('tenant_id', '=', ctx.tenantId).where('registration_template', '=', name).where('status', '!=', 'REVOKED').orderBy('ca_certificate_id').execute();
   if (cas.length > 0) {
     const ids = cas.map((c) => c.ca_certificate_id);
     throw RegistryErrors.error('REGISTRY_TEMPLATE_IN_USE', `template "${name}" is the JITP template of ${ids.length === 1 ? 'CA' : `${ids.length} CAs:`} ${ids.join(', ')}; give the CA another template first`, { details: { caCertificateIds: ids } });

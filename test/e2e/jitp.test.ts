@@ -130,6 +130,13 @@ for (const dialect of DIALECTS) {
       expect(inUse).toMatchObject({ code: 1, stderr: `error REGISTRY_TEMPLATE_IN_USE: template "jitp-sensors" is the JITP template of CA ${caId}; give the CA another template first\n` });
       expect((await server.api('GET', '/v1/provisioning-templates/jitp-sensors')).status).toBe(200);
       expect((await server.cli(['template', 'delete', 'fleet-kind'])).code).toBe(0);
+      // a revoked CA (which can no longer be changed) does not hold its template
+      const spare = await registerCa('spare', '/CN=Spare Maker CA', true);
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'spare-jitp', templateBody: JITP_TEMPLATE, type: 'JITP' })).status).toBe(201);
+      expect((await server.api('PATCH', `/v1/cas/${spare}`, { registrationConfig: { templateName: 'spare-jitp' } })).status).toBe(200);
+      expect((await server.api('DELETE', '/v1/provisioning-templates/spare-jitp')).body.code).toBe('REGISTRY_TEMPLATE_IN_USE');
+      expect((await server.api('POST', `/v1/cas/${spare}/revoke`, { reason: 'cessationOfOperation' })).status).toBe(200);
+      expect((await server.api('DELETE', '/v1/provisioning-templates/spare-jitp')).status).toBe(204);
     });
 
     it('JITP works with mosquitto_pub from Debian', async () => {
