@@ -40,6 +40,7 @@ export const RegistryErrors = defineErrors({
   REGISTRY_TEMPLATE_VERSION_NOT_FOUND: { kind: 'not_found', description: 'The provisioning template has no such version.' },
   REGISTRY_TOKEN_LAST_ADMIN: { kind: 'conflict', description: 'The token is the last live admin token of the default tenant; create another admin token before revoking it.' },
   REGISTRY_TEMPLATE_IN_USE: { kind: 'conflict', description: 'The template is the JITP template of a CA, or has live claims that the delete neither revokes nor keeps (claims=revoke|keep).' },
+  REGISTRY_TEMPLATE_VERSION_IS_DEFAULT: { kind: 'conflict', description: 'The default version of a template cannot be deleted; make another version the default first.' },
   REGISTRY_TEMPLATE_VERSION_LIMIT: { kind: 'conflict', description: 'The template already has the maximum of 5 versions; delete one first.' },
   REGISTRY_WEBHOOK_NOT_FOUND: { kind: 'not_found', description: 'No webhook has that id in this tenant.' },
   REGISTRY_ALLOW_LIST_ENTRY_NOT_FOUND: { kind: 'not_found', description: 'The value is not on the allow list.' },

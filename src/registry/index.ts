@@ -30,7 +30,7 @@ export {
 export { claimSystemSetting, createKeyBlobRepository, getSystemSetting, setSystemSetting } from './key-blobs.ts';
 export {
   MAX_TEMPLATE_VERSIONS, validateTemplateBody, createProvisioningTemplate, findProvisioningTemplate, getProvisioningTemplate, updateProvisioningTemplate,
-  createProvisioningTemplateVersion, listProvisioningTemplateVersions, deleteProvisioningTemplate, listProvisioningTemplates,
+  createProvisioningTemplateVersion, listProvisioningTemplateVersions, getProvisioningTemplateVersion, deleteProvisioningTemplateVersion, deleteProvisioningTemplate, listProvisioningTemplates,
   type ProvisioningTemplateRecord, type PreProvisioningHook, type TemplateClaimsOnDelete,
 } from './provisioning-templates.ts';
 export { WEBHOOK_EVENT_TYPES, createWebhook, listWebhooks, listAllWebhookTargets, deleteWebhook, insertDeadLetter, listDeadLetters, type Webhook } from './webhooks.ts';

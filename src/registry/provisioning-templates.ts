@@ -168,6 +168,26 @@ export async function listProvisioningTemplateVersions(db: Executor, tenantId: s
   return rows.map((r) => ({ versionId: r.version_id, isDefaultVersion: r.version_id === t.defaultVersionId, createdAt: r.created_at }));
 }
 
+/** One version with its body (AWS DescribeProvisioningTemplateVersion). */
+export async function getProvisioningTemplateVersion(db: Executor, tenantId: string, name: string, versionId: number): Promise<{ versionId: number; isDefaultVersion: boolean; templateBody: string; createdAt: string }> {
+  const t = await getProvisioningTemplate(db, tenantId, name);
+  const row = await db.selectFrom('provisioning_template_versions').select(['version_id', 'body', 'created_at']).where('tenant_id', '=', tenantId).where('template_name', '=', name).where('version_id', '=', versionId).executeTakeFirst();
+  if (row === undefined) throw RegistryErrors.error('REGISTRY_TEMPLATE_VERSION_NOT_FOUND', `template "${name}" has no version ${versionId}`);
+  return { versionId: row.version_id, isDefaultVersion: row.version_id === t.defaultVersionId, templateBody: row.body, createdAt: row.created_at };
+}
+
+/**
+ * Deletes a version that is not the default (AWS DeleteProvisioningTemplateVersion): a template keeps at most
+ * {@link MAX_TEMPLATE_VERSIONS}, so this is how room is made for a new one.
+ */
+export async function deleteProvisioningTemplateVersion(db: Executor, ctx: RegistryContext, name: string, versionId: number, opts: WriteOptions = {}): Promise<void> {
+  const t = await getProvisioningTemplate(db, ctx.tenantId, name);
+  if (t.defaultVersionId === versionId) throw RegistryErrors.error('REGISTRY_TEMPLATE_VERSION_IS_DEFAULT', `version ${versionId} is the default of template "${name}"; make another version the default first`);
+  const res = await db.deleteFrom('provisioning_template_versions').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).where('version_id', '=', versionId).executeTakeFirst();
+  if (res.numDeletedRows === 0n) throw RegistryErrors.error('REGISTRY_TEMPLATE_VERSION_NOT_FOUND', `template "${name}" has no version ${versionId}`);
+  await appendAudit(db, ctx, 'template.version.delete', `provisioningtemplate/${name}`, { versionId }, opts.rowLocks);
+}
+
 /** What `deleteProvisioningTemplate` does with the template's live claims (neither revoked nor expired). */
 export type TemplateClaimsOnDelete = 'refuse' | 'revoke' | 'keep';
 

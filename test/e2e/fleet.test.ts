@@ -420,6 +420,34 @@ for (const dialect of DIALECTS) {
       expect(left.body.claims.map((x: { certificateId: string }) => x.certificateId)).toEqual([c.certificateId]);
     });
 
+    it('keeps up to 5 template versions from the CLI: create-version, describe --version-id, delete-version; devices get the default version', async () => {
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'versioned', templateBody: template() })).status).toBe(201);
+      const claimV = await newClaim('versioned', 'v');
+      const body = (prefix: string): string => {
+        const file = path.join(tmp, `versioned-${prefix}.json`);
+        const t = template() as { Resources: { thing: { Properties: { ThingName: unknown } } } };
+        t.Resources.thing.Properties.ThingName = { 'Fn::Join': ['', [prefix, { Ref: 'SerialNumber' }]] };
+        writeFileSync(file, JSON.stringify(t));
+        return file;
+      };
+      for (const v of [2, 3, 4]) expect((await server.api('POST', '/v1/provisioning-templates/versioned/versions', { templateBody: JSON.parse(readFileSync(body(`v${v}-`), 'utf8')) as unknown })).status).toBe(201);
+      expect(JSON.parse((await server.cli(['--json', 'template', 'create-version', 'versioned', body('v5-'), '--set-as-default'])).stdout)).toEqual({ versionId: 5, isDefaultVersion: true });
+      expect((await provisionByClaim({ endpoint, claim: claimV, templateName: 'versioned', parameters: { SerialNumber: 'A' } })).thingName).toBe('v5-A');
+      const full = await server.cli(['template', 'create-version', 'versioned', body('v6-')]);
+      expect(full.stderr).toBe('error REGISTRY_TEMPLATE_VERSION_LIMIT: template "versioned" already has 5 versions\n');
+      expect((await server.cli(['template', 'delete-version', 'versioned', '5'])).stderr).toBe('error REGISTRY_TEMPLATE_VERSION_IS_DEFAULT: version 5 is the default of template "versioned"; make another version the default first\n');
+      expect((await server.cli(['template', 'delete-version', 'versioned', '2'])).code).toBe(0);
+      expect((await server.cli(['template', 'delete-version', 'versioned', '2'])).stderr).toBe('error REGISTRY_TEMPLATE_VERSION_NOT_FOUND: template "versioned" has no version 2\n');
+      expect(JSON.parse((await server.cli(['--json', 'template', 'create-version', 'versioned', body('v6-')])).stdout)).toEqual({ versionId: 6, isDefaultVersion: false });
+      const v3 = JSON.parse((await server.cli(['--json', 'template', 'describe', 'versioned', '--version-id', '3'])).stdout) as { versionId: number; isDefaultVersion: boolean; templateBody: string };
+      expect(v3).toMatchObject({ versionId: 3, isDefaultVersion: false });
+      expect(v3.templateBody).toContain('v3-');
+      expect((await server.cli(['template', 'update', 'versioned', '--default-version', '3'])).code).toBe(0);
+      expect((await provisionByClaim({ endpoint, claim: claimV, templateName: 'versioned', parameters: { SerialNumber: 'B' } })).thingName).toBe('v3-B');
+      const versions = JSON.parse((await server.cli(['--json', 'template', 'versions', 'versioned'])).stdout) as { versionId: number; isDefaultVersion: boolean }[];
+      expect(versions.map((v) => [v.versionId, v.isDefaultVersion])).toEqual([[1, false], [3, true], [4, false], [5, false], [6, false]]);
+    });
+
     it('deletes a template with live claims only when told what becomes of them: kept claims provision under a new template of the name, revoked ones are refused and on the CRL', async () => {
       expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'retired', templateBody: template() })).status).toBe(201);
       const kept = await newClaim('retired', 'line-1');

@@ -233,6 +233,15 @@ for (const dialect of DIALECTS) {
       const good = await server.cli(['--json', 'policy', 'create', 'cli-good', '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Connect", "Resource": "*" }] }']);
       expect(good.code, good.stderr).toBe(0);
       expect(JSON.parse(JSON.parse(good.stdout).policyDocument)).toEqual({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] });
+      // versions as the AWS CLI names them: create-version --set-as-default, delete-version makes room past 5
+      const policyDoc = '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Connect", "Resource": "*" }] }';
+      for (const v of [2, 3, 4]) expect((await server.api('POST', '/v1/policies/cli-good/versions', { policyDocument: policyDoc })).body.versionId).toBe(v);
+      expect(JSON.parse((await server.cli(['--json', 'policy', 'create-version', 'cli-good', policyDoc, '--set-as-default'])).stdout)).toMatchObject({ versionId: 5, isDefaultVersion: true });
+      expect((await server.cli(['policy', 'create-version', 'cli-good', policyDoc])).stderr).toBe('error REGISTRY_POLICY_VERSION_LIMIT: policy "cli-good" already has 5 versions\n');
+      expect((await server.cli(['policy', 'delete-version', 'cli-good', '5'])).stderr).toBe('error REGISTRY_POLICY_VERSION_IS_DEFAULT: version 5 is the default of "cli-good"\n');
+      expect((await server.cli(['policy', 'delete-version', 'cli-good', 'one'])).stderr).toBe('error CLI_USAGE_INVALID: <versionId> must be a whole number from 1, got "one"\n');
+      expect((await server.cli(['policy', 'delete-version', 'cli-good', '1'])).code).toBe(0);
+      expect(JSON.parse((await server.cli(['--json', 'policy', 'create-version', 'cli-good', policyDoc])).stdout)).toMatchObject({ versionId: 6, isDefaultVersion: false });
       // a document file is passed as @file; a bare file name (as `template create` takes one) gets a hint, not a JSON error
       const docFile = path.join(server.dataDir, 'cli-file-policy.json');
       writeFileSync(docFile, '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Publish", "Resource": "*" }] }');

@@ -111,6 +111,19 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
     versions: await registry.listProvisioningTemplateVersions(store.db, ctxOf(request).tenantId, paramsOf<{ templateName: string }>(request).templateName),
   }));
 
+  const versionParams = { type: 'object', required: ['templateName', 'versionId'], properties: { templateName: nameSchema, versionId: { type: 'integer', minimum: 1 } } } as const;
+  app.get('/v1/provisioning-templates/:templateName/versions/:versionId', { schema: { tags: ['templates'], params: versionParams } }, async (request) => {
+    const { templateName, versionId } = paramsOf<{ templateName: string; versionId: number }>(request);
+    return registry.getProvisioningTemplateVersion(store.db, ctxOf(request).tenantId, templateName, versionId);
+  });
+  app.delete('/v1/provisioning-templates/:templateName/versions/:versionId', {
+    schema: { tags: ['templates'], params: versionParams, description: 'Deletes a version that is not the default (a template keeps at most 5).' },
+  }, async (request, reply) => {
+    const { templateName, versionId } = paramsOf<{ templateName: string; versionId: number }>(request);
+    await store.transaction((trx) => registry.deleteProvisioningTemplateVersion(trx, ctxOf(request), templateName, versionId, w));
+    return reply.status(204).send();
+  });
+
   app.post('/v1/provisioning-templates/:templateName/dry-run', {
     schema: {
       tags: ['templates'], params,

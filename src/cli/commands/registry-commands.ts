@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import * as pki from '../../pki/index.ts';
 import type { CliContext } from '../cli-context.ts';
 import { CliErrors } from '../errors.ts';
-import { collect, parseKeyValues, readDocument, refuseExistingOutput } from '../output.ts';
+import { collect, countOption, parseKeyValues, readDocument, refuseExistingOutput } from '../output.ts';
 
 /** `gatehouse thing …`, `thing-type …`, `thing-group …`, `policy …`. */
 export function registryCommands(c: CliContext): Command[] {
@@ -118,8 +118,13 @@ export function registryCommands(c: CliContext): Command[] {
   policy.command('delete <name>').description('delete a detached policy').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/policies/${encodeURIComponent(n)}`))));
   policy.command('attach <name> <target>').description('attach to a certificate id or thinggroup/<name>').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/attach`, { target: t }))));
   policy.command('detach <name> <target>').description('detach from a certificate id or thinggroup/<name>').action((n: string, t: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/detach`, { target: t }))));
-  policy.command('create-version <name> <document>').description('add a version (JSON or @file)').option('--default', 'make it the default').action((n: string, d: string, o: { default?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/versions`, { policyDocument: readDocument(d), setAsDefault: o.default === true }))));
+  policy.command('create-version <name> <document>')
+    .description('add a version (JSON or @file); a policy keeps at most 5 (delete-version makes room)')
+    .option('--default', 'make it the default')
+    .option('--set-as-default', 'the same as --default (the AWS CLI\'s name)')
+    .action((n: string, d: string, o: { default?: boolean; setAsDefault?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/versions`, { policyDocument: readDocument(d), setAsDefault: o.default === true || o.setAsDefault === true }))));
   policy.command('versions <name>').description('list versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ policyVersions: unknown[] }>('GET', `/v1/policies/${encodeURIComponent(n)}/versions`)).policyVersions)));
-  policy.command('set-default-version <name> <versionId>').description('make a version the default').action((n: string, v: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/versions/${encodeURIComponent(v)}/default`))));
+  policy.command('set-default-version <name> <versionId>').description('make a version the default').action((n: string, v: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/policies/${encodeURIComponent(n)}/versions/${countOption('<versionId>', v)}/default`))));
+  policy.command('delete-version <name> <versionId>').description('delete a version that is not the default').action((n: string, v: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/policies/${encodeURIComponent(n)}/versions/${countOption('<versionId>', v)}`))));
   return [thing, type, group, policy];
 }

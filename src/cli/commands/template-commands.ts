@@ -69,7 +69,15 @@ export function templateCommands(c: CliContext): Command[] {
       }),
     );
   t.command('list').description('list templates').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).listAll('/v1/provisioning-templates', 'templates'))));
-  t.command('describe <name>').description('describe a template (default version body)').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}`))));
+  t.command('describe <name>')
+    .description('describe a template (with the body of its default version), or one version of it')
+    .option('--version-id <versionId>', 'that version: its body, whether it is the default, when it was made')
+    .action((n: string, o: { versionId?: string }, cmd: Command) =>
+      c.run(async () => {
+        const base = `/v1/provisioning-templates/${encodeURIComponent(n)}`;
+        c.print(cmd, await c.client(cmd).call('GET', o.versionId === undefined ? base : `${base}/versions/${countOption('--version-id', o.versionId)}`));
+      }),
+    );
   t.command('delete <name>')
     .description("delete a template and its versions; refused while a CA uses it for JITP, or while it has live claims (neither revoked nor expired) unless --revoke-claims or --keep-claims says what becomes of them")
     .option('--revoke-claims', 'revoke the live claims in the same transaction (their devices can no longer connect nor provision)')
@@ -82,7 +90,14 @@ export function templateCommands(c: CliContext): Command[] {
       }),
     );
   t.command('versions <name>').description('list versions').action((n: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ versions: unknown[] }>('GET', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`)).versions)));
-  t.command('create-version <name> <file>').description('add a version').option('--default', 'make it the default').action((n: string, f: string, o: { default?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`, { templateBody: readInputFile(f, 'template body'), setAsDefault: o.default === true }))));
+  t.command('create-version <name> <file>')
+    .description('add a version; a template keeps at most 5 (delete-version makes room)')
+    .option('--default', 'make it the default')
+    .option('--set-as-default', 'the same as --default (the AWS CLI\'s name)')
+    .action((n: string, f: string, o: { default?: boolean; setAsDefault?: boolean }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions`, { templateBody: readInputFile(f, 'template body'), setAsDefault: o.default === true || o.setAsDefault === true }))));
+  t.command('delete-version <name> <versionId>')
+    .description('delete a version that is not the default (template update --default-version changes the default)')
+    .action((n: string, v: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/provisioning-templates/${encodeURIComponent(n)}/versions/${countOption('<versionId>', v)}`))));
   t.command('dry-run <name>')
     .description('evaluate the template with parameters, print the resource plan and whether it would apply now (checked in a rolled-back transaction: missing policies, groups, types, OverrideSettings FAIL, the built-in allow list); writes nothing, calls no webhook, exits 1 when the plan would not apply')
     .option('-p, --parameters <k=v>', 'parameter (repeatable)', collect, [])
