@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -295,6 +296,39 @@ for (const dialect of DIALECTS) {
       expect((await server.cli(['thing', 'delete', 'bundled-1', '--detach-principals'])).code).toBe(0);
       expect((await server.api('GET', '/v1/things/bundled-1')).status).toBe(404);
       expect((await server.api('GET', `/v1/certificates/${res.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', things: [] });
+    });
+
+    it('leaves nothing behind when a bundle cannot be completed: a missing policy is named first, a later failure is undone', async () => {
+      const certsNamed = async (cn: string): Promise<number> => ((await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates as { subjectCommonName: string }[]).filter((x) => x.subjectCommonName === cn).length;
+      const missing = await server.cli(['thing', 'create', 'half-1', '--with-certificate', '--policy', 'no-such-policy', '--out', path.join(ws.dir, 'half-1')]);
+      expect(missing).toMatchObject({ code: 1, stderr: 'error REGISTRY_POLICY_NOT_FOUND: policy "no-such-policy" does not exist\n' });
+      expect((await server.api('GET', '/v1/things/half-1')).status).toBe(404);
+      expect(await certsNamed('half-1')).toBe(0);
+      // the server fails the policy attachment (a proxy in front of it answers 503): the certificate and thing made
+      // before are removed again, and no key is written
+      await server.api('POST', '/v1/policies', { policyName: 'half-p', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } });
+      const proxy = createServer((req, res) => {
+        if (req.method === 'POST' && req.url === '/v1/policies/half-p/attach') {
+          res.writeHead(503, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ status: 503, code: 'STORE_UNAVAILABLE', detail: 'injected failure' }));
+          return;
+        }
+        const upstream = httpRequest(`${server.apiUrl}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        });
+        req.pipe(upstream);
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+      try {
+        const out = path.join(ws.dir, 'half-2');
+        const failed = await server.cli(['thing', 'create', 'half-2', '--with-certificate', '--policy', 'half-p', '--out', out], { GATEHOUSE_URL: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` });
+        expect(failed).toMatchObject({ code: 1, stderr: 'error STORE_UNAVAILABLE: injected failure\n' });
+        expect((await server.api('GET', '/v1/things/half-2')).status).toBe(404);
+        expect(await certsNamed('half-2')).toBe(0);
+        expect(existsSync(out)).toBe(false);
+      } finally {
+        await new Promise<void>((r) => proxy.close(() => r()));
+      }
     });
   });
 }

@@ -3,8 +3,49 @@ import path from 'node:path';
 import { Command } from 'commander';
 import * as pki from '../../pki/index.ts';
 import type { CliContext } from '../cli-context.ts';
+import { isGatehouseError } from '../../errors/index.ts';
+import { ApiCallError } from '../client.ts';
+import type { ApiClient } from '../client.ts';
 import { CliErrors } from '../errors.ts';
 import { collect, countOption, parseKeyValues, readDocument, refuseExistingOutput } from '../output.ts';
+
+/**
+ * Removes what a failed `thing create --with-certificate` made (its certificate, and the thing unless it existed
+ * before). Returns the error to report: the original one, or, when something could not be removed, one that names it;
+ * `certificateLeft` then says whether the certificate is still there (its key must not be thrown away).
+ */
+async function undoThingBundle(api: ApiClient, thingPath: string, thingExisted: boolean, certificateId: string | undefined, error: unknown): Promise<{ error: unknown; certificateLeft: boolean }> {
+  const left: string[] = [];
+  let certificateLeft = false;
+  if (certificateId !== undefined) {
+    await api.call('DELETE', `/v1/certificates/${certificateId}?forceDelete=true`).catch(() => {
+      certificateLeft = true;
+      left.push(`certificate ${certificateId}`);
+    });
+  }
+  if (!thingExisted) await api.call('DELETE', `${thingPath}?detachPrincipals=true`).catch(() => left.push(`thing ${decodeURIComponent(thingPath.slice('/v1/things/'.length))}`));
+  if (left.length === 0 || !(error instanceof ApiCallError || isGatehouseError(error))) return { error, certificateLeft };
+  return { error: new ApiCallError(error.code, 0, `${error.message}; could not remove ${left.join(' and ')} again: delete ${left.length === 1 ? 'it' : 'them'} by hand`, error.details), certificateLeft };
+}
+
+/** Whether the thing at `thingPath` exists (any other failure is thrown). */
+async function thingExists(api: ApiClient, thingPath: string): Promise<boolean> {
+  try {
+    await api.call('GET', thingPath);
+    return true;
+  } catch (error) {
+    if (error instanceof ApiCallError && error.code === 'REGISTRY_THING_NOT_FOUND') return false;
+    throw error;
+  }
+}
+
+/** Writes a device's certificate and private key (0600, never over an existing file) into `dir`. */
+function writeIdentity(dir: string, certificatePem: string, privateKeyPem: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'certificate.pem'), certificatePem);
+  writeFileSync(path.join(dir, 'private.key'), privateKeyPem, { mode: 0o600, flag: 'wx' });
+  chmodSync(path.join(dir, 'private.key'), 0o600);
+}
 
 /** `gatehouse thing …`, `thing-type …`, `thing-group …`, `policy …`. */
 export function registryCommands(c: CliContext): Command[] {
@@ -22,6 +63,11 @@ export function registryCommands(c: CliContext): Command[] {
       c.run(async () => {
         const api = c.client(cmd);
         if (o.withCertificate === true) refuseExistingOutput(o.out, ['certificate.pem', 'private.key']);
+        const thingPath = `/v1/things/${encodeURIComponent(thingName)}`;
+        // Everything a later step needs is checked before anything is made: a missing policy used to leave the thing
+        // and an ACTIVE certificate behind, with the key (which exists nowhere else) discarded.
+        if (o.withCertificate === true && o.policy !== undefined) await api.call('GET', `/v1/policies/${encodeURIComponent(o.policy)}`);
+        const existed = o.withCertificate === true && (await thingExists(api, thingPath));
         const created = await api.call('POST', '/v1/things', { thingName, attributes: parseKeyValues(o.attribute), ...(o.type === undefined ? {} : { thingTypeName: o.type }), ...(o.group.length === 0 ? {} : { thingGroups: o.group }) });
         if (o.withCertificate !== true) {
           c.print(cmd, created);
@@ -29,14 +75,22 @@ export function registryCommands(c: CliContext): Command[] {
         }
         const keys = pki.generateKeyPair('EC_P256');
         const csr = pki.createCsr({ privateKey: keys.privateKey, spkiDer: keys.spkiDer, subject: { CN: [thingName] } });
-        const cert = await api.call<{ certificateId: string; certificatePem: string }>('POST', '/v1/certificates/from-csr', { certificateSigningRequest: csr, setAsActive: true });
-        await api.call('POST', `/v1/things/${encodeURIComponent(thingName)}/principals`, { certificateId: cert.certificateId });
-        if (o.policy !== undefined) await api.call('POST', `/v1/policies/${encodeURIComponent(o.policy)}/attach`, { target: cert.certificateId });
-        const ep = await api.call<{ endpoint: string; mqttPort: number; rootCaPem: string }>('GET', '/v1/endpoint');
-        mkdirSync(o.out, { recursive: true });
-        writeFileSync(path.join(o.out, 'certificate.pem'), cert.certificatePem);
-        writeFileSync(path.join(o.out, 'private.key'), keys.privateKeyPem, { mode: 0o600, flag: 'wx' });
-        chmodSync(path.join(o.out, 'private.key'), 0o600);
+        let cert: { certificateId: string; certificatePem: string } | undefined;
+        let ep: { endpoint: string; mqttPort: number; rootCaPem: string };
+        try {
+          // INACTIVE until attached: if a step fails, what was made is removed again
+          cert = await api.call<{ certificateId: string; certificatePem: string }>('POST', '/v1/certificates/from-csr', { certificateSigningRequest: csr, setAsActive: false });
+          await api.call('POST', `${thingPath}/principals`, { certificateId: cert.certificateId });
+          if (o.policy !== undefined) await api.call('POST', `/v1/policies/${encodeURIComponent(o.policy)}/attach`, { target: cert.certificateId });
+          ep = await api.call<{ endpoint: string; mqttPort: number; rootCaPem: string }>('GET', '/v1/endpoint');
+          await api.call('PATCH', `/v1/certificates/${cert.certificateId}`, { status: 'ACTIVE' });
+        } catch (error) {
+          const undone = await undoThingBundle(api, thingPath, existed, cert?.certificateId, error);
+          // a certificate that could not be removed keeps its key: written, as it would have been
+          if (undone.certificateLeft && cert !== undefined) writeIdentity(o.out, cert.certificatePem, keys.privateKeyPem);
+          throw undone.error;
+        }
+        writeIdentity(o.out, cert.certificatePem, keys.privateKeyPem);
         writeFileSync(path.join(o.out, 'root-ca.pem'), ep.rootCaPem);
         writeFileSync(path.join(o.out, 'endpoint.txt'), `${ep.endpoint}:${ep.mqttPort}\n`);
         // as `device provision` writes it: `device connect --creds` then connects as the thing (its client id)
