@@ -41,3 +41,9 @@ export const ProvisioningErrors = defineErrors({
   PROVISIONING_MANIFEST_NO_CERTIFICATE: { kind: 'invalid', description: 'A verified manifest entry carries a device id but no certificate (e.g. Microchip TrustMANAGER); it is reported as a pre-authorized id, not registered.' },
   PROVISIONING_MANIFEST_ENTRY_REFUSED: { kind: 'invalid', description: 'A manifest entry was refused by the importer before registration.' },
 });
+
+/**
+ * The message of PROVISIONING_CERTIFICATE_IS_CA for a device certificate. `openssl req -x509` marks what it makes a CA
+ * unless told otherwise (OpenSSL 3's default v3_ca section), which is how most first self-signed test devices fail.
+ */
+export const DEVICE_CERTIFICATE_IS_CA = 'a device certificate must not have basicConstraints CA:true (openssl req -x509 sets it unless given -addext basicConstraints=critical,CA:FALSE)';

@@ -4,7 +4,7 @@ import * as registry from '../registry/index.ts';
 import type { CertificateRecord, CertificateStatus, RegistryContext } from '../registry/index.ts';
 import type { Executor, Store } from '../store/index.ts';
 import { certificateRecordOf } from './certificate-record.ts';
-import { ProvisioningErrors } from './errors.ts';
+import { DEVICE_CERTIFICATE_IS_CA, ProvisioningErrors } from './errors.ts';
 
 /** Input of registerCertificate (AWS RegisterCertificate). */
 export interface RegisterCertificateInput {
@@ -25,7 +25,7 @@ function parseDeviceCertificate(pem: string): { leaf: ParsedCertificate; interme
   const blocks = pki.splitPemChain(pem);
   const [first, ...rest] = blocks;
   const leaf = pki.parseCertificate(first ?? pem);
-  if (leaf.isCa) throw ProvisioningErrors.error('PROVISIONING_CERTIFICATE_IS_CA', 'a device certificate must not have basicConstraints CA:true');
+  if (leaf.isCa) throw ProvisioningErrors.error('PROVISIONING_CERTIFICATE_IS_CA', DEVICE_CERTIFICATE_IS_CA);
   return { leaf, intermediates: rest.map((b) => pki.parseCertificate(b)) };
 }
 

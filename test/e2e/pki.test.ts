@@ -157,7 +157,7 @@ for (const dialect of DIALECTS) {
       const expiredDev = await makeCertificate({ subject: 'CN=old-device', issuer: { subject: 'CN=Acme Device CA, O=Acme', privateKey: issuerKey }, ca: false, notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) });
       expect((await server.api('POST', '/v1/certificates/register', { certificatePem: expiredDev.pem })).body.code).toMatch(/^PKI_(CERTIFICATE_EXPIRED|CHAIN_UNTRUSTED)$/);
       // a CA certificate is not a device certificate
-      expect((await server.api('POST', '/v1/certificates/register', { certificatePem: ws.read('byo.pem') })).body.code).toBe('PROVISIONING_CERTIFICATE_IS_CA');
+      expect((await server.api('POST', '/v1/certificates/register', { certificatePem: ws.read('byo.pem') })).body).toMatchObject({ code: 'PROVISIONING_CERTIFICATE_IS_CA', detail: expect.stringContaining('-addext basicConstraints=critical,CA:FALSE') });
 
       // MAR: the stray certificate (no CA anywhere) pinned in two tenants
       await server.api('POST', '/v1/tenants', { name: 'tenant-b' });

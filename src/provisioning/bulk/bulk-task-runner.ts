@@ -15,7 +15,7 @@ import type { Executor, Store } from '../../store/index.ts';
 import { STORED_TEMPLATE_MAX_LENGTH, evaluateTemplate, parseTemplate } from '../../templates/index.ts';
 import { applyPlan } from '../apply-plan.ts';
 import type { CertificateAuthorityService } from '../certificate-authority-service.ts';
-import { ProvisioningErrors } from '../errors.ts';
+import { DEVICE_CERTIFICATE_IS_CA, ProvisioningErrors } from '../errors.ts';
 import { DEVICE_CERT_VALIDITY_DAYS } from '../manual.ts';
 import { lookupCertificates, selectFastLines, selectPresentLines, writeFastLines } from './bulk-fast-path.ts';
 import type { CertificateMaterial, LineOutcome, PreparedLine, TaskContext } from './bulk-line.ts';
@@ -525,7 +525,7 @@ export class BulkTaskRunner {
   private registeredCertificateFull(tc: TaskContext, pem: string): CertificateMaterial {
     const [first, ...rest] = pki.splitPemChain(pem);
     const leaf = pki.parseCertificate(first ?? pem);
-    if (leaf.isCa) throw ProvisioningErrors.error('PROVISIONING_CERTIFICATE_IS_CA', 'a device certificate must not have basicConstraints CA:true');
+    if (leaf.isCa) throw ProvisioningErrors.error('PROVISIONING_CERTIFICATE_IS_CA', DEVICE_CERTIFICATE_IS_CA);
     const intermediates = rest.map((b) => pki.parseCertificate(b));
     const now = new Date();
     const named = [leaf, ...intermediates].some((c) => tc.anchors.some((a) => c.issuerNameDer.equals(a.subjectNameDer)));
