@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import { X509Certificate } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../support/dialects.ts';
@@ -296,6 +297,19 @@ for (const dialect of DIALECTS) {
       expect((await server.cli(['thing', 'delete', 'bundled-1', '--detach-principals'])).code).toBe(0);
       expect((await server.api('GET', '/v1/things/bundled-1')).status).toBe(404);
       expect((await server.api('GET', `/v1/certificates/${res.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', things: [] });
+    });
+
+    it("writes a tenant's bundle with its endpoint, and says when mosquitto_pub's -h would not resolve", async () => {
+      expect((await server.api('POST', '/v1/tenants', { name: 'bundle-t' })).status).toBe(201);
+      const out = path.join(ws.dir, 'tenant-bundle');
+      const r = await server.cli(['--json', '--tenant', 'bundle-t', 'thing', 'create', 'tb-1', '--with-certificate', '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      const printed = JSON.parse(r.stdout) as { connect: string; note?: string };
+      expect(printed.connect).toContain('-h bundle-t.localhost ');
+      expect(readFileSync(path.join(out, 'endpoint.txt'), 'utf8')).toBe(`bundle-t.localhost:${server.ports.mqtt}\n`);
+      const resolves = await lookup('bundle-t.localhost').then(() => true, () => false);
+      if (resolves) expect(printed.note).toBeUndefined();
+      else expect(printed.note).toBe(`bundle-t.localhost does not resolve on this machine, and mosquitto_pub sends it as the TLS server name that selects the tenant: map it first (e.g. "127.0.0.1 bundle-t.localhost" in /etc/hosts). gatehouse device connect --creds ${out} needs no DNS.`);
     });
 
     it('leaves nothing behind when a bundle cannot be completed: a missing policy is named first, a later failure is undone', async () => {

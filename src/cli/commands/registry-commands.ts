@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -96,11 +97,14 @@ export function registryCommands(c: CliContext): Command[] {
         // as `device provision` writes it: `device connect --creds` then connects as the thing (its client id)
         writeFileSync(path.join(o.out, 'provisioning.json'), JSON.stringify({ thingName, certificateId: cert.certificateId, deviceConfiguration: {}, servername: null }, null, 2));
         const dir = o.out;
+        // mosquitto_pub sends -h as the TLS server name, which picks the tenant: a tenant's endpoint must resolve
+        const resolves = await lookup(ep.endpoint).then(() => true, () => false);
         c.print(cmd, {
           thingName,
           certificateId: cert.certificateId,
           bundle: dir,
           connect: `mosquitto_pub --cafile ${dir}/root-ca.pem --cert ${dir}/certificate.pem --key ${dir}/private.key -h ${ep.endpoint} -p ${ep.mqttPort} -i ${thingName} -t things/${thingName}/hello -m hi`,
+          ...(resolves ? {} : { note: `${ep.endpoint} does not resolve on this machine, and mosquitto_pub sends it as the TLS server name that selects the tenant: map it first (e.g. "127.0.0.1 ${ep.endpoint}" in /etc/hosts). gatehouse device connect --creds ${dir} needs no DNS.` }),
         });
       }),
     );
