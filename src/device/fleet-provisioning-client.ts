@@ -12,6 +12,12 @@ export interface RejectedPayload {
   readonly errorMessage: string;
 }
 
+/** `json` or `cbor`; anything else (e.g. `JSON`) would subscribe to topics no answer comes on. */
+export function checkedFormat(format: unknown): PayloadFormat {
+  if (format !== 'json' && format !== 'cbor') throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `format must be "json" or "cbor", got ${JSON.stringify(format)}`);
+  return format;
+}
+
 /**
  * A template name as it goes into a topic: AWS's (and Gatehouse's) rule, 1 to 36 of `0-9 A-Z a-z _ -`. Anything else
  * (a `/`, `+` or `#` would even change the topic's shape) is DEVICE_OPTIONS_INVALID rather than a refused request.
@@ -38,10 +44,15 @@ export class FleetProvisioningClient {
   private readonly timeoutMs: number;
   /** Answer topics subscribed for the connection's life by subscribeToAnswers. */
   private readonly standing = new Set<string>();
+  /**
+   * The request in flight: answers carry no request id (the API matches them by topic alone), so two requests at once
+   * on one connection would both take the first answer (the same certificate, key and token). Requests wait their turn.
+   */
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(client: MqttClient, options: { format?: PayloadFormat; timeoutMs?: number } = {}) {
     this.client = client;
-    this.format = options.format ?? 'json';
+    this.format = checkedFormat(options.format ?? 'json');
     this.timeoutMs = options.timeoutMs ?? 15_000;
   }
 
@@ -109,8 +120,17 @@ export class FleetProvisioningClient {
     if (granted.some((g) => g.qos === 128)) throw refusal(granted.map((g) => g.qos));
   }
 
-  /** Publishes `request` to `topic` and resolves with the `/accepted` payload, or rejects with the `/rejected` one. */
-  async request<T>(topic: string, request: unknown): Promise<T> {
+  /**
+   * Publishes `request` to `topic` and resolves with the `/accepted` payload, or rejects with the `/rejected` one.
+   * Requests on one client run one after the other (see `turn`).
+   */
+  request<T>(topic: string, request: unknown): Promise<T> {
+    const run = this.turn.then(() => this.requestNow<T>(topic, request));
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  private async requestNow<T>(topic: string, request: unknown): Promise<T> {
     const accepted = `${topic}/accepted`;
     const rejected = `${topic}/rejected`;
     const standing = this.standing.has(accepted) && this.standing.has(rejected);

@@ -72,12 +72,17 @@ export function parseEndpoint(text: string, caPem: string, servername?: string):
  * that the SDK retried with backoff.
  */
 export function assertEndpoint(endpoint: DeviceEndpoint): void {
+  if (typeof endpoint !== 'object' || endpoint === null) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'the endpoint must be an object { host, port, caPem, servername? }');
   const where = `endpoint ${endpoint.host}:${endpoint.port}`;
   if (typeof endpoint.host !== 'string' || endpoint.host === '') throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'the endpoint has no host');
   if (!Number.isInteger(endpoint.port) || endpoint.port < 1 || endpoint.port > 65_535) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `${where}: the port must be a whole number from 1 to 65535`);
-  if (typeof endpoint.caPem !== 'string' || !endpoint.caPem.includes('-----BEGIN CERTIFICATE-----')) {
-    throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `${where}: caPem must be the PEM of the root CA the device trusts for the server`);
+  let readable = typeof endpoint.caPem === 'string' && endpoint.caPem.includes('-----BEGIN CERTIFICATE-----');
+  try {
+    if (readable) new X509Certificate(endpoint.caPem);
+  } catch {
+    readable = false;
   }
+  if (!readable) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `${where}: caPem must be the PEM of the root CA the device trusts for the server`);
 }
 
 /** Opens an MQTT 3.1.1 connection over mutual TLS (clean session, no automatic reconnect). */
@@ -99,8 +104,10 @@ export async function connectDevice(endpoint: DeviceEndpoint, credentials: Devic
       // message names the client id and the usual limit
       const code = (error as { code?: unknown }).code;
       const connackCode = typeof code === 'number' && code >= 1 && code <= 5 ? code : undefined;
+      // the server's certificate did not verify against caPem or the name: another attempt gets the same answer
+      const tlsCode = typeof code === 'string' && SERVER_VERIFICATION_ERRORS.has(code) ? code : undefined;
       const hint = connackCode === 2 ? ` (client id "${clientId.length > 40 ? `${clientId.slice(0, 40)}…` : clientId}", ${clientId.length} characters; AWS IoT and Gatehouse accept at most 128 by default)` : '';
-      reject(DeviceErrors.error('DEVICE_CONNECT_FAILED', `cannot connect to ${endpoint.host}:${endpoint.port}: ${error.message}${hint}`, { cause: error, ...(connackCode === undefined ? {} : { details: { connackCode } }) }));
+      reject(DeviceErrors.error('DEVICE_CONNECT_FAILED', `cannot connect to ${endpoint.host}:${endpoint.port}: ${error.message}${hint}`, { cause: error, ...(connackCode === undefined ? {} : { details: { connackCode } }), ...(tlsCode === undefined ? {} : { details: { tlsCode } }) }));
     };
     client.once('connect', () => {
       client.removeListener('error', fail);
@@ -110,6 +117,16 @@ export async function connectDevice(endpoint: DeviceEndpoint, credentials: Devic
     client.once('close', () => fail(new Error('connection closed before CONNACK')));
   });
 }
+
+/**
+ * Node's codes for a server certificate that does not verify (OpenSSL's verify results, and the host-name check): the
+ * wrong root CA, or an endpoint name the certificate does not carry. Retrying cannot change them.
+ */
+const SERVER_VERIFICATION_ERRORS = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'INVALID_CA', 'INVALID_PURPOSE', 'HOSTNAME_MISMATCH', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 /**
  * The host to open the socket to: a name under `.localhost` is the loopback host (RFC 6761 §6.3), as a tenant endpoint

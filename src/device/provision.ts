@@ -1,10 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createCsr, generateKeyPair } from '../pki/index.ts';
 import { isGatehouseError, unwritableDirectoryReason } from '../errors/index.ts';
 import type { DeviceCredentials, DeviceEndpoint } from './mqtt-connection.ts';
-import { connectDevice } from './mqtt-connection.ts';
-import { checkedTemplateName, FleetProvisioningClient } from './fleet-provisioning-client.ts';
+import { assertEndpoint, checkDeviceCredentials, connectDevice } from './mqtt-connection.ts';
+import { checkedFormat, checkedTemplateName, FleetProvisioningClient } from './fleet-provisioning-client.ts';
 import type { PayloadFormat } from './fleet-provisioning-client.ts';
 import { DeviceErrors } from './errors.ts';
 
@@ -46,7 +46,10 @@ export interface ProvisionedDevice extends DeviceCredentials {
 }
 
 function isTransient(error: unknown): boolean {
-  if (!isGatehouseError(error)) return true;
+  // anything but the SDK's own errors is a bug or a misuse (a TypeError, say): the same attempt fails the same way
+  if (!isGatehouseError(error)) return false;
+  // the server's certificate did not verify (wrong root CA, wrong name): final
+  if (error.code === 'DEVICE_CONNECT_FAILED' && typeof (error.details as { tlsCode?: unknown } | undefined)?.tlsCode === 'string') return false;
   // a CONNACK refusal other than "server unavailable" (3) is an answer, not a failure: the same attempt gets the same one
   const connackCode = (error.details as { connackCode?: unknown } | undefined)?.connackCode;
   if (error.code === 'DEVICE_CONNECT_FAILED' && typeof connackCode === 'number') return connackCode === 3;
@@ -55,7 +58,11 @@ function isTransient(error: unknown): boolean {
   return status >= 500 || status === 429;
 }
 
-/** Retries `fn` on transient failures with exponential backoff (200 ms, 400 ms, …). Rejections are final. */
+/**
+ * Retries `fn` on transient failures with exponential backoff (200 ms, 400 ms, …): connection failures other than a
+ * refusal, timeouts, and answers with status 5xx or 429. Rejections, a server certificate that does not verify, and
+ * errors that are not the SDK's own are final.
+ */
 export async function withRetry<T>(fn: () => Promise<T>, attempts: number, onRetry?: (retry: RetryInfo) => void): Promise<T> {
   if (!Number.isInteger(attempts) || attempts < 1) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `attempts must be a whole number of at least 1, got ${String(attempts)}`);
   let last: unknown;
@@ -88,64 +95,140 @@ export function refuseExistingIdentity(dir: string): void {
   if (problem !== undefined) throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `cannot save the new identity in ${dir}: ${problem}`);
 }
 
-/** Writes a device identity to a directory that holds none yet (see {@link refuseExistingIdentity}): keys 0600. */
-export function saveDeviceCredentials(dir: string, device: ProvisionedDevice, endpoint: DeviceEndpoint): void {
-  refuseExistingIdentity(dir);
+/**
+ * Writes a device identity to a directory that holds none yet (see {@link refuseExistingIdentity}): keys 0600. Its
+ * input is checked before any file is written (a matching certificate and key, an endpoint), so that a bad call leaves
+ * no half-written directory behind. `reservedKey`: the directory's private.key was created empty by the caller
+ * (provisionByClaim reserves it before provisioning) and is filled here.
+ */
+export function saveDeviceCredentials(dir: string, device: ProvisionedDevice, endpoint: DeviceEndpoint, reservedKey = false): void {
+  if (typeof device !== 'object' || device === null) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'saveDeviceCredentials needs the device ({ certificatePem, privateKeyPem, thingName, certificateId, deviceConfiguration })');
+  checkDeviceCredentials(device, 'the identity to save');
+  assertEndpoint(endpoint);
+  if (!reservedKey) refuseExistingIdentity(dir);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'certificate.pem'), device.certificatePem);
-  writeFileSync(path.join(dir, 'private.key'), device.privateKeyPem, { mode: 0o600, flag: 'wx' });
+  writeFileSync(path.join(dir, 'certificate.pem'), device.certificatePem, { flag: 'wx' });
+  writeFileSync(path.join(dir, 'private.key'), device.privateKeyPem, { mode: 0o600, flag: reservedKey ? 'r+' : 'wx' });
   chmodSync(path.join(dir, 'private.key'), 0o600);
   writeFileSync(path.join(dir, 'root-ca.pem'), endpoint.caPem);
   writeFileSync(path.join(dir, 'endpoint.txt'), `${endpoint.host}:${endpoint.port}\n`);
-  writeFileSync(path.join(dir, 'provisioning.json'), JSON.stringify({ thingName: device.thingName, certificateId: device.certificateId, deviceConfiguration: device.deviceConfiguration, servername: endpoint.servername ?? null }, null, 2));
+  writeFileSync(path.join(dir, 'provisioning.json'), JSON.stringify({ thingName: device.thingName === '' ? null : device.thingName, certificateId: device.certificateId, deviceConfiguration: device.deviceConfiguration, servername: endpoint.servername ?? null }, null, 2));
+}
+
+/** The first `max` characters of `text`, counted in code points: a cut never splits a surrogate pair. */
+function firstCodePoints(text: string, max: number): string {
+  return Array.from(text).slice(0, max).join('');
+}
+
+/** A certificate with its key and ownership token, from CreateCertificateFromCsr or CreateKeysAndCertificate. */
+interface IssuedIdentity {
+  readonly certificateId: string;
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+  readonly token: string;
+}
+
+/**
+ * Claims `dir` for the new identity before anything is provisioned: private.key is created empty (0600) with an
+ * exclusive open, so that two provisionings into one directory cannot both get a device whose key only one could keep.
+ * Returns the function that gives the directory back when provisioning fails.
+ */
+function reserveIdentityDirectory(dir: string): () => void {
+  refuseExistingIdentity(dir);
+  const created = !existsSync(dir);
+  mkdirSync(dir, { recursive: true });
+  const keyFile = path.join(dir, 'private.key');
+  try {
+    closeSync(openSync(keyFile, 'wx', 0o600));
+  } catch (cause) {
+    throw DeviceErrors.error('DEVICE_CREDENTIALS_INVALID', `${dir} already holds private.key (another provisioning is saving its identity there); choose another directory`, { cause });
+  }
+  return () => {
+    rmSync(keyFile, { force: true });
+    if (created) {
+      try {
+        rmdirSync(dir); // only when still empty
+      } catch {
+        // something else was put there meanwhile: left as it is
+      }
+    }
+  };
 }
 
 /**
  * Fleet provisioning by claim, from the device's side: connect with the claim, get a certificate (CSR made here
  * by default), RegisterThing with the ownership token, and return (and optionally save) the new identity.
+ *
+ * Retries (`attempts`) never make a second identity once RegisterThing may have been sent: a later attempt sends
+ * RegisterThing again with the same certificate and token. When that finds the token already used (the first one went
+ * through but its answer was lost), the device is most likely registered: DEVICE_REGISTRATION_UNCONFIRMED, with the
+ * identity saved in `outDir` when one is given.
  */
 export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<ProvisionedDevice> {
   const clientId = o.clientId ?? `provision-${Math.random().toString(36).slice(2, 10)}`;
   if (clientId === '') throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'the client id must not be empty (it is also the common name of the CSR)');
   if (o.timeoutMs !== undefined && !(Number.isInteger(o.timeoutMs) && o.timeoutMs > 0)) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `timeoutMs must be a whole number of milliseconds above 0, got ${String(o.timeoutMs)}`);
   if (o.attempts !== undefined && !(Number.isInteger(o.attempts) && o.attempts >= 1)) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `attempts must be a whole number of at least 1, got ${String(o.attempts)}`);
+  const keyMode: unknown = o.keyMode ?? 'csr';
+  // any other value used to mean "server": a typo made the service generate the private key
+  if (keyMode !== 'csr' && keyMode !== 'server') throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `keyMode must be "csr" (the key is made on the device) or "server" (CreateKeysAndCertificate), got ${JSON.stringify(keyMode)}`);
+  const format = checkedFormat(o.format ?? 'json');
+  if (o.outDir !== undefined && (typeof o.outDir !== 'string' || o.outDir === '')) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'outDir must name a directory');
+  assertEndpoint(o.endpoint);
   checkedTemplateName(o.templateName);
-  // Checked before anything is provisioned: a taken or unwritable directory must not cost a certificate and a thing.
-  if (o.outDir !== undefined) refuseExistingIdentity(o.outDir);
-  const device = await withRetry(async () => {
-    const client = await connectDevice(o.endpoint, o.claim, clientId, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
-    try {
-      const api = new FleetProvisioningClient(client, { format: o.format ?? 'json', ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) });
-      let certificatePem: string;
-      let privateKeyPem: string;
-      let token: string;
-      let certificateId: string;
-      const csrMode = (o.keyMode ?? 'csr') === 'csr';
-      // One SUBSCRIBE for the answers of both calls, kept until the connection ends.
-      await api.subscribeToAnswers([csrMode ? api.topics.createCertificateFromCsr : api.topics.createKeysAndCertificate, api.topics.registerThing(o.templateName)]);
-      if (csrMode) {
-        const keys = generateKeyPair('EC_P256');
-        const csr = createCsr({ privateKey: keys.privateKey, spkiDer: keys.spkiDer, subject: { CN: [clientId.slice(0, 64)] } });
-        const r = await api.createCertificateFromCsr(csr);
-        certificatePem = r.certificatePem;
-        privateKeyPem = keys.privateKeyPem;
-        token = r.certificateOwnershipToken;
-        certificateId = r.certificateId;
-      } else {
-        const r = await api.createKeysAndCertificate();
-        certificatePem = r.certificatePem;
-        privateKeyPem = r.privateKey;
-        token = r.certificateOwnershipToken;
-        certificateId = r.certificateId;
+  // Claimed before anything is provisioned: a taken or unwritable directory must not cost a certificate and a thing.
+  const release = o.outDir === undefined ? undefined : reserveIdentityDirectory(o.outDir);
+  const csrMode = keyMode === 'csr';
+  let issued: IssuedIdentity | undefined;
+  let registerSent = false;
+  try {
+    const device = await withRetry(async () => {
+      const client = await connectDevice(o.endpoint, o.claim, clientId, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
+      try {
+        const api = new FleetProvisioningClient(client, { format, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) });
+        // One SUBSCRIBE for the answers of both calls, kept until the connection ends.
+        await api.subscribeToAnswers([...(issued === undefined ? [csrMode ? api.topics.createCertificateFromCsr : api.topics.createKeysAndCertificate] : []), api.topics.registerThing(o.templateName)]);
+        if (issued === undefined) {
+          if (csrMode) {
+            const keys = generateKeyPair('EC_P256');
+            const csr = createCsr({ privateKey: keys.privateKey, spkiDer: keys.spkiDer, subject: { CN: [firstCodePoints(clientId, 64)] } });
+            const r = await api.createCertificateFromCsr(csr);
+            issued = { certificateId: r.certificateId, certificatePem: r.certificatePem, privateKeyPem: keys.privateKeyPem, token: r.certificateOwnershipToken };
+          } else {
+            const r = await api.createKeysAndCertificate();
+            issued = { certificateId: r.certificateId, certificatePem: r.certificatePem, privateKeyPem: r.privateKey, token: r.certificateOwnershipToken };
+          }
+        }
+        const retried = registerSent;
+        registerSent = true;
+        let reg: { thingName: string; deviceConfiguration: Record<string, unknown> };
+        try {
+          reg = await api.registerThing(o.templateName, { certificateOwnershipToken: issued.token, ...(o.parameters === undefined ? {} : { parameters: o.parameters }) });
+        } catch (error) {
+          if (retried && isGatehouseError(error) && (error.details as { errorMessage?: unknown } | undefined)?.errorMessage?.toString().includes('[PROVISIONING_TOKEN_INVALID]') === true) throw unconfirmed(issued, o.outDir, error);
+          throw error;
+        }
+        return { thingName: reg.thingName, certificateId: issued.certificateId, deviceConfiguration: reg.deviceConfiguration, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem };
+      } finally {
+        await client.endAsync().catch(() => undefined);
       }
-      const reg = await api.registerThing(o.templateName, { certificateOwnershipToken: token, ...(o.parameters === undefined ? {} : { parameters: o.parameters }) });
-      return { thingName: reg.thingName, certificateId, deviceConfiguration: reg.deviceConfiguration, certificatePem, privateKeyPem };
-    } finally {
-      await client.endAsync().catch(() => undefined);
-    }
-  }, o.attempts ?? 3, o.onRetry);
-  if (o.outDir !== undefined) saveDeviceCredentials(o.outDir, device, o.endpoint);
-  return device;
+    }, o.attempts ?? 3, o.onRetry);
+    if (o.outDir !== undefined) saveDeviceCredentials(o.outDir, device, o.endpoint, true);
+    return device;
+  } catch (error) {
+    if (release !== undefined && !(isGatehouseError(error) && error.code === 'DEVICE_REGISTRATION_UNCONFIRMED')) release();
+    else if (release !== undefined && issued !== undefined) saveDeviceCredentials(o.outDir ?? '', { ...issued, thingName: '', deviceConfiguration: {} }, o.endpoint, true);
+    throw error;
+  }
+}
+
+/** The error of a RegisterThing whose first answer was lost and whose retry found the token used. */
+function unconfirmed(issued: IssuedIdentity, outDir: string | undefined, cause: unknown): Error {
+  return DeviceErrors.error(
+    'DEVICE_REGISTRATION_UNCONFIRMED',
+    `RegisterThing's answer was lost and its retry found the ownership token already used: the device is most likely registered with certificate ${issued.certificateId}${outDir === undefined ? ' (give outDir to keep its key when this happens)' : `, whose identity is saved in ${outDir} (provisioning.json has no thing name)`}`,
+    { cause, details: { certificateId: issued.certificateId } },
+  );
 }
 
 /**

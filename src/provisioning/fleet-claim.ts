@@ -271,7 +271,8 @@ export class FleetProvisioning {
     try {
       const ctx = { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` };
       const ownership = this.ownershipToken(caller);
-      const r = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'PENDING_ACTIVATION', subjectCommonName: caller.clientId.slice(0, 64) || 'device', createdBy: 'fleet' }, { alsoWrite: ownership.write });
+      // the CN of the new certificate: the client id's first 64 characters (ub-common-name), never half a code point
+      const r = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'PENDING_ACTIVATION', subjectCommonName: Array.from(caller.clientId).slice(0, 64).join('') || 'device', createdBy: 'fleet' }, { alsoWrite: ownership.write });
       return { certificateId: r.certificateId, certificatePem: r.certificatePem, privateKey: r.keyPair.PrivateKey, certificateOwnershipToken: ownership.token };
     } catch (error) {
       admission.release();

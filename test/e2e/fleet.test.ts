@@ -1,6 +1,6 @@
 // Fleet provisioning by claim and by trusted user end to end (issue 5): real server, real MQTT over mutual TLS,
 // the device SDK of src/device, the CLI, and error paths.
-import { createHmac } from 'node:crypto';
+import { createHmac, X509Certificate } from 'node:crypto';
 import { createServer } from 'node:http';
 import tls from 'node:tls';
 import type { Server as HttpServer } from 'node:http';
@@ -418,6 +418,83 @@ for (const dialect of DIALECTS) {
       const left = await server.api('GET', '/v1/provisioning-templates/short-lived/claim-certificates');
       expect(left.status).toBe(200);
       expect(left.body.claims.map((x: { certificateId: string }) => x.certificateId)).toEqual([c.certificateId]);
+    });
+
+    it('retries RegisterThing with the same certificate and token: an answer that came too late registers one device, and the identity is kept', async () => {
+      // the hook answers after the device gave up waiting (timeoutMs 1000): the server registers the device, the device
+      // sees a timeout, and its retry finds the token used
+      const slowHook: HttpServer = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => setTimeout(() => res.setHeader('content-type', 'application/json').end(JSON.stringify({ allowProvisioning: true })), 2500));
+      });
+      await new Promise<void>((r) => slowHook.listen(0, '127.0.0.1', () => r()));
+      try {
+        const hookUrl = `http://127.0.0.1:${(slowHook.address() as { port: number }).port}/`;
+        expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'slow-hook', templateBody: template(), preProvisioningHook: { type: 'webhook', url: hookUrl, timeoutMs: 10_000 } })).status).toBe(201);
+        const slowClaim = await newClaim('slow-hook', 'slow');
+        const out = path.join(tmp, 'slow-1');
+        const retries: unknown[] = [];
+        const lost = await provisionByClaim({ endpoint, claim: slowClaim, templateName: 'slow-hook', parameters: { SerialNumber: 'SLOW1' }, timeoutMs: 1000, attempts: 6, outDir: out, onRetry: (r) => retries.push(r.error) }).catch((e: Error & { code?: string; details?: { certificateId?: string } }) => e);
+        expect(lost).toMatchObject({ code: 'DEVICE_REGISTRATION_UNCONFIRMED' });
+        // a retry sent while the first request still waits on the hook times out too; none makes a new certificate
+        expect(retries.length).toBeGreaterThan(0);
+        expect(new Set(retries.map((e) => (e as { code: string }).code))).toEqual(new Set(['DEVICE_REQUEST_TIMEOUT']));
+        const certificateId = (lost as { details: { certificateId: string } }).details.certificateId;
+        // one device on the server, with the certificate whose key the device kept
+        const thing = await server.api('GET', '/v1/things/sensor-SLOW1');
+        expect(thing.body.principals).toEqual([certificateId]);
+        expect((await server.api('GET', `/v1/certificates/${certificateId}`)).body.status).toBe('ACTIVE');
+        expect(statSync(path.join(out, 'private.key')).mode & 0o777).toBe(0o600);
+        const saved = { certificatePem: readFileSync(path.join(out, 'certificate.pem'), 'utf8'), privateKeyPem: readFileSync(path.join(out, 'private.key'), 'utf8') };
+        const c = await connectDevice(endpoint, saved, 'sensor-SLOW1');
+        await c.publishAsync('things/sensor-SLOW1/telemetry', 'kept', { qos: 1 });
+        await c.endAsync();
+      } finally {
+        await new Promise<void>((r) => slowHook.close(() => r()));
+      }
+    });
+
+    it('refuses device-side options that could never work at once, and does not retry what cannot change', async () => {
+      const base = { endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'OPT1' } } as const;
+      const invalid = async (options: Record<string, unknown>): Promise<unknown> => provisionByClaim({ ...base, ...options }).catch((e: unknown) => e);
+      let retried = 0;
+      const onRetry = (): void => void (retried += 1);
+      expect(await invalid({ keyMode: 'CSR', onRetry })).toMatchObject({ code: 'DEVICE_OPTIONS_INVALID', message: 'keyMode must be "csr" (the key is made on the device) or "server" (CreateKeysAndCertificate), got "CSR"' });
+      expect(await invalid({ format: 'JSON', onRetry })).toMatchObject({ code: 'DEVICE_OPTIONS_INVALID', message: 'format must be "json" or "cbor", got "JSON"' });
+      expect(await invalid({ outDir: '', onRetry })).toMatchObject({ code: 'DEVICE_OPTIONS_INVALID', message: 'outDir must name a directory' });
+      expect(await invalid({ endpoint: undefined, onRetry })).toMatchObject({ code: 'DEVICE_OPTIONS_INVALID' });
+      expect(await invalid({ endpoint: { ...endpoint, caPem: '-----BEGIN CERTIFICATE-----\nzzz\n-----END CERTIFICATE-----\n' }, onRetry })).toMatchObject({ code: 'DEVICE_OPTIONS_INVALID' });
+      expect(() => new FleetProvisioningClient({} as never, { format: 'xml' as never })).toThrow(expect.objectContaining({ code: 'DEVICE_OPTIONS_INVALID' }));
+      // a server certificate that does not verify (another root, another name) is final
+      const wrongName = await invalid({ endpoint: { ...endpoint, servername: 'not-this-server.example' }, onRetry });
+      expect(wrongName).toMatchObject({ code: 'DEVICE_CONNECT_FAILED', details: { tlsCode: 'ERR_TLS_CERT_ALTNAME_INVALID' } });
+      const wrongRoot = await invalid({ endpoint: { ...endpoint, caPem: claim.certificatePem }, onRetry });
+      expect(wrongRoot).toMatchObject({ code: 'DEVICE_CONNECT_FAILED', details: { tlsCode: expect.stringMatching(/^(UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE)$/) } });
+      expect(retried).toBe(0);
+      // a programming error inside the retried function is not retried either
+      let calls = 0;
+      await expect(withRetry(() => { calls += 1; return Promise.reject(new TypeError('bad input')); }, 3)).rejects.toThrow('bad input');
+      expect(calls).toBe(1);
+    });
+
+    it('answers concurrent requests on one FleetProvisioningClient one by one, and lets one of two provisionings into a directory have it', async () => {
+      const c = await connectDevice(endpoint, claim, 'factory-concurrent');
+      const api = new FleetProvisioningClient(c);
+      const [a, b] = await Promise.all([api.createKeysAndCertificate(), api.createKeysAndCertificate()]);
+      expect(a.certificateId).not.toBe(b.certificateId);
+      expect(a.certificateOwnershipToken).not.toBe(b.certificateOwnershipToken);
+      await c.endAsync();
+      const shared = path.join(tmp, 'shared-out');
+      const results = await Promise.allSettled(['D1', 'D2'].map((serial) => provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: serial }, outDir: shared })));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(refused?.reason).toMatchObject({ code: 'DEVICE_CREDENTIALS_INVALID' });
+      // the refused one was refused before anything was made on the server
+      const made = await Promise.all(['D1', 'D2'].map(async (serial) => (await server.api('GET', `/v1/things/sensor-${serial}`)).status));
+      expect(made.filter((status) => status === 200)).toHaveLength(1);
+      // a client id cut to the 64 characters of a common name is not cut inside a character
+      const emoji = await provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'EMOJI1' }, clientId: `${'a'.repeat(63)}😀x` });
+      expect(new X509Certificate(emoji.certificatePem).subject).toBe(`CN=${'a'.repeat(63)}😀`);
     });
 
     it('keeps up to 5 template versions from the CLI: create-version, describe --version-id, delete-version; devices get the default version', async () => {
