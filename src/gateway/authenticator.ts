@@ -8,6 +8,7 @@ import * as registry from '../registry/index.ts';
 import type { CertificateRecord } from '../registry/index.ts';
 import type { Store } from '../store/index.ts';
 import type { ConnectCache } from './connect-cache.ts';
+import { certificateIdOfDer } from './device-tls.ts';
 import type { PeerIdentity, TlsRefusalReason } from './device-tls.ts';
 
 /** Why a connection was refused, at TLS or at CONNECT (label `reason` of `gatehouse_mqtt_connect_refusals_total`). */
@@ -108,6 +109,11 @@ export interface CertificateFacts {
   readonly certificate: CertificateRecord | undefined;
   /** Status of the issuing CA (any tenant), when the certificate was registered with one. */
   readonly caStatus: string | undefined;
+  /**
+   * The ids of the other certificates on the path TLS verified (intermediates, anchor), worked out at the first
+   * connection that used these facts and kept with them: the same leaf verifies along the same path.
+   */
+  pathCaIds?: readonly string[];
 }
 
 /** Facts worth keeping: an ACTIVE certificate with no CA or an ACTIVE CA (anything else is read again next time). */
@@ -178,7 +184,24 @@ export class CertificateAuthenticator {
     // A certificate recorded with a CA must have been verified by TLS against the tenant's trust store.
     if (!identity.chainVerified) return { ok: false, reason: 'tls_unverified', detail: 'certificate chain was not verified' };
     if (facts.caStatus !== 'ACTIVE') return { ok: false, reason: 'ca_inactive', detail: `issuing CA is ${facts.caStatus ?? 'unknown'}` };
+    const onPath = await this.inactiveCaOnPath(tenantId, cert.caCertificateId, identity, facts);
+    if (onPath !== undefined) return { ok: false, reason: 'ca_inactive', detail: onPath };
     return { ok: true, certificate: cert };
+  }
+
+  /**
+   * A CA registered in the tenant that is on the verified path but is not the one recorded with the certificate, and
+   * is not ACTIVE: an intermediate revoked or deactivated under an ACTIVE root still let its devices in, as the root
+   * alone verified them. Statuses come from the CA status cache (cleared on every trust change).
+   */
+  private async inactiveCaOnPath(tenantId: string, recorded: string, identity: PeerIdentity, facts: CertificateFacts): Promise<string | undefined> {
+    facts.pathCaIds ??= identity.chainDer.map((der) => certificateIdOfDer(der)).filter((id) => id !== recorded);
+    for (const id of facts.pathCaIds) {
+      const load = (): Promise<string | undefined> => registry.findCaStatus(this.o.store.db, tenantId, id);
+      const status = this.o.caStatusCache === undefined ? await load() : await this.o.caStatusCache.get(tenantId, id, load);
+      if (status !== undefined && status !== 'ACTIVE') return `CA ${id} on the certificate's path is ${status}`;
+    }
+    return undefined;
   }
 
   /**

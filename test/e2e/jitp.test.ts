@@ -1,7 +1,7 @@
 // JITP and JITR end to end (issue 6): a BYO CA registered by proof of possession, device certificates made
 // outside Gatehouse, real MQTT clients over mutual TLS, webhooks, and the negative cases.
 import { execFile } from 'node:child_process';
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -137,6 +137,61 @@ for (const dialect of DIALECTS) {
       expect((await server.api('DELETE', '/v1/provisioning-templates/spare-jitp')).body.code).toBe('REGISTRY_TEMPLATE_IN_USE');
       expect((await server.api('POST', `/v1/cas/${spare}/revoke`, { reason: 'cessationOfOperation' })).status).toBe(200);
       expect((await server.api('DELETE', '/v1/provisioning-templates/spare-jitp')).status).toBe(204);
+    });
+
+    it('refuses a device whose path runs through a registered intermediate that is revoked or INACTIVE, though its root is ACTIVE', async () => {
+      const rootId = await registerCa('pathroot', '/CN=Path Root CA', false);
+      ws.key('pathint');
+      ws.csr('pathint', '/CN=Path Intermediate CA');
+      const intPem = ws.sign('pathint', 'pathroot', { ext: 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign' });
+      const device = (name: string): DeviceCert => {
+        ws.key(name);
+        ws.csr(name, `/CN=${name}`);
+        const leaf = ws.sign(name, 'pathint');
+        return { certPem: leaf + intPem, keyPem: ws.read(`${name}.key`), certificateId: new X509Certificate(leaf).fingerprint256.replace(/:/g, '').toLowerCase() };
+      };
+      expect((await server.api('POST', '/v1/policies', { policyName: 'path-any', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } })).status).toBe(201);
+      const enrol = async (dev: DeviceCert): Promise<void> => {
+        const r = await server.api('POST', '/v1/certificates/register', { certificatePem: dev.certPem, status: 'ACTIVE' });
+        expect(r.status, JSON.stringify(r.body)).toBe(201);
+        expect(r.body.certificateId).toBe(dev.certificateId);
+        expect((await server.api('POST', '/v1/policies/path-any/attach', { target: dev.certificateId })).status).toBe(204);
+      };
+      const a = device('path-dev-a');
+      await enrol(a);
+      const live = await connect(server, a, 'path-dev-a');
+      expect(live.error).toBeUndefined();
+      // the intermediate registered too, then revoked: its devices are out, the live one at once
+      const code = (await server.api('GET', '/v1/cas/registration-code')).body.registrationCode as string;
+      ws.key('pathint-verif');
+      ws.csr('pathint-verif', `/CN=${code}`);
+      const verif = ws.sign('pathint-verif', 'pathint', { ext: 'basicConstraints=CA:FALSE' });
+      const reg = await server.api('POST', '/v1/cas/register', { caCertificatePem: intPem, verificationCertificatePem: verif });
+      expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+      const intId = reg.body.caCertificateId as string;
+      const closed = new Promise<void>((r) => (live.client?.connected === true ? live.client.once('close', () => r()) : r()));
+      expect((await server.api('POST', `/v1/cas/${intId}/revoke`, { reason: 'keyCompromise' })).status).toBe(200);
+      await closed;
+      expect((await connect(server, a, 'path-dev-a')).code).toBe(5);
+      expect((await server.api('GET', `/v1/cas/${rootId}`)).body.status).toBe('ACTIVE');
+      // an INACTIVE intermediate keeps its devices out as well
+      ws.key('pathint2');
+      ws.csr('pathint2', '/CN=Path Intermediate CA 2');
+      const int2Pem = ws.sign('pathint2', 'pathroot', { ext: 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign' });
+      ws.key('pathint2-verif');
+      ws.csr('pathint2-verif', `/CN=${code}`);
+      const reg2 = await server.api('POST', '/v1/cas/register', { caCertificatePem: int2Pem, verificationCertificatePem: ws.sign('pathint2-verif', 'pathint2', { ext: 'basicConstraints=CA:FALSE' }) });
+      expect(reg2.status, JSON.stringify(reg2.body)).toBe(201);
+      ws.key('path-dev-b');
+      ws.csr('path-dev-b', '/CN=path-dev-b');
+      const leafB = ws.sign('path-dev-b', 'pathint2');
+      const b = { certPem: leafB + int2Pem, keyPem: ws.read('path-dev-b.key'), certificateId: new X509Certificate(leafB).fingerprint256.replace(/:/g, '').toLowerCase() };
+      await enrol(b);
+      const ok = await connect(server, b, 'path-dev-b');
+      expect(ok.error).toBeUndefined();
+      await ok.client?.endAsync();
+      expect((await server.api('PATCH', `/v1/cas/${reg2.body.caCertificateId as string}`, { status: 'INACTIVE' })).status).toBe(200);
+      expect((await connect(server, b, 'path-dev-b')).code).toBe(5);
     });
 
     it('JITP works with mosquitto_pub from Debian', async () => {
