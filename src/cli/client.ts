@@ -106,7 +106,8 @@ export class ApiClient {
   /** Fetches raw text (PEM downloads). */
   async text(urlPath: string): Promise<string> {
     const res = await fetch(`${this.baseUrl}${urlPath}`, { headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` } });
-    if (!res.ok) throw new ApiCallError(`HTTP_${res.status}`, res.status, await res.text());
+    // a refusal is a problem document like any other answer's (it printed as HTTP_404 and the raw JSON)
+    if (!res.ok) throw ApiCallError.fromResponse(res.status, await res.text());
     return res.text();
   }
 }

@@ -25,6 +25,12 @@ export async function getCaRegistrationHooks(db: Executor, tenantId: string, caC
 export async function setCaRegistrationHooks(db: Executor, ctx: RegistryContext, caCertificateId: string, hooks: CaRegistrationHooks, opts: WriteOptions = {}): Promise<CaRegistrationHooks> {
   const ca = await db.selectFrom('ca_certificates').select('ca_certificate_id').where('tenant_id', '=', ctx.tenantId).where('ca_certificate_id', '=', caCertificateId).executeTakeFirst();
   if (ca === undefined) throw RegistryErrors.error('REGISTRY_CA_NOT_FOUND', `CA ${caCertificateId} does not exist in this tenant`);
+  // checked now: a policy that is not there failed each allow-listed device at its first connection, left PENDING
+  const policyName = hooks.allowList?.policyName;
+  if (policyName !== undefined) {
+    const policy = await db.selectFrom('policies').select('policy_name').where('tenant_id', '=', ctx.tenantId).where('policy_name', '=', policyName).executeTakeFirst();
+    if (policy === undefined) throw RegistryErrors.error('REGISTRY_POLICY_NOT_FOUND', `policy "${policyName}" does not exist (the allow-list hook attaches it to each device it activates)`);
+  }
   await db.deleteFrom('ca_registration_hooks').where('tenant_id', '=', ctx.tenantId).where('ca_certificate_id', '=', caCertificateId).execute();
   await db.insertInto('ca_registration_hooks').values({ tenant_id: ctx.tenantId, ca_certificate_id: caCertificateId, allow_list: hooks.allowList === null ? null : JSON.stringify(hooks.allowList), crl_pem: hooks.crlPem, crl_url: hooks.crlUrl, updated_at: nowIso() }).execute();
   await appendAudit(db, ctx, 'ca.registration-hooks', `cacert/${caCertificateId}`, { allowList: hooks.allowList !== null, crl: hooks.crlPem !== null || hooks.crlUrl !== null }, opts.rowLocks);

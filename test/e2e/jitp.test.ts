@@ -452,6 +452,15 @@ for (const dialect of DIALECTS) {
       writeFileSync(ws.file('allow.txt'), '# allowed devices\nallowed-dev\ncrl-dev\nurl-dev\n\n');
       const imp = await server.cli(['--json', 'allowlist', 'import', ws.file('allow.txt')]);
       expect(JSON.parse(imp.stdout)).toEqual({ submitted: 3, added: 3 });
+      // refused before anything is stored: no option (the call replaces every hook), a file and a URL, a policy that is
+      // not there, a URL that is not http(s)
+      expect((await server.cli(['ca', 'hooks', hookCa])).stderr).toBe('error CLI_USAGE_INVALID: give the hooks to set (--allow-list, --allow-list-policy, --crl-file, --crl-url; each call replaces them all), or --show\n');
+      expect((await server.cli(['ca', 'hooks', hookCa, '--crl-file', 'x.crl', '--crl-url', 'https://pki.example/x.crl'])).stderr).toBe('error CLI_USAGE_INVALID: --crl-file and --crl-url exclude each other (a CRL file would be used and the URL ignored)\n');
+      expect((await server.cli(['ca', 'hooks', hookCa, '--allow-list-policy', 'no-such-policy'])).stderr).toBe('error REGISTRY_POLICY_NOT_FOUND: policy "no-such-policy" does not exist (the allow-list hook attaches it to each device it activates)\n');
+      expect((await server.cli(['ca', 'hooks', hookCa, '--crl-url', 'file:///etc/x.crl'])).stderr).toBe('error API_VALIDATION_FAILED: body.crlUrl must match pattern "^https?://"\n');
+      expect((await server.cli(['ca', 'hooks', hookCa, '--show'])).stdout).toContain('allowList: null');
+      // a registered CA's CRL is its owner's to publish: the refusal has its code
+      expect((await server.cli(['ca', 'crl', hookCa])).stderr).toMatch(/^error REGISTRY_CA_NOT_FOUND: /);
       const set = await server.cli(['--json', 'ca', 'hooks', hookCa, '--allow-list-policy', 'hook-device']);
       expect(set.stderr).toBe('');
 

@@ -192,7 +192,7 @@ export function registerPkiRoutes(app: FastifyInstance, deps: ApiDependencies): 
         properties: {
           allowList: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, properties: { policyName: S.policyName } }] },
           crlPem: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 1, maxLength: 10 * 1024 * 1024 }] },
-          crlUrl: { anyOf: [{ type: 'null' }, { type: 'string', pattern: '^https?://', maxLength: 2048 }] },
+          crlUrl: { type: ['string', 'null'], pattern: '^https?://', maxLength: 2048, description: 'an http(s) URL of the CA CRL, or null' },
         },
       },
     },

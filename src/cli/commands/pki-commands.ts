@@ -129,20 +129,25 @@ export function pkiCommands(c: CliContext): Command[] {
       }),
     );
   ca.command('revoke <caCertificateId>').description('revoke a CA (removed from trust at once; on its parent CRL)').option('--reason <reason>').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/cas/${encodeURIComponent(id)}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
-  ca.command('crl <caCertificateId>').description('print the CA CRL (PEM)').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.io.stdout(await c.client(cmd).text(`/v1/crl/${encodeURIComponent(id)}.pem`))));
+  ca.command('crl <caCertificateId>').description('print the CRL (PEM) of a CA Gatehouse owns (one registered from elsewhere publishes its own)').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.io.stdout(await c.client(cmd).text(`/v1/crl/${encodeURIComponent(id)}.pem`))));
   ca.command('hooks <caCertificateId>')
     .description('built-in JITR registration hooks: activate allow-listed devices, refuse devices on a CRL')
     .option('--allow-list', 'activate a pending certificate whose CN or serial is on the allow list')
     .option('--allow-list-policy <policyName>', 'policy to attach when the allow list activates a device')
     .option('--crl-file <file>', 'a CRL (PEM) of the CA: listed certificates are refused')
     .option('--crl-url <url>', 'fetch the CA CRL from this URL (cached 10 minutes)')
-    .option('--show', 'only print the current hooks')
+    .option('--show', 'only print the current hooks (each other call replaces them all)')
     .action((id: string, o: { allowList?: boolean; allowListPolicy?: string; crlFile?: string; crlUrl?: string; show?: boolean }, cmd: Command) =>
       c.run(async () => {
         if (o.show === true) {
           c.print(cmd, await c.client(cmd).call('GET', `/v1/cas/${encodeURIComponent(id)}/registration-hooks`));
           return;
         }
+        // the call sets every hook at once: with no option it would silently clear them all
+        if (o.allowList !== true && o.allowListPolicy === undefined && o.crlFile === undefined && o.crlUrl === undefined) {
+          throw CliErrors.error('CLI_USAGE_INVALID', 'give the hooks to set (--allow-list, --allow-list-policy, --crl-file, --crl-url; each call replaces them all), or --show');
+        }
+        if (o.crlFile !== undefined && o.crlUrl !== undefined) throw CliErrors.error('CLI_USAGE_INVALID', '--crl-file and --crl-url exclude each other (a CRL file would be used and the URL ignored)');
         c.print(cmd, await c.client(cmd).call('PUT', `/v1/cas/${encodeURIComponent(id)}/registration-hooks`, {
           allowList: o.allowList === true || o.allowListPolicy !== undefined ? (o.allowListPolicy === undefined ? {} : { policyName: o.allowListPolicy }) : null,
           crlPem: o.crlFile === undefined ? null : readPem(o.crlFile),
