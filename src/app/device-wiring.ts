@@ -66,6 +66,14 @@ export function createAutoRegistrationHandler(store: Store, events: Provisioning
       if (outcome.kind === 'pending') return { kind: 'refused', detail: 'registered PENDING_ACTIVATION (JITR); activate it and reconnect' };
       return { kind: 'refused', detail: `${outcome.code}: ${outcome.reason}` };
     },
+    async activatePending(tenantId, certificateId) {
+      try {
+        return await auto.activateIfAllowListed(tenantId, certificateId);
+      } catch (error) {
+        logger.warn({ err: error, tenantId, certificateId }, 'JITR allow-list activation of a pending certificate failed');
+        return false;
+      }
+    },
     onPendingCertificate(tenantId, certificateId) {
       auto.announceStillPending(tenantId, certificateId).catch((error: unknown) => logger.warn({ err: error }, 'JITR re-announce failed'));
     },

@@ -82,6 +82,11 @@ export interface UnknownCertificateHandler {
   handleUnknownCertificate(request: UnknownCertificateRequest): Promise<UnknownCertificateOutcome>;
   /** A registered certificate that is still PENDING_ACTIVATION connected again (JITR re-announces it). */
   onPendingCertificate?(tenantId: string, certificateId: string): void;
+  /**
+   * A certificate still PENDING_ACTIVATION connected again: activates it when a registration hook now allows it (the
+   * JITR allow list was imported, or the hook set, after its first connection). True when it is ACTIVE now.
+   */
+  activatePending?(tenantId: string, certificateId: string): Promise<boolean>;
 }
 
 /** The outcome of {@link CertificateAuthenticator.authenticate}. */
@@ -173,9 +178,15 @@ export class CertificateAuthenticator {
         return { ok: false, reason: 'certificate_revoked', detail: 'certificate is REVOKED' };
       case 'INACTIVE':
         return { ok: false, reason: 'certificate_inactive', detail: 'certificate is INACTIVE' };
-      default:
-        if (cert.status === 'PENDING_ACTIVATION') this.o.unknownCertificateHandler?.onPendingCertificate?.(tenantId, cert.certificateId);
+      default: {
+        const handler = this.o.unknownCertificateHandler;
+        if (cert.status === 'PENDING_ACTIVATION' && identity.chainVerified && (await handler?.activatePending?.(tenantId, certificateId)) === true) {
+          this.o.cache?.invalidate(tenantId, certificateId);
+          return this.check(identity, clientId, now);
+        }
+        if (cert.status === 'PENDING_ACTIVATION') handler?.onPendingCertificate?.(tenantId, cert.certificateId);
         return { ok: false, reason: 'certificate_pending', detail: `certificate is ${cert.status}` };
+      }
     }
     const t = now.getTime();
     if (t < Date.parse(cert.notBefore)) return { ok: false, reason: 'certificate_not_yet_valid', detail: `certificate is valid from ${cert.notBefore}` };

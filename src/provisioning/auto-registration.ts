@@ -191,6 +191,24 @@ export class AutoRegistration {
   }
 
   /** A registered certificate still PENDING_ACTIVATION connected again: publish the JITR event again. */
+  /**
+   * The allow-list hook for a certificate left PENDING_ACTIVATION at an earlier connection (the list was imported, or
+   * the hook set, only afterwards): activates it now when it is allowed. True when it did.
+   */
+  async activateIfAllowListed(tenantId: string, certificateId: string): Promise<boolean> {
+    const rec = await registry.findCertificate(this.store.db, tenantId, certificateId);
+    if (rec?.status !== 'PENDING_ACTIVATION' || rec.caCertificateId === null) return false;
+    const caId = rec.caCertificateId;
+    const hooks = await registry.getCaRegistrationHooks(this.store.db, tenantId, caId);
+    if (hooks.allowList === null) return false;
+    const leaf = pki.parseCertificate(rec.certificatePem);
+    const cn = leaf.subject.CN?.[0];
+    if (!(await registry.isAllowListed(this.store.db, tenantId, [cn ?? '', leaf.subject.serialNumber?.[0] ?? '', leaf.serialNumber]))) return false;
+    const thingName = await this.activateAllowListed(tenantId, leaf, cn, hooks.allowList.policyName);
+    this.events.emit(tenantId, 'jitr.activated', `$gatehouse/events/jitr/activated/${caId}`, { certificateId, caCertificateId: caId, thingName: thingName ?? null, timestamp: Date.now() });
+    return true;
+  }
+
   async announceStillPending(tenantId: string, certificateId: string): Promise<void> {
     const rec = await registry.findCertificate(this.store.db, tenantId, certificateId);
     if (rec?.status === 'PENDING_ACTIVATION' && rec.caCertificateId !== null && rec.createdBy === 'jitr') announcePending(tenantId, rec, rec.caCertificateId, this.events);

@@ -472,6 +472,14 @@ for (const dialect of DIALECTS) {
       const stranger = mk('not-listed');
       expect((await connect(server, stranger, 'not-listed')).client).toBeUndefined();
       expect((await server.api('GET', `/v1/certificates/${stranger.certificateId}`)).body.status).toBe('PENDING_ACTIVATION');
+      expect((await connect(server, stranger, 'not-listed')).code).toBe(5);
+      // put on the list afterwards: its next connection is activated by the hook (it stayed PENDING for good)
+      writeFileSync(ws.file('late.txt'), 'not-listed\n');
+      expect((await server.cli(['allowlist', 'import', ws.file('late.txt')])).code).toBe(0);
+      const late = await connect(server, stranger, 'not-listed');
+      expect(late.error).toBeUndefined();
+      await late.client?.endAsync();
+      expect((await server.api('GET', `/v1/certificates/${stranger.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', things: ['not-listed'], policies: ['hook-device'] });
 
       // a CRL uploaded from a file
       const crlDev = mk('crl-dev');
