@@ -3,6 +3,7 @@ import type { ParsedCertificate } from '../pki/index.ts';
 import * as registry from '../registry/index.ts';
 import type { CertificateRecord, CertificateStatus, RegistryContext } from '../registry/index.ts';
 import type { Executor, Store } from '../store/index.ts';
+import { isGatehouseError } from '../errors/index.ts';
 import { certificateRecordOf } from './certificate-record.ts';
 import { DEVICE_CERTIFICATE_IS_CA, ProvisioningErrors } from './errors.ts';
 
@@ -68,6 +69,17 @@ export async function registerCertificate(store: Store, ctx: RegistryContext, in
     const rec = await registry.getCa(store.db, ctx.tenantId, ca.certificateId).catch(() => undefined);
     if (rec === undefined) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'caCertificatePem names a CA that is not registered in this tenant');
     if (rec.status !== 'ACTIVE') throw ProvisioningErrors.error('PROVISIONING_CA_NOT_ACTIVE', `CA ${rec.caCertificateId} is ${rec.status}`);
+    // the certificate must chain to the CA named (it was checked, then ignored: any other ACTIVE CA was recorded)
+    const chosen = await verifyIssuingCa(store.db, ctx.tenantId, leaf, intermediates, { cas: (await registry.listAllCas(store.db, ctx.tenantId)).filter((c) => c.caCertificateId === rec.caCertificateId || c.status === 'REVOKED') }).catch((cause: unknown) => {
+      // no path to that CA; any other failure (an expired or revoked certificate on the path) says so itself
+      if (isGatehouseError(cause) && (cause.code === 'PKI_CHAIN_UNTRUSTED' || cause.code === 'PROVISIONING_CA_UNKNOWN_ISSUER')) {
+        throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', `the certificate does not chain to the CA given as caCertificatePem (${rec.caCertificateId})`, { cause });
+      }
+      throw cause;
+    });
+    return store.transaction((trx) =>
+      registry.insertCertificate(trx, ctx, certificateRecordOf(leaf, chosen.caCertificateId, initialStatus(input), input.createdBy ?? 'register'), { rowLocks: store.supportsRowLocks }),
+    );
   }
   const caId = await findIssuingCa(store.db, ctx.tenantId, leaf, intermediates);
   return store.transaction((trx) =>

@@ -194,6 +194,20 @@ for (const dialect of DIALECTS) {
       expect((await connect(server, b, 'path-dev-b')).code).toBe(5);
     });
 
+    it('cert register --ca-cert: the certificate must chain to that CA, and --without-ca excludes it', async () => {
+      const otherId = await registerCa('otherca', '/CN=Other Maker CA', false);
+      ws.key('cacert-dev');
+      ws.csr('cacert-dev', '/CN=cacert-dev');
+      ws.sign('cacert-dev', 'maker');
+      const wrong = await server.cli(['cert', 'register', ws.file('cacert-dev.pem'), '--ca-cert', ws.file('otherca.pem')]);
+      expect(wrong).toMatchObject({ code: 1, stderr: `error PROVISIONING_CA_UNKNOWN_ISSUER: the certificate does not chain to the CA given as caCertificatePem (${otherId})\n` });
+      expect((await server.cli(['cert', 'register', ws.file('cacert-dev.pem'), '--ca-cert', ws.file('otherca.pem'), '--without-ca'])).stderr).toBe('error CLI_USAGE_INVALID: --without-ca registers the certificate with no CA: it excludes --ca-cert\n');
+      const right = await server.cli(['--json', 'cert', 'register', ws.file('cacert-dev.pem'), '--ca-cert', ws.file('maker.pem')]);
+      expect(right.code, right.stderr).toBe(0);
+      const id = (JSON.parse(right.stdout) as { certificateId: string }).certificateId;
+      expect((await server.api('GET', `/v1/certificates/${id}`)).body.caCertificateId).toBe(caId);
+    });
+
     it('JITP works with mosquitto_pub from Debian', async () => {
       const dev = issueDevice('jitp-mosq');
       writeFileSync(ws.file('mosq.pem'), dev.certPem);

@@ -30,11 +30,12 @@ export function pkiCommands(c: CliContext): Command[] {
   cert
     .command('register <certFile>')
     .description('register a certificate issued by a CA registered in this tenant')
-    .option('--ca-cert <caFile>', 'the issuing CA certificate PEM')
+    .option('--ca-cert <caFile>', 'the registered CA the certificate must chain to (default: whichever ACTIVE CA of the tenant it chains to)')
     .option('--status <status>', 'ACTIVE | INACTIVE | PENDING_ACTIVATION')
     .option('--without-ca', 'multi-account registration: pin the certificate by fingerprint, no CA needed')
     .action((f: string, o: { caCert?: string; status?: string; withoutCa?: boolean }, cmd: Command) =>
       c.run(async () => {
+        if (o.withoutCa === true && o.caCert !== undefined) throw CliErrors.error('CLI_USAGE_INVALID', '--without-ca registers the certificate with no CA: it excludes --ca-cert');
         const body = { certificatePem: readPem(f), ...(o.status === undefined ? {} : { status: o.status }) };
         if (o.withoutCa === true) c.print(cmd, await c.client(cmd).call('POST', '/v1/certificates/register-without-ca', body));
         else c.print(cmd, await c.client(cmd).call('POST', '/v1/certificates/register', { ...body, ...(o.caCert === undefined ? {} : { caCertificatePem: readPem(o.caCert) }) }));
