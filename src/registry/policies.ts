@@ -166,6 +166,9 @@ export async function deletePolicy(db: Executor, ctx: RegistryContext, name: str
   await getPolicy(db, ctx.tenantId, name);
   const attached = (await attachmentsOfPolicy(db, ctx.tenantId, name, 1))[0];
   if (attached !== undefined) throw RegistryErrors.error('REGISTRY_POLICY_ATTACHED', `policy "${name}" is still attached; detach it first`);
+  // the JITR allow-list hook attaches it to each device it activates (stored as written by setCaRegistrationHooks)
+  const hook = await db.selectFrom('ca_registration_hooks').select('ca_certificate_id').where('tenant_id', '=', ctx.tenantId).where('allow_list', '=', JSON.stringify({ policyName: name })).executeTakeFirst();
+  if (hook !== undefined) throw RegistryErrors.error('REGISTRY_POLICY_ATTACHED', `policy "${name}" is the allow-list hook policy of CA ${hook.ca_certificate_id}; change the CA's hooks first`);
   await db.deleteFrom('policy_versions').where('tenant_id', '=', ctx.tenantId).where('policy_name', '=', name).execute();
   await db.deleteFrom('policies').where('tenant_id', '=', ctx.tenantId).where('policy_name', '=', name).execute();
   await appendAudit(db, ctx, 'policy.delete', `policy/${name}`, {}, opts.rowLocks);

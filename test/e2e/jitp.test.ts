@@ -473,6 +473,11 @@ for (const dialect of DIALECTS) {
       expect((await server.cli(['ca', 'hooks', hookCa, '--allow-list-policy', 'no-such-policy'])).stderr).toBe('error REGISTRY_POLICY_NOT_FOUND: policy "no-such-policy" does not exist (the allow-list hook attaches it to each device it activates)\n');
       expect((await server.cli(['ca', 'hooks', hookCa, '--crl-url', 'file:///etc/x.crl'])).stderr).toBe('error API_VALIDATION_FAILED: body.crlUrl must match pattern "^https?://"\n');
       expect((await server.cli(['ca', 'hooks', hookCa, '--show'])).stdout).toContain('allowList: null');
+      // a policy a hook attaches cannot be deleted from under it
+      const spareHookCa = await registerCa('sparehookca', '/CN=Spare Hook CA', true);
+      await server.api('POST', '/v1/policies', { policyName: 'hook-spare', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } });
+      expect((await server.cli(['ca', 'hooks', spareHookCa, '--allow-list-policy', 'hook-spare'])).code).toBe(0);
+      expect((await server.cli(['policy', 'delete', 'hook-spare'])).stderr).toBe(`error REGISTRY_POLICY_ATTACHED: policy "hook-spare" is the allow-list hook policy of CA ${spareHookCa}; change the CA's hooks first\n`);
       // a registered CA's CRL is its owner's to publish: the refusal has its code
       expect((await server.cli(['ca', 'crl', hookCa])).stderr).toMatch(/^error REGISTRY_CA_NOT_FOUND: /);
       const set = await server.cli(['--json', 'ca', 'hooks', hookCa, '--allow-list-policy', 'hook-device']);
