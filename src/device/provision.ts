@@ -205,7 +205,9 @@ export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<Prov
         try {
           reg = await api.registerThing(o.templateName, { certificateOwnershipToken: issued.token, ...(o.parameters === undefined ? {} : { parameters: o.parameters }) });
         } catch (error) {
-          if (retried && isGatehouseError(error) && (error.details as { errorMessage?: unknown } | undefined)?.errorMessage?.toString().includes('[PROVISIONING_TOKEN_INVALID]') === true) throw unconfirmed(issued, o.outDir, error);
+          // the token the first RegisterThing carried is refused now (AWS and Gatehouse both answer errorCode
+          // InvalidCertificateOwnershipToken): that one went through
+          if (retried && isGatehouseError(error) && (error.details as { errorCode?: unknown } | undefined)?.errorCode === 'InvalidCertificateOwnershipToken') throw unconfirmed(issued, o.outDir, error);
           throw error;
         }
         return { thingName: reg.thingName, certificateId: issued.certificateId, deviceConfiguration: reg.deviceConfiguration, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem };
