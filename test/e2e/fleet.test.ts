@@ -436,9 +436,11 @@ for (const dialect of DIALECTS) {
         const retries: unknown[] = [];
         const lost = await provisionByClaim({ endpoint, claim: slowClaim, templateName: 'slow-hook', parameters: { SerialNumber: 'SLOW1' }, timeoutMs: 1000, attempts: 6, outDir: out, onRetry: (r) => retries.push(r.error) }).catch((e: Error & { code?: string; details?: { certificateId?: string } }) => e);
         expect(lost).toMatchObject({ code: 'DEVICE_REGISTRATION_UNCONFIRMED' });
-        // a retry sent while the first request still waits on the hook times out too; none makes a new certificate
-        expect(retries.length).toBeGreaterThan(0);
-        expect(new Set(retries.map((e) => (e as { code: string }).code))).toEqual(new Set(['DEVICE_REQUEST_TIMEOUT']));
+        // a retry sent while the first request still waits on the hook times out too (a slow connect on a busy machine
+        // may fail as well); none makes a new certificate, as the server's records below show
+        const codes = retries.map((e) => (e as { code: string }).code);
+        expect(codes).toContain('DEVICE_REQUEST_TIMEOUT');
+        expect(codes.every((c) => c === 'DEVICE_REQUEST_TIMEOUT' || c === 'DEVICE_CONNECT_FAILED')).toBe(true);
         const certificateId = (lost as { details: { certificateId: string } }).details.certificateId;
         // one device on the server, with the certificate whose key the device kept
         const thing = await server.api('GET', '/v1/things/sensor-SLOW1');
@@ -908,7 +910,7 @@ for (const dialect of DIALECTS) {
       const noDir = await server.cli(['device', 'connect', '--creds', path.join(tmp, 'no-such-dir')]);
       expect(noDir.code).not.toBe(0);
       expect(noDir.stderr).toContain('DEVICE_CREDENTIALS_INVALID');
-    });
+    }, 120_000); // one CLI process per step, about a second each
   });
 }
 

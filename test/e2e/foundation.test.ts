@@ -192,6 +192,18 @@ for (const dialect of DIALECTS) {
       for (const x of acmeAdmins) expect((await server.api('DELETE', `/v1/tokens/${x.tokenId}`, undefined, { tenant: 'acme' })).status).toBe(204);
     });
 
+    it('keeps up to 5 policy versions from the CLI: create-version --set-as-default as the AWS CLI names it, delete-version makes room', async () => {
+      expect((await server.api('POST', '/v1/policies', { policyName: 'cli-versions', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } })).status).toBe(201);
+      const policyDoc = '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Connect", "Resource": "*" }] }';
+      for (const v of [2, 3, 4]) expect((await server.api('POST', '/v1/policies/cli-versions/versions', { policyDocument: policyDoc })).body.versionId).toBe(v);
+      expect(JSON.parse((await server.cli(['--json', 'policy', 'create-version', 'cli-versions', policyDoc, '--set-as-default'])).stdout)).toMatchObject({ versionId: 5, isDefaultVersion: true });
+      expect((await server.cli(['policy', 'create-version', 'cli-versions', policyDoc])).stderr).toBe('error REGISTRY_POLICY_VERSION_LIMIT: policy "cli-versions" already has 5 versions\n');
+      expect((await server.cli(['policy', 'delete-version', 'cli-versions', '5'])).stderr).toBe('error REGISTRY_POLICY_VERSION_IS_DEFAULT: version 5 is the default of "cli-versions"\n');
+      expect((await server.cli(['policy', 'delete-version', 'cli-versions', 'one'])).stderr).toBe('error CLI_USAGE_INVALID: <versionId> must be a whole number from 1, got "one"\n');
+      expect((await server.cli(['policy', 'delete-version', 'cli-versions', '1'])).code).toBe(0);
+      expect(JSON.parse((await server.cli(['--json', 'policy', 'create-version', 'cli-versions', policyDoc])).stdout)).toMatchObject({ versionId: 6, isDefaultVersion: false });
+    });
+
     it('refuses a second process on the same data directory', async () => {
       const r = await execFileAsync(process.execPath, [BIN, 'serve'], { env: { ...server.env }, cwd: REPO, timeout: 30_000 }).catch((e: { code: number; stderr: string }) => e);
       expect((r as { code: number }).code).toBe(1);
@@ -233,15 +245,6 @@ for (const dialect of DIALECTS) {
       const good = await server.cli(['--json', 'policy', 'create', 'cli-good', '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Connect", "Resource": "*" }] }']);
       expect(good.code, good.stderr).toBe(0);
       expect(JSON.parse(JSON.parse(good.stdout).policyDocument)).toEqual({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] });
-      // versions as the AWS CLI names them: create-version --set-as-default, delete-version makes room past 5
-      const policyDoc = '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Connect", "Resource": "*" }] }';
-      for (const v of [2, 3, 4]) expect((await server.api('POST', '/v1/policies/cli-good/versions', { policyDocument: policyDoc })).body.versionId).toBe(v);
-      expect(JSON.parse((await server.cli(['--json', 'policy', 'create-version', 'cli-good', policyDoc, '--set-as-default'])).stdout)).toMatchObject({ versionId: 5, isDefaultVersion: true });
-      expect((await server.cli(['policy', 'create-version', 'cli-good', policyDoc])).stderr).toBe('error REGISTRY_POLICY_VERSION_LIMIT: policy "cli-good" already has 5 versions\n');
-      expect((await server.cli(['policy', 'delete-version', 'cli-good', '5'])).stderr).toBe('error REGISTRY_POLICY_VERSION_IS_DEFAULT: version 5 is the default of "cli-good"\n');
-      expect((await server.cli(['policy', 'delete-version', 'cli-good', 'one'])).stderr).toBe('error CLI_USAGE_INVALID: <versionId> must be a whole number from 1, got "one"\n');
-      expect((await server.cli(['policy', 'delete-version', 'cli-good', '1'])).code).toBe(0);
-      expect(JSON.parse((await server.cli(['--json', 'policy', 'create-version', 'cli-good', policyDoc])).stdout)).toMatchObject({ versionId: 6, isDefaultVersion: false });
       // a document file is passed as @file; a bare file name (as `template create` takes one) gets a hint, not a JSON error
       const docFile = path.join(server.dataDir, 'cli-file-policy.json');
       writeFileSync(docFile, '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Publish", "Resource": "*" }] }');
@@ -284,7 +287,7 @@ for (const dialect of DIALECTS) {
       const page = JSON.parse((await server.cli(['--json', 'thing', 'list', '--prefix', 'audit-fill-', '--max', '100'])).stdout) as { things: unknown[]; nextToken?: string };
       expect(page.things).toHaveLength(100);
       expect((await server.cli(['thing', 'list', '--prefix', 'audit-fill-', '--max', '100', '--next', page.nextToken ?? ''])).stdout).toMatch(/^(thingName=audit-fill-.*\n){100}next page: --next \S+\n$/);
-    });
+    }, 120_000); // one CLI process per step, about a second each
 
     it('keeps all state across a restart, stops cleanly on SIGTERM, and audit verify detects tampering', async () => {
       // A request admitted before SIGTERM finishes; one that arrives while the API closes (pipelined behind it on the
