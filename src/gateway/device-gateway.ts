@@ -84,6 +84,7 @@ interface PrincipalFacts {
 /** Why the gateway itself closed a connection (label of `gatehouse_mqtt_enforcement_disconnects_total`). */
 export type EnforcementReason =
   | 'certificate_no_longer_active'
+  | 'connect_no_longer_allowed'
   | 'publish_denied'
   | 'publish_reserved_topic'
   | 'topic_limit'
@@ -561,7 +562,14 @@ export class DeviceGateway implements ChangeListener {
       const first = conns.find((c) => !c.client.conn.destroyed) ?? conns[0];
       if (first === undefined) return;
       const facts = await this.principalOf(first.identity);
-      for (const c of conns) c.policy = this.enforcer.connectionPolicy(tenantId, c.clientId, facts.principal, facts.certificate);
+      for (const c of conns) {
+        c.policy = this.enforcer.connectionPolicy(tenantId, c.clientId, facts.principal, facts.certificate);
+        // A live connection keeps only what a new connection would get: losing iot:Connect (a policy detached or
+        // edited, the thing that a ${iot:Connection.Thing.ThingName} resource named deleted) closes it.
+        if (!this.enforcer.canConnect(c.policy)) {
+          this.enforce(c, 'connect_no_longer_allowed', 'AUTHORIZATION_FAILURE', `iot:Connect no longer allowed on client/${c.clientId}`);
+        }
+      }
       this.log.debug({ tenantId, certificateId, connections: conns.length }, 'live connection policies refreshed');
     } catch (error) {
       this.log.error({ err: error, tenantId, certificateId }, 'cannot refresh policies of live connections; closing them');

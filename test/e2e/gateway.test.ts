@@ -279,6 +279,53 @@ for (const dialect of DIALECTS) {
       expect(audit.body.entries.find((e: { action: string; target: string }) => e.action === 'thing.delete' && e.target === 'thing/doomed-thing')?.details).toEqual({ detachedPrincipals: [dev.certificateId] });
     });
 
+    it('closes a live connection that loses iot:Connect: its thing deleted (thing-name policy), its policy detached or edited', async () => {
+      const thingPolicy = {
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:Connection.Thing.ThingName}` },
+          { Effect: 'Allow', Action: 'iot:Subscribe', Resource: `${ARN}:topicfilter/own/*` },
+        ],
+      };
+      expect((await server.api('POST', '/v1/policies', { policyName: 'thing-connect', policyDocument: JSON.stringify(thingPolicy) })).status).toBe(201);
+      const disconnects = async (): Promise<number> => {
+        const line = (await (await fetch(`${server.apiUrl}/metrics`)).text()).split('\n').find((l) => l.startsWith('gatehouse_mqtt_enforcement_disconnects_total{reason="connect_no_longer_allowed"}'));
+        return line === undefined ? 0 : Number(line.split(' ').pop());
+      };
+      const before = await disconnects();
+
+      // 1. The thing named by the iot:Connect resource is deleted.
+      const dev = await issue({ thing: 'connect-thing', policy: 'thing-connect' });
+      const c = await connected(server, dev, 'connect-thing');
+      expect(await granted(c, 'own/x')).toBe(1);
+      const closing = closedWithin(c, 5_000);
+      expect((await server.api('DELETE', '/v1/things/connect-thing?detachPrincipals=true')).status).toBe(204);
+      await closing;
+      c.end(true);
+      expect((await connectDevice(server, dev, 'connect-thing')).error?.code).toBe(5);
+
+      // 2. The policy that granted iot:Connect is detached from one certificate; the other certificate's connection stays.
+      const two = await issue({ thing: 'connect-thing-2', policy: 'thing-connect' });
+      const kept = await issue({ thing: 'connect-thing-3', policy: 'thing-connect' });
+      const c2 = await connected(server, two, 'connect-thing-2');
+      const c3 = await connected(server, kept, 'connect-thing-3');
+      const closing2 = closedWithin(c2, 5_000);
+      expect((await server.api('POST', '/v1/policies/thing-connect/detach', { target: two.certificateId })).status).toBeLessThan(300);
+      await closing2;
+      c2.end(true);
+
+      expect(c3.connected).toBe(true);
+      // 3. A new default version that no longer allows iot:Connect closes the rest.
+      expect(await granted(c3, 'own/y')).toBe(1);
+      const closing3 = closedWithin(c3, 5_000);
+      const narrowed = { ...thingPolicy, Statement: [thingPolicy.Statement[1]] };
+      const v = await server.api('POST', '/v1/policies/thing-connect/versions', { policyDocument: JSON.stringify(narrowed), setAsDefault: true });
+      expect(v.status, JSON.stringify(v.body)).toBe(201);
+      await closing3;
+      c3.end(true);
+      expect(await disconnects()).toBe(before + 3);
+    });
+
     it('refuses iot:Connect for a certificate without policy, and inactive, revoked, unknown, self-signed or missing certificates', async () => {
       const before = await refusalCount(server, 'connect_denied');
       const noPolicy = await issue({ policy: null });
