@@ -55,7 +55,7 @@ export function createAutoRegistrationHandler(store: Store, events: Provisioning
       const key = `${request.tenantId}\u0000${request.certificateId}`;
       let p = inflight.get(key);
       if (p === undefined) {
-        p = auto.handleUnknownCertificate({ tenantId: request.tenantId, certificate: request.certificateDer, intermediates: request.chainDer, clientId: request.clientId });
+        p = auto.handleUnknownCertificate({ tenantId: request.tenantId, certificate: request.certificateDer, intermediates: request.chainDer, clientId: request.clientId, endpointNamed: request.endpointNamed });
         inflight.set(key, p);
         void p.finally(() => inflight.delete(key)).catch(() => undefined);
       }

@@ -21,6 +21,7 @@ export type RefusalReason =
   | 'certificate_expired'
   | 'certificate_not_yet_valid'
   | 'ca_inactive'
+  | 'sni_required'
   | 'client_id_invalid'
   | 'connect_denied'
   | 'provisioned_reconnect'
@@ -42,6 +43,7 @@ export const CONNACK_CODE_OF_REFUSAL: Readonly<Record<RefusalReason, ConnackRefu
   certificate_expired: 5,
   certificate_not_yet_valid: 5,
   ca_inactive: 5,
+  sni_required: 5,
   client_id_invalid: 2,
   connect_denied: 5,
   // JITP in `reconnect` mode (AWS behaviour): provisioned, but this first connection is closed; reconnect.
@@ -59,6 +61,8 @@ export interface UnknownCertificateRequest {
   readonly chainDer: readonly Buffer[];
   readonly clientId: string;
   readonly remoteAddress: string | undefined;
+  /** True when the device named the tenant's endpoint in SNI (see PeerIdentity.endpointNamed). */
+  readonly endpointNamed: boolean;
 }
 
 /** The answer of an {@link UnknownCertificateHandler}. */
@@ -103,17 +107,22 @@ export interface CertificateAuthenticatorOptions {
   /** Keeps the facts of admitted certificates between connections (see `connect-cache.ts`); none: read every time. */
   readonly cache?: ConnectCache<CertificateFacts> | undefined;
   /**
-   * Keeps the status of each CA by id (key space tenant `''`) between connections whose certificate facts are not
-   * cached (first connections, JITP); invalidated with `cache` when trust changes. None: read every time.
+   * Keeps the status and mode of each CA by tenant and id between connections whose certificate facts are not cached
+   * (first connections, JITP); invalidated with `cache` when trust changes. None: read every time.
    */
-  readonly caStatusCache?: ConnectCache<string | undefined> | undefined;
+  readonly caStatusCache?: ConnectCache<registry.CertificateCaFacts | undefined> | undefined;
 }
 
 /** What admission reads from the registry about one certificate. */
 export interface CertificateFacts {
   readonly certificate: CertificateRecord | undefined;
-  /** Status of the issuing CA (any tenant), when the certificate was registered with one. */
+  /**
+   * Status of the issuing CA when the certificate was registered with one: the tenant's own registration of it, else
+   * the owned CA of that id (never another tenant's registration of the same certificate).
+   */
   readonly caStatus: string | undefined;
+  /** Mode of that CA: SNI_ONLY CAs admit only devices that named the tenant's endpoint in SNI. */
+  readonly caMode?: registry.CaMode | undefined;
   /**
    * The ids of the other certificates on the path TLS verified (intermediates, anchor), worked out at the first
    * connection that used these facts and kept with them: the same leaf verifies along the same path.
@@ -162,6 +171,7 @@ export class CertificateAuthenticator {
         chainDer: identity.chainDer,
         clientId,
         remoteAddress: identity.remoteAddress,
+        endpointNamed: identity.endpointNamed,
       });
       if (outcome.kind === 'refused') return { ok: false, reason: 'unknown_certificate', detail: outcome.detail ?? 'certificate is not registered in this tenant' };
       if (outcome.kind === 'registered-reconnect') return { ok: false, reason: 'provisioned_reconnect', detail: 'provisioned just in time; reconnect' };
@@ -195,6 +205,9 @@ export class CertificateAuthenticator {
     // A certificate recorded with a CA must have been verified by TLS against the tenant's trust store.
     if (!identity.chainVerified) return { ok: false, reason: 'tls_unverified', detail: 'certificate chain was not verified' };
     if (facts.caStatus !== 'ACTIVE') return { ok: false, reason: 'ca_inactive', detail: `issuing CA is ${facts.caStatus ?? 'unknown'}` };
+    if (facts.caMode === 'SNI_ONLY' && !identity.endpointNamed) {
+      return { ok: false, reason: 'sni_required', detail: `the issuing CA is registered in SNI_ONLY mode: the device must send SNI naming the tenant's endpoint` };
+    }
     const onPath = await this.inactiveCaOnPath(tenantId, cert.caCertificateId, identity, facts);
     if (onPath !== undefined) return { ok: false, reason: 'ca_inactive', detail: onPath };
     return { ok: true, certificate: cert };
@@ -208,8 +221,8 @@ export class CertificateAuthenticator {
   private async inactiveCaOnPath(tenantId: string, recorded: string, identity: PeerIdentity, facts: CertificateFacts): Promise<string | undefined> {
     facts.pathCaIds ??= identity.chainDer.map((der) => certificateIdOfDer(der)).filter((id) => id !== recorded);
     for (const id of facts.pathCaIds) {
-      const load = (): Promise<string | undefined> => registry.findCaStatus(this.o.store.db, tenantId, id);
-      const status = this.o.caStatusCache === undefined ? await load() : await this.o.caStatusCache.get(tenantId, id, load);
+      const load = (): Promise<registry.CertificateCaFacts | undefined> => registry.findCertificateCa(this.o.store.db, tenantId, id);
+      const status = (this.o.caStatusCache === undefined ? await load() : await this.o.caStatusCache.get(tenantId, id, load))?.status;
       if (status !== undefined && status !== 'ACTIVE') return `CA ${id} on the certificate's path is ${status}`;
     }
     return undefined;
@@ -225,9 +238,9 @@ export class CertificateAuthenticator {
       const certificate = committed ?? (await registry.findCertificate(db, tenantId, certificateId));
       if (certificate?.caCertificateId === null || certificate?.caCertificateId === undefined) return { certificate, caStatus: undefined };
       const caId = certificate.caCertificateId;
-      const loadCa = async (): Promise<string | undefined> => (await registry.findCaAnyTenant(db, caId))?.status;
-      const caStatus = this.o.caStatusCache === undefined ? await loadCa() : await this.o.caStatusCache.get('', caId, loadCa);
-      return { certificate, caStatus };
+      const loadCa = (): Promise<registry.CertificateCaFacts | undefined> => registry.findCertificateCa(db, tenantId, caId);
+      const ca = this.o.caStatusCache === undefined ? await loadCa() : await this.o.caStatusCache.get(tenantId, caId, loadCa);
+      return { certificate, caStatus: ca?.status, caMode: ca?.certificateMode };
     };
     const cache = this.o.cache;
     return cache === undefined ? load() : cache.get(tenantId, certificateId, load, admissible);

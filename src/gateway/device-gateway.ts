@@ -15,6 +15,7 @@ import { Aedes } from 'aedes';
 import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
 import type { BrokerBackendFactory } from './broker-backend.ts';
 import type { Logger } from 'pino';
+import type { CertificateCaFacts } from '../registry/index.ts';
 import { Counter, Gauge } from 'prom-client';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { payloadOfEvent, topicOfEvent } from '../events/index.ts';
@@ -136,7 +137,7 @@ export class DeviceGateway implements ChangeListener {
   private readonly enforcer: PolicyEnforcer;
   private readonly certificateFacts: ConnectCache<CertificateFacts>;
   /** Status of each CA by id (any tenant), for certificates whose facts are not cached yet (e.g. just provisioned). */
-  private readonly caStatuses: ConnectCache<string | undefined>;
+  private readonly caStatuses: ConnectCache<CertificateCaFacts | undefined>;
   private readonly principalFacts: ConnectCache<PrincipalFacts>;
   private readonly brokers = new Map<string, Promise<Aedes>>();
   private readonly identities = new WeakMap<Duplex, PeerIdentity>();

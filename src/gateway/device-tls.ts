@@ -40,6 +40,11 @@ export interface PeerIdentity {
   /** The SNI host name sent by the client, if any. */
   readonly servername: string | undefined;
   /**
+   * True when the SNI host name is a known endpoint name (a tenant's, or the bare domain for the default tenant); false
+   * for none or an unknown name, which land in the default tenant. Devices of an SNI_ONLY CA must send one.
+   */
+  readonly endpointNamed: boolean;
+  /**
    * DER of the certificates above the leaf in the verified path (intermediates, then the anchor); empty when the
    * chain was not verified. Built on first read (only unknown certificates need it), while the socket is open.
    */
@@ -225,7 +230,7 @@ export class DeviceTlsListener {
       let parent = ca.parentCaCertificateId;
       for (let depth = 0; parent !== null && depth < 8 && !seen.has(parent); depth++) {
         seen.add(parent);
-        const rec = await registry.findCaAnyTenant(db, parent);
+        const rec = await registry.findOwnedCa(db, parent);
         if (rec === undefined || rec.status !== 'ACTIVE') break;
         add(rec.certificatePem);
         parent = rec.parentCaCertificateId;
@@ -310,6 +315,7 @@ export class DeviceTlsListener {
     socket.on('error', (error) => this.o.logger.debug({ err: error }, 'device socket error'));
     const servername = typeof socket.servername === 'string' ? socket.servername : undefined;
     const tenantId = this.tenantOf(servername);
+    const endpointNamed = servername !== undefined && this.endpoints.has(servername.toLowerCase());
     const x509 = socket.getPeerX509Certificate();
     if (x509 === undefined) {
       this.refuse(socket, 'no_certificate', tenantId, undefined);
@@ -326,6 +332,7 @@ export class DeviceTlsListener {
         chainVerified,
         certificateDer,
         servername,
+        endpointNamed,
         remoteAddress: socket.remoteAddress,
         get peerCertificate(): tls.PeerCertificate {
           return (peer ??= socket.getPeerCertificate(false));
@@ -387,7 +394,7 @@ async function trustedCas(db: Store['db'], cas: readonly registry.CaRecord[]): P
     let current = start;
     for (let depth = 0; depth < 8; depth++) {
       if (current.parentCaCertificateId !== null) {
-        const parent = await registry.findCaAnyTenant(db, current.parentCaCertificateId);
+        const parent = await registry.findOwnedCa(db, current.parentCaCertificateId);
         if (parent === undefined) return true;
         if (parent.status !== 'ACTIVE') return false;
         current = parent;

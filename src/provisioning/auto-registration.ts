@@ -26,6 +26,8 @@ export interface AutoRegistrationRequest {
   /** The certificates above it that may complete its path (PEM or DER). */
   readonly intermediates?: readonly (string | Uint8Array)[];
   readonly clientId: string;
+  /** False when the device sent no SNI naming the tenant's endpoint: an SNI_ONLY CA then refuses it. Default true. */
+  readonly endpointNamed?: boolean | undefined;
 }
 
 /** What happened. */
@@ -112,6 +114,9 @@ export class AutoRegistration {
       return this.refuse(tenantId, leaf.certificateId, isGatehouseError(error) ? error.code : 'PROVISIONING_CA_UNKNOWN_ISSUER', isGatehouseError(error) ? error.message : 'chain not verified');
     }
     const caId = ca.caCertificateId;
+    if (ca.certificateMode === 'SNI_ONLY' && request.endpointNamed === false) {
+      return this.refuse(tenantId, leaf.certificateId, 'PROVISIONING_SNI_REQUIRED', `CA ${caId} is registered in SNI_ONLY mode: the device must send SNI naming the tenant's endpoint`);
+    }
     if (!ca.autoRegistration) return this.refuse(tenantId, leaf.certificateId, 'PROVISIONING_AUTO_REGISTRATION_DISABLED', `CA ${caId} does not allow auto-registration`);
     if (ca.registrationTemplate !== null) {
       try {
@@ -190,7 +195,6 @@ export class AutoRegistration {
     return entry.crl.revokedSerials.has(pki.crlSerialKey(serialHex));
   }
 
-  /** A registered certificate still PENDING_ACTIVATION connected again: publish the JITR event again. */
   /**
    * The allow-list hook for a certificate left PENDING_ACTIVATION at an earlier connection (the list was imported, or
    * the hook set, only afterwards): activates it now when it is allowed. True when it did.
@@ -209,6 +213,7 @@ export class AutoRegistration {
     return true;
   }
 
+  /** A registered certificate still PENDING_ACTIVATION connected again: publish the JITR event again. */
   async announceStillPending(tenantId: string, certificateId: string): Promise<void> {
     const rec = await registry.findCertificate(this.store.db, tenantId, certificateId);
     if (rec?.status === 'PENDING_ACTIVATION' && rec.caCertificateId !== null && rec.createdBy === 'jitr') announcePending(tenantId, rec, rec.caCertificateId, this.events);

@@ -184,7 +184,7 @@ export class CertificateAuthorityService {
     const chain = [ca.certificatePem];
     let parentId = ca.parentCaCertificateId;
     for (let depth = 0; parentId !== null && depth < 10; depth += 1) {
-      const parent = await registry.findCaAnyTenant(this.o.store.db, parentId);
+      const parent = await registry.findOwnedCa(this.o.store.db, parentId);
       if (parent === undefined) break;
       chain.push(parent.certificatePem);
       parentId = parent.parentCaCertificateId;
@@ -268,6 +268,18 @@ export class CertificateAuthorityService {
       now: new Date(),
     });
     const rec = await this.o.store.transaction(async (trx) => {
+      // AWS multi-account registration: a CA may be registered in several tenants only when every registration is
+      // SNI_ONLY (devices then name their tenant in SNI). A DEFAULT registration, or a CA Gatehouse owns, is one
+      // tenant's alone. Revoked registrations do not count.
+      const elsewhere = await registry.listCaRegistrationsElsewhere(trx, ctx.tenantId, cert.certificateId);
+      if (elsewhere.length > 0 && (mode === 'DEFAULT' || elsewhere.some((e) => e.certificateMode === 'DEFAULT'))) {
+        throw ProvisioningErrors.error(
+          'PROVISIONING_CA_REGISTERED_ELSEWHERE',
+          mode === 'DEFAULT'
+            ? 'this CA is registered in another tenant: register it with --sni-only (certificateMode SNI_ONLY) in every tenant, or only in one'
+            : 'this CA is registered in another tenant in DEFAULT mode (or is a CA of this installation): it cannot be registered in a second tenant',
+        );
+      }
       const r = await registry.insertCa(trx, ctx, { ...this.caRecordOf(cert, null, null), status: input.setAsActive === false ? 'INACTIVE' : 'ACTIVE', certificateMode: mode, autoRegistration: input.allowAutoRegistration === true }, this.w);
       return r;
     });
@@ -309,7 +321,7 @@ export class CertificateAuthorityService {
   async getCrl(caCertificateId: string): Promise<{ der: Uint8Array; pem: string }> {
     const cached = this.crls.get(caCertificateId);
     if (cached !== undefined && cached.nextUpdate - 12 * 3600_000 > Date.now()) return cached;
-    const ca = await registry.findCaAnyTenant(this.o.store.db, caCertificateId);
+    const ca = await registry.findOwnedCa(this.o.store.db, caCertificateId);
     if (ca === undefined || !ca.owned) throw registry.RegistryErrors.error('REGISTRY_CA_NOT_FOUND', `no owned CA ${caCertificateId}`);
     const ready = await this.readyIssuer(ca);
     const revoked = [...(await registry.listRevokedByCa(this.o.store.db, caCertificateId)), ...(await registry.listRevokedChildCas(this.o.store.db, caCertificateId))];

@@ -19,6 +19,8 @@ export const ProvisioningErrors = defineErrors({
   PROVISIONING_CLAIM_TEMPLATE_MISMATCH: { kind: 'forbidden', description: 'The claim certificate was issued for another provisioning template.' },
   PROVISIONING_RATE_LIMITED: { kind: 'rate_limited', description: 'Too many provisioning requests for this claim: it reached its rate limit (ratePerMinute devices per minute); retry later.' },
   PROVISIONING_AUTO_REGISTRATION_DISABLED: { kind: 'forbidden', description: 'The issuing CA does not allow auto-registration (JITP/JITR).' },
+  PROVISIONING_CA_REGISTERED_ELSEWHERE: { kind: 'conflict', description: 'The CA is registered in another tenant: a CA may be in several tenants only when every registration is SNI_ONLY.' },
+  PROVISIONING_SNI_REQUIRED: { kind: 'forbidden', description: 'The issuing CA is registered in SNI_ONLY mode: the device must send SNI naming the tenant endpoint.' },
   PROVISIONING_JITP_FAILED: { kind: 'internal', description: 'Just-in-time provisioning failed for an unexpected reason; nothing was written.' },
   PROVISIONING_CRL_UNAVAILABLE: { kind: 'unavailable', description: 'The CRL configured for a CA cannot be fetched or read; auto-registration fails closed.' },
   PROVISIONING_CA_KEY_STORE_MISMATCH: { kind: 'unavailable', description: 'The CA key lives in another key store (encrypted vs PKCS#11) than the one this server is configured with.' },

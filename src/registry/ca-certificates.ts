@@ -10,7 +10,18 @@ import type { WriteOptions } from './things.ts';
 
 // Read on every certificate issued and every first connection; prepared once per dialect (src/store/prepared.ts).
 const caById = prepare('CA by id', (db, p: { tenantId: string; caCertificateId: string }) => db.selectFrom('ca_certificates').selectAll().where('tenant_id', '=', p.tenantId).where('ca_certificate_id', '=', p.caCertificateId));
-const caByIdAnyTenant = prepare('CA by id in any tenant', (db, p: { caCertificateId: string }) => db.selectFrom('ca_certificates').selectAll().where('ca_certificate_id', '=', p.caCertificateId).limit(1));
+// Owned CA ids are unique across tenants (Gatehouse made the key); a tenant may register the same certificate as a CA
+// of its own (SNI_ONLY), which must never stand in for the owned record.
+const ownedCaById = prepare('owned CA by id', (db, p: { caCertificateId: string }) => db.selectFrom('ca_certificates').selectAll().where('ca_certificate_id', '=', p.caCertificateId).where('owned', '=', 1).limit(1));
+// The CA of a certificate: the tenant's own registration, else an owned CA (the installation's hierarchy).
+const caOfCertificate = prepare('CA of a certificate', (db, p: { tenantId: string; caCertificateId: string }) =>
+  db
+    .selectFrom('ca_certificates')
+    .select(['status', 'certificate_mode', 'tenant_id'])
+    .where('ca_certificate_id', '=', p.caCertificateId)
+    .where((eb) => eb.or([eb('tenant_id', '=', p.tenantId), eb('owned', '=', 1)]))
+    .limit(2),
+);
 
 /** CA statuses. */
 export type CaStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED';
@@ -210,10 +221,45 @@ export async function findCaStatus(db: Executor, tenantId: string, caCertificate
   return r?.status as CaStatus | undefined;
 }
 
-/** Finds an owned CA by id in any tenant (CRL publication is public and tenant-less). */
-export async function findCaAnyTenant(db: Executor, caCertificateId: string): Promise<CaRecord | undefined> {
-  const r = await caByIdAnyTenant.first(db, { caCertificateId });
+/**
+ * Finds an owned CA by id in any tenant (CRL publication is public and tenant-less; an owned CA's parent may live in
+ * another tenant). A tenant's own registration of the same certificate (SNI_ONLY) is never returned.
+ */
+export async function findOwnedCa(db: Executor, caCertificateId: string): Promise<CaRecord | undefined> {
+  const r = await ownedCaById.first(db, { caCertificateId });
   return r === undefined ? undefined : toCa(r);
+}
+
+/** Status and mode of the CA recorded with a certificate of `tenantId`. */
+export interface CertificateCaFacts {
+  readonly status: CaStatus;
+  readonly certificateMode: CaMode;
+}
+
+/**
+ * The CA recorded with a certificate of `tenantId`: the tenant's own registration of it, else the owned CA of that id
+ * (the installation's hierarchy). Another tenant's registration of the same CA certificate never counts: its status
+ * is that tenant's business.
+ */
+export async function findCertificateCa(db: Executor, tenantId: string, caCertificateId: string): Promise<CertificateCaFacts | undefined> {
+  const rows = await caOfCertificate.all(db, { tenantId, caCertificateId });
+  const r = rows.find((x) => x.tenant_id === tenantId) ?? rows[0];
+  return r === undefined ? undefined : { status: r.status as CaStatus, certificateMode: r.certificate_mode as CaMode };
+}
+
+/**
+ * The other tenants' registrations of a CA certificate that are not REVOKED, with their mode (owned CAs count as
+ * DEFAULT). A CA may be registered in several tenants only in SNI_ONLY mode (protocols.md).
+ */
+export async function listCaRegistrationsElsewhere(db: Executor, tenantId: string, caCertificateId: string): Promise<{ tenantId: string; certificateMode: CaMode; owned: boolean }[]> {
+  const rows = await db
+    .selectFrom('ca_certificates')
+    .select(['tenant_id', 'certificate_mode', 'owned'])
+    .where('ca_certificate_id', '=', caCertificateId)
+    .where('tenant_id', '<>', tenantId)
+    .where('status', '<>', 'REVOKED')
+    .execute();
+  return rows.map((r) => ({ tenantId: r.tenant_id, certificateMode: r.owned === 1 ? 'DEFAULT' : (r.certificate_mode as CaMode), owned: r.owned === 1 }));
 }
 
 /** Current registration code of a tenant (AWS GetRegistrationCode: stable until rotated). */

@@ -37,7 +37,8 @@ describe('lookups of a connecting device (SQLite query plans)', () => {
     capture = true;
     await registry.listPrincipalThings(store.db, 'default', certificateId);
     await registry.findThing(store.db, 'default', 'plan-thing');
-    await registry.findCaAnyTenant(store.db, 'a'.repeat(64));
+    await registry.findOwnedCa(store.db, 'a'.repeat(64));
+    await registry.findCertificateCa(store.db, 'default', 'a'.repeat(64));
     await registry.effectivePolicyDocuments(store.db, 'default', certificateId);
     capture = false;
 

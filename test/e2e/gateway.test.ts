@@ -1,6 +1,6 @@
 // Device gateway end to end (issue 4): a real server process per dialect, real MQTT clients over real mutual TLS.
 import { execFile, execFileSync } from 'node:child_process';
-import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -444,7 +444,7 @@ for (const dialect of DIALECTS) {
       await observer.endAsync();
     });
 
-    it('trusts a CA registered while running, without a restart; refuses its unregistered certificates', async () => {
+    it('trusts a CA registered while running, without a restart; refuses its unregistered certificates; SNI_ONLY needs SNI', async () => {
       openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'byo-ca.key', '-out', 'byo-ca.pem', '-subj', '/CN=BYO Test CA', '-days', '30',
         '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], work);
       writeFileSync(path.join(work, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
@@ -466,18 +466,34 @@ for (const dialect of DIALECTS) {
       expect(reg.status, JSON.stringify(reg.body)).toBe(201);
       expect((await server.api('POST', '/v1/policies/device/attach', { target: answer(reg).certificateId })).status).toBeLessThan(300);
 
-      // The trust store reloads at once (retry briefly: the rebuild runs right after the API answered).
+      // The trust store reloads at once (retry briefly: the rebuild runs right after the API answered). The CA is
+      // SNI_ONLY: the device must name the endpoint (the default tenant's is default.localhost).
+      const sni = { servername: 'default.localhost' };
       let c: MqttClient | undefined;
       for (let i = 0; i < 20 && c === undefined; i++) {
-        const o = await connectDevice(server, registered, 'byo-1');
+        const o = await connectDevice(server, registered, 'byo-1', sni);
         if (o.client !== undefined) c = o.client;
         else await sleep(100);
       }
       expect(c?.connected).toBe(true);
+      const sniRefusals = await refusalCount(server, 'sni_required');
+      expect((await connectDevice(server, registered, 'byo-1b')).error?.code).toBe(5);
+      expect((await connectDevice(server, registered, 'byo-1b', { servername: 'not-an-endpoint.localhost', rejectUnauthorized: false })).error?.code).toBe(5);
+      expect(await refusalCount(server, 'sni_required')).toBe(sniRefusals + 2);
 
       const before = await refusalCount(server, 'unknown_certificate');
-      expect((await connectDevice(server, unregistered, 'byo-2')).error?.code).toBe(4);
+      expect((await connectDevice(server, unregistered, 'byo-2', sni)).error?.code).toBe(4);
       expect(await refusalCount(server, 'unknown_certificate')).toBe(before + 1);
+      // With auto-registration (JITR), a first connection without SNI registers nothing.
+      expect((await server.api('PATCH', `/v1/cas/${answer(ca).caCertificateId}`, { autoRegistrationStatus: 'ENABLE' })).status).toBeLessThan(300);
+      await sleep(200);
+      const unregisteredId = createHash('sha256').update(new X509Certificate(unregistered.certificatePem).raw).digest('hex');
+      expect((await connectDevice(server, unregistered, 'byo-2')).error?.code).toBe(4);
+      await waitFor(() => (server.output().includes('PROVISIONING_SNI_REQUIRED') ? true : undefined), 3_000, 'the JITR refusal in the log');
+      expect((await server.api('GET', `/v1/certificates/${unregisteredId}`)).status).toBe(404);
+      // With SNI it is registered PENDING_ACTIVATION (this first connection is refused, as AWS's JITR does).
+      expect((await connectDevice(server, unregistered, 'byo-2', sni)).error?.code).toBe(4);
+      expect((await server.api('GET', `/v1/certificates/${unregisteredId}`)).body.status).toBe('PENDING_ACTIVATION');
 
       // Deactivating the CA closes its live connections and refuses its certificates again.
       const live = c;
@@ -487,7 +503,7 @@ for (const dialect of DIALECTS) {
       await closing;
       live.end(true);
       await sleep(200);
-      expect((await connectDevice(server, registered, 'byo-1')).error).toBeDefined();
+      expect((await connectDevice(server, registered, 'byo-1', sni)).error).toBeDefined();
     });
 
     it('selects the tenant by SNI and keeps tenants apart', async () => {
@@ -514,6 +530,72 @@ for (const dialect of DIALECTS) {
       expect((await connectDevice(server, dev, 'acme-1')).error).toBeDefined();
       const withChain = { ...dev, certificatePem: dev.chainPem ?? '' };
       expect((await connectDevice(server, withChain, 'acme-1')).error?.code).toBe(4);
+    });
+
+    it('keeps a CA registered in two tenants (SNI_ONLY) apart: one tenant deactivating it does not stop the other\'s devices; DEFAULT mode stays in one tenant', async () => {
+      for (const name of ['north', 'south', 'west']) expect((await server.api('POST', '/v1/tenants', { name })).status).toBe(201);
+      openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'shared-ca.key', '-out', 'shared-ca.pem', '-subj', '/CN=Shared CA', '-days', '30',
+        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], work);
+      const caPem = readFileSync(path.join(work, 'shared-ca.pem'), 'utf8');
+      const north = { tenant: 'north' };
+      const south = { tenant: 'south' };
+      const regNorth = await server.api('POST', '/v1/cas/register', { caCertificatePem: caPem, certificateMode: 'SNI_ONLY', setAsActive: true }, north);
+      expect(regNorth.status, JSON.stringify(regNorth.body)).toBe(201);
+      const regSouth = await server.api('POST', '/v1/cas/register', { caCertificatePem: caPem, certificateMode: 'SNI_ONLY', setAsActive: true }, south);
+      expect(regSouth.status, JSON.stringify(regSouth.body)).toBe(201);
+      const caId = answer(regNorth).caCertificateId;
+
+      // DEFAULT mode (with a valid proof of possession) is refused while another tenant holds the CA.
+      const code = (await server.api('GET', '/v1/cas/registration-code', undefined, { tenant: 'west' })).body.registrationCode as string;
+      writeFileSync(path.join(work, 'verify.key'), newKeyPem());
+      openssl(['req', '-new', '-key', 'verify.key', '-subj', `/CN=${code}`, '-out', 'verify.csr'], work);
+      openssl(['x509', '-req', '-in', 'verify.csr', '-CA', 'shared-ca.pem', '-CAkey', 'shared-ca.key', '-CAcreateserial', '-days', '2', '-out', 'verify.pem'], work);
+      const inDefaultMode = await server.api('POST', '/v1/cas/register', { caCertificatePem: caPem, verificationCertificatePem: readFileSync(path.join(work, 'verify.pem'), 'utf8'), setAsActive: true }, { tenant: 'west' });
+      expect(inDefaultMode.status, JSON.stringify(inDefaultMode.body)).toBe(409);
+      expect(inDefaultMode.body.code).toBe('PROVISIONING_CA_REGISTERED_ELSEWHERE');
+      // Nor can a tenant register a CA of the installation (owned, DEFAULT), even in SNI_ONLY mode.
+      const issuing = (await issue()).chainPem?.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)?.[1];
+      expect(issuing).toBeDefined();
+      const ownedElsewhere = await server.api('POST', '/v1/cas/register', { caCertificatePem: issuing, certificateMode: 'SNI_ONLY' }, { tenant: 'west' });
+      expect(ownedElsewhere.body.code, JSON.stringify(ownedElsewhere.body)).toBe('PROVISIONING_CA_REGISTERED_ELSEWHERE');
+
+      // A device of south, under the shared CA.
+      writeFileSync(path.join(work, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+      writeFileSync(path.join(work, 'south-dev.key'), newKeyPem());
+      openssl(['req', '-new', '-key', 'south-dev.key', '-subj', '/CN=south-dev', '-out', 'south-dev.csr'], work);
+      openssl(['x509', '-req', '-in', 'south-dev.csr', '-CA', 'shared-ca.pem', '-CAkey', 'shared-ca.key', '-CAcreateserial', '-days', '5', '-extfile', 'leaf.ext', '-out', 'south-dev.pem'], work);
+      const dev: Device = { certificateId: '', keyPem: readFileSync(path.join(work, 'south-dev.key'), 'utf8'), certificatePem: readFileSync(path.join(work, 'south-dev.pem'), 'utf8') };
+      const reg = await server.api('POST', '/v1/certificates/register', { certificatePem: dev.certificatePem, setAsActive: true }, south);
+      expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+      expect((await server.api('POST', '/v1/policies', { policyName: 'device', policyDocument: JSON.stringify(DEVICE_POLICY) }, south)).status).toBe(201);
+      expect((await server.api('POST', '/v1/policies/device/attach', { target: answer(reg).certificateId }, south)).status).toBeLessThan(300);
+      const connectSouth = async (): Promise<Outcome> => {
+        let o = await connectDevice(server, dev, 'south-dev', { servername: 'south.localhost' });
+        for (let i = 0; i < 20 && o.error !== undefined; i++) {
+          await sleep(100);
+          o = await connectDevice(server, dev, 'south-dev', { servername: 'south.localhost' });
+        }
+        return o;
+      };
+      const first = await connectSouth();
+      expect(first.error, String(first.error?.message)).toBeUndefined();
+      first.client?.on('error', () => undefined);
+      const live = first.client;
+      if (live === undefined) throw new Error('unreachable');
+
+      // North deactivates, then revokes, its own registration: south's live device stays, and connects again.
+      expect((await server.api('PATCH', `/v1/cas/${caId}`, { status: 'INACTIVE' }, north)).status).toBeLessThan(300);
+      expect((await server.api('POST', `/v1/cas/${caId}/revoke`, { reason: 'cessationOfOperation' }, north)).status).toBeLessThan(300);
+      await sleep(500);
+      expect(live.connected).toBe(true);
+      const again = await connectDevice(server, dev, 'south-dev-2', { servername: 'south.localhost' });
+      expect(again.error, String(again.error?.message)).toBeUndefined();
+      await again.client?.endAsync();
+      // South's own deactivation does stop it.
+      const closing = closedWithin(live, 3_000);
+      expect((await server.api('PATCH', `/v1/cas/${caId}`, { status: 'INACTIVE' }, south)).status).toBeLessThan(300);
+      await closing;
+      live.end(true);
     });
 
     it('disconnects a client that sends a packet above the size limit and stays healthy', async () => {
