@@ -10,6 +10,8 @@ export interface RejectedPayload {
   readonly statusCode: number;
   readonly errorCode: string;
   readonly errorMessage: string;
+  /** Gatehouse's extension on a throttling answer (statusCode 429): when a retry can succeed. */
+  readonly retryAfterSeconds?: number;
 }
 
 /** `json` or `cbor`; anything else (e.g. `JSON`) would subscribe to topics no answer comes on. */
@@ -154,7 +156,8 @@ export class FleetProvisioningClient {
           if (t === accepted) resolve(body as T);
           else {
             const r = body as Partial<RejectedPayload>;
-            reject(DeviceErrors.error('DEVICE_REQUEST_REJECTED', `${r.errorCode ?? 'Rejected'}: ${r.errorMessage ?? ''}`, { details: { statusCode: r.statusCode ?? 0, errorCode: r.errorCode ?? '', errorMessage: r.errorMessage ?? '' } }));
+            const retryAfter = typeof r.retryAfterSeconds === 'number' ? { retryAfterSeconds: r.retryAfterSeconds } : {};
+            reject(DeviceErrors.error('DEVICE_REQUEST_REJECTED', `${r.errorCode ?? 'Rejected'}: ${r.errorMessage ?? ''}`, { details: { statusCode: r.statusCode ?? 0, errorCode: r.errorCode ?? '', errorMessage: r.errorMessage ?? '', ...retryAfter } }));
           }
         };
         const onClose = (): void => {

@@ -23,6 +23,12 @@ export interface ProvisionByClaimOptions {
   readonly outDir?: string;
   /** Attempts for transient failures (connect errors, timeouts, 5xx / throttling), with exponential backoff. */
   readonly attempts?: number;
+  /**
+   * Longest wait before a retry that the service asks for when it throttles (Gatehouse's `retryAfterSeconds`; default
+   * 30 000 ms). When the service asks for longer, the call fails at once with that rejection (its
+   * `details.retryAfterSeconds` says when to come back) instead of spending its attempts in vain.
+   */
+  readonly maxRetryWaitMs?: number;
   readonly timeoutMs?: number;
   /** Called before each retry (e.g. to tell the user that the service throttles and when the next attempt comes). */
   readonly onRetry?: (retry: RetryInfo) => void;
@@ -58,12 +64,23 @@ function isTransient(error: unknown): boolean {
   return status >= 500 || status === 429;
 }
 
+/** The wait a throttling answer asks for (Gatehouse adds `retryAfterSeconds` to AWS's rejected payload), in ms. */
+function requestedWaitMs(error: unknown): number | undefined {
+  if (!isGatehouseError(error)) return undefined;
+  const seconds = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}
+
+/** Default of {@link ProvisionByClaimOptions.maxRetryWaitMs}. */
+const DEFAULT_MAX_RETRY_WAIT_MS = 30_000;
+
 /**
  * Retries `fn` on transient failures with exponential backoff (200 ms, 400 ms, …): connection failures other than a
- * refusal, timeouts, and answers with status 5xx or 429. Rejections, a server certificate that does not verify, and
- * errors that are not the SDK's own are final.
+ * refusal, timeouts, and answers with status 5xx or 429. A throttling answer that says when to come back is retried
+ * then (not sooner), or not at all when that is more than `maxRetryWaitMs` away. Rejections, a server certificate that
+ * does not verify, and errors that are not the SDK's own are final.
  */
-export async function withRetry<T>(fn: () => Promise<T>, attempts: number, onRetry?: (retry: RetryInfo) => void): Promise<T> {
+export async function withRetry<T>(fn: () => Promise<T>, attempts: number, onRetry?: (retry: RetryInfo) => void, maxRetryWaitMs = DEFAULT_MAX_RETRY_WAIT_MS): Promise<T> {
   if (!Number.isInteger(attempts) || attempts < 1) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `attempts must be a whole number of at least 1, got ${String(attempts)}`);
   let last: unknown;
   for (let i = 0; i < attempts; i += 1) {
@@ -72,7 +89,9 @@ export async function withRetry<T>(fn: () => Promise<T>, attempts: number, onRet
     } catch (error) {
       last = error;
       if (!isTransient(error) || i === attempts - 1) throw error;
-      const delayMs = 200 * 2 ** i;
+      const asked = requestedWaitMs(error);
+      if (asked !== undefined && asked > maxRetryWaitMs) throw error;
+      const delayMs = Math.max(200 * 2 ** i, asked ?? 0);
       onRetry?.({ attempt: i + 1, attempts, delayMs, error });
       await new Promise((r) => setTimeout(r, delayMs));
     }
@@ -169,6 +188,7 @@ export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<Prov
   if (clientId === '') throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'the client id must not be empty (it is also the common name of the CSR)');
   if (o.timeoutMs !== undefined && !(Number.isInteger(o.timeoutMs) && o.timeoutMs > 0)) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `timeoutMs must be a whole number of milliseconds above 0, got ${String(o.timeoutMs)}`);
   if (o.attempts !== undefined && !(Number.isInteger(o.attempts) && o.attempts >= 1)) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `attempts must be a whole number of at least 1, got ${String(o.attempts)}`);
+  if (o.maxRetryWaitMs !== undefined && !(Number.isInteger(o.maxRetryWaitMs) && o.maxRetryWaitMs >= 0)) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `maxRetryWaitMs must be a whole number of milliseconds from 0, got ${String(o.maxRetryWaitMs)}`);
   const keyMode: unknown = o.keyMode ?? 'csr';
   // any other value used to mean "server": a typo made the service generate the private key
   if (keyMode !== 'csr' && keyMode !== 'server') throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', `keyMode must be "csr" (the key is made on the device) or "server" (CreateKeysAndCertificate), got ${JSON.stringify(keyMode)}`);
@@ -214,7 +234,7 @@ export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<Prov
       } finally {
         await client.endAsync().catch(() => undefined);
       }
-    }, o.attempts ?? 3, o.onRetry);
+    }, o.attempts ?? 3, o.onRetry, o.maxRetryWaitMs);
     if (o.outDir !== undefined) saveDeviceCredentials(o.outDir, device, o.endpoint, true);
     return device;
   } catch (error) {

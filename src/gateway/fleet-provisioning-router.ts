@@ -40,6 +40,8 @@ interface Rejection {
   statusCode: number;
   errorCode: string;
   errorMessage: string;
+  /** Extension (AWS clients ignore it): on a throttling answer, the seconds until a retry can succeed. */
+  retryAfterSeconds?: number;
 }
 
 const INVALID = (message: string): Rejection => ({ statusCode: 400, errorCode: 'InvalidPayload', errorMessage: message });
@@ -54,7 +56,10 @@ export function rejectionOf(error: unknown): Rejection {
   if (c === 'REGISTRY_TEMPLATE_NOT_FOUND') return { statusCode: 404, errorCode: 'ResourceNotFound', errorMessage: msg };
   if (c === 'PROVISIONING_OVERRIDE_CONFLICT' || error.kind === 'conflict') return { statusCode: 409, errorCode: 'ResourceConflict', errorMessage: msg };
   if (error.kind === 'forbidden' || error.kind === 'unauthenticated') return { statusCode: 403, errorCode: 'AccessDenied', errorMessage: msg };
-  if (error.kind === 'rate_limited') return { statusCode: 429, errorCode: 'Throttling', errorMessage: msg };
+  if (error.kind === 'rate_limited') {
+    const after = (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    return { statusCode: 429, errorCode: 'Throttling', errorMessage: msg, ...(typeof after === 'number' ? { retryAfterSeconds: after } : {}) };
+  }
   if (error.kind === 'not_found') return { statusCode: 404, errorCode: 'ResourceNotFound', errorMessage: msg };
   if (error.kind === 'invalid' || error.kind === 'too_large') return { statusCode: 400, errorCode: 'InvalidPayload', errorMessage: msg };
   if (error.kind === 'unavailable') return { statusCode: 503, errorCode: 'ServiceUnavailable', errorMessage: msg };

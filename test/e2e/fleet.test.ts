@@ -323,6 +323,9 @@ for (const dialect of DIALECTS) {
       }
       const refused = await provisionByClaim({ endpoint, claim: limited, templateName: 'sensors', parameters: { SerialNumber: `RATE${N}` }, clientId: `rate-${N}`, attempts: 1 }).catch((e: { details?: unknown }) => e.details);
       expect(refused).toMatchObject({ statusCode: 429, errorCode: 'Throttling', errorMessage: expect.stringContaining('PROVISIONING_RATE_LIMITED') });
+      // the answer says when to come back: one token every 60/N s
+      const after = (refused as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+      expect(typeof after === 'number' && after >= 1 && after <= 60 / N).toBe(true);
       expect((await server.api('GET', '/v1/things/sensor-RATE3')).status).toBe(404);
       const listed = (await server.api('GET', '/v1/provisioning-templates/sensors/claim-certificates')).body.claims.find((c: { certificateId: string }) => c.certificateId === r.body.certificateId);
       expect(listed).toMatchObject({ devicesProvisioned: N, ratePerMinute: N, maxDevices: 100 });
@@ -334,6 +337,32 @@ for (const dialect of DIALECTS) {
       const dev = await provisionByClaim({ endpoint, claim: limited, templateName: 'sensors', parameters: { SerialNumber: `RATE${N}` }, clientId: `rate-${N}`, attempts: 1 });
       expect(dev.thingName).toBe(`sensor-RATE${N}`);
     });
+
+    it('retries a throttled device when the service says, not sooner, and not at all when that is too far away', async () => {
+      const r = await server.api('POST', '/v1/provisioning-templates/sensors/claim-certificates', { batch: 'wait-batch', ratePerMinute: 12 });
+      expect(r.status).toBe(201);
+      const limited = { certificatePem: r.body.certificatePem, privateKeyPem: r.body.keyPair.PrivateKey };
+      const provision = (serial: string, more: Partial<Parameters<typeof provisionByClaim>[0]>): Promise<Awaited<ReturnType<typeof provisionByClaim>>> =>
+        provisionByClaim({ endpoint, claim: limited, templateName: 'sensors', parameters: { SerialNumber: serial }, clientId: `wait-${serial}`, ...more });
+      // spend the burst (12 at once); bounded
+      let throttled: unknown;
+      for (let i = 0; i < 16 && throttled === undefined; i += 1) await provision(`WAIT${i}`, { attempts: 1 }).catch((e: unknown) => (throttled = e));
+      expect((throttled as { details?: unknown }).details).toMatchObject({ statusCode: 429, retryAfterSeconds: expect.any(Number) });
+      // asked to wait longer than maxRetryWaitMs: fails at once, with no retry
+      const retries: number[] = [];
+      const started = Date.now();
+      const impatient = await provision('WAITX', { attempts: 3, maxRetryWaitMs: 0, onRetry: (x) => retries.push(x.delayMs) }).catch((e: { code?: string; details?: unknown }) => e);
+      expect(impatient).toMatchObject({ code: 'DEVICE_REQUEST_REJECTED', details: { statusCode: 429, retryAfterSeconds: expect.any(Number) } });
+      expect(retries).toEqual([]);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      await expect(provision('WAITY', { maxRetryWaitMs: -1 })).rejects.toMatchObject({ code: 'DEVICE_OPTIONS_INVALID' });
+      // within it: waits what the service asked (at least 1 s, at most 5 s here), then goes through
+      const patient = await provision('WAITZ', { attempts: 2, maxRetryWaitMs: 10_000, onRetry: (x) => retries.push(x.delayMs) });
+      expect(patient.thingName).toBe('sensor-WAITZ');
+      expect(retries).toHaveLength(1);
+      expect(retries[0]).toBeGreaterThanOrEqual(1_000);
+      expect(retries[0]).toBeLessThanOrEqual(5_000);
+    }, 60_000);
 
     it('rejects a disabled template, a missing parameter and an OverrideSettings FAIL conflict', async () => {
       const c = await connectDevice(endpoint, claim, 'reject-tests');
@@ -845,7 +874,9 @@ for (const dialect of DIALECTS) {
       expect((await provisionSlow('SLOW1', 'cli-slow-1')).code).toBe(0);
       const throttled = await provisionSlow('SLOW2', 'cli-slow-2');
       expect(throttled.code).toBe(1);
-      expect(throttled.stderr).toMatch(/^attempt 1 of 2 failed \(DEVICE_REQUEST_REJECTED: Throttling: \[PROVISIONING_RATE_LIMITED\][^\n]*\); retrying in 200 ms\nerror DEVICE_REQUEST_REJECTED: Throttling: \[PROVISIONING_RATE_LIMITED\]/);
+      // one per minute: the service asks for up to 60 s, more than the default --max-retry-wait of 30: no retry
+      expect(throttled.stderr).toMatch(/^error DEVICE_REQUEST_REJECTED: Throttling: \[PROVISIONING_RATE_LIMITED\] this claim allows 1 devices per minute; retry in \d+ s \(statusCode: 429\)\n$/);
+      expect((await server.cli(['device', 'provision', '--endpoint', '127.0.0.1:1', '--claim-cert', path.join(slowOut, 'claim.pem'), '--claim-key', path.join(slowOut, 'claim.key'), '--template', 'sensors', '--max-retry-wait', '-1', '--out', path.join(tmp, 'cli-slow-4')])).stderr).toBe('error CLI_USAGE_INVALID: --max-retry-wait must be a whole number from 0, got "-1"\n');
       expect((await server.cli(['device', 'provision', '--endpoint', '127.0.0.1:1', '--claim-cert', path.join(slowOut, 'claim.pem'), '--claim-key', path.join(slowOut, 'claim.key'), '--template', 'sensors', '--attempts', '0', '--out', path.join(tmp, 'cli-slow-3')])).stderr).toBe('error CLI_USAGE_INVALID: --attempts must be a whole number from 1, got "0"\n');
       // an existing identity is never overwritten: refused before anything is provisioned
       const certificatesBefore = (await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length as number;
