@@ -195,6 +195,9 @@ export async function provisionByClaim(o: ProvisionByClaimOptions): Promise<Prov
   const format = checkedFormat(o.format ?? 'json');
   if (o.outDir !== undefined && (typeof o.outDir !== 'string' || o.outDir === '')) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'outDir must name a directory');
   assertEndpoint(o.endpoint);
+  if (typeof o.claim !== 'object' || o.claim === null) throw DeviceErrors.error('DEVICE_OPTIONS_INVALID', 'claim must be { certificatePem, privateKeyPem } of the claim certificate');
+  // a key that is not the claim certificate's fails in TLS with a message naming neither: say which pair it is
+  checkDeviceCredentials(o.claim, 'the claim');
   checkedTemplateName(o.templateName);
   // Claimed before anything is provisioned: a taken or unwritable directory must not cost a certificate and a thing.
   const release = o.outDir === undefined ? undefined : reserveIdentityDirectory(o.outDir);

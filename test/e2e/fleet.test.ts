@@ -1,6 +1,6 @@
 // Fleet provisioning by claim and by trusted user end to end (issue 5): real server, real MQTT over mutual TLS,
 // the device SDK of src/device, the CLI, and error paths.
-import { createHmac, X509Certificate } from 'node:crypto';
+import { createHmac, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { createServer } from 'node:http';
 import tls from 'node:tls';
 import type { Server as HttpServer } from 'node:http';
@@ -496,6 +496,12 @@ for (const dialect of DIALECTS) {
       expect(await invalid({ endpoint: undefined, onRetry })).toMatchObject({ code: 'DEVICE_OPTIONS_INVALID' });
       expect(await invalid({ endpoint: { ...endpoint, caPem: '-----BEGIN CERTIFICATE-----\nzzz\n-----END CERTIFICATE-----\n' }, onRetry })).toMatchObject({ code: 'DEVICE_OPTIONS_INVALID' });
       expect(() => new FleetProvisioningClient({} as never, { format: 'xml' as never })).toThrow(expect.objectContaining({ code: 'DEVICE_OPTIONS_INVALID' }));
+      // a claim whose key is not the certificate's is named as the claim, and nothing is reserved
+      const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const mismatchDir = path.join(tmp, 'mismatched-claim');
+      expect(await invalid({ claim: { ...claim, privateKeyPem: otherKey }, outDir: mismatchDir, onRetry })).toMatchObject({ code: 'DEVICE_CREDENTIALS_INVALID', message: 'the claim: the private key does not match the certificate' });
+      expect(await invalid({ claim: undefined, onRetry })).toMatchObject({ code: 'DEVICE_OPTIONS_INVALID' });
+      expect(existsSync(mismatchDir)).toBe(false);
       // a server certificate that does not verify (another root, another name) is final
       const wrongName = await invalid({ endpoint: { ...endpoint, servername: 'not-this-server.example' }, onRetry });
       expect(wrongName).toMatchObject({ code: 'DEVICE_CONNECT_FAILED', details: { tlsCode: 'ERR_TLS_CERT_ALTNAME_INVALID' } });
