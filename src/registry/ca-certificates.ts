@@ -211,7 +211,8 @@ export async function nextCrlNumber(db: Executor, caCertificateId: string): Prom
 
 /** Revoked CAs whose parent is `caCertificateId` (they go on the parent's CRL). */
 export async function listRevokedChildCas(db: Executor, caCertificateId: string): Promise<{ serialNumber: string; revokedAt: string; reason: string | null }[]> {
-  const rows = await db.selectFrom('ca_certificates').select(['serial_number', 'revoked_at', 'revocation_reason']).where('parent_ca_certificate_id', '=', caCertificateId).where('status', '=', 'REVOKED').execute();
+  // owned children only: a registered CA has no parent here, and another tenant's registration is not this CA's child
+  const rows = await db.selectFrom('ca_certificates').select(['serial_number', 'revoked_at', 'revocation_reason']).where('parent_ca_certificate_id', '=', caCertificateId).where('owned', '=', 1).where('status', '=', 'REVOKED').execute();
   return rows.map((r) => ({ serialNumber: r.serial_number, revokedAt: r.revoked_at ?? nowIso(), reason: r.revocation_reason }));
 }
 

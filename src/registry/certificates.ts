@@ -197,7 +197,8 @@ export async function updateCertificateStatus(db: Executor, ctx: RegistryContext
   else {
     await db
       .updateTable('certificates')
-      .set({ status, revoked_at: revoked.revokedAt, revocation_reason: revoked.revocationReason, updated_at: now })
+      // revoking a certificate pending transfer ends the offer: the target can no longer accept it
+      .set({ status, revoked_at: revoked.revokedAt, revocation_reason: revoked.revocationReason, transfer_to_tenant_id: null, previous_status: null, updated_at: now })
       .where('tenant_id', '=', ctx.tenantId)
       .where('certificate_id', '=', certificateId)
       .execute();
@@ -206,9 +207,20 @@ export async function updateCertificateStatus(db: Executor, ctx: RegistryContext
   return { ...current, ...revoked, status, updatedAt: now };
 }
 
-/** Deletes a certificate that is not ACTIVE and attached to nothing (or detaches everything when `force`). */
+/**
+ * Deletes a certificate that is not ACTIVE and attached to nothing (or detaches everything when `force`). Never one
+ * pending transfer (cancel it first), nor a REVOKED one of a Gatehouse-owned CA before it expires: the CRL is built
+ * from the certificate rows, so deleting it would take it off the CRL and let it be registered ACTIVE again.
+ */
 export async function deleteCertificate(db: Executor, ctx: RegistryContext, certificateId: string, opts: WriteOptions & { force?: boolean } = {}): Promise<void> {
   const current = await getCertificate(db, ctx.tenantId, certificateId);
+  if (current.status === 'PENDING_TRANSFER') throw pendingTransfer(certificateId, 'deleted');
+  if (current.status === 'REVOKED' && current.caCertificateId !== null && Date.parse(current.notAfter) > Date.now()) {
+    const owned = await db.selectFrom('ca_certificates').select('ca_certificate_id').where('tenant_id', '=', ctx.tenantId).where('ca_certificate_id', '=', current.caCertificateId).where('owned', '=', 1).executeTakeFirst();
+    if (owned !== undefined) {
+      throw RegistryErrors.error('REGISTRY_CERTIFICATE_ON_CRL', `certificate ${certificateId} is REVOKED and stays on the CRL of CA ${current.caCertificateId} until it expires (${current.notAfter}); it can be deleted after that`, { details: { notAfter: current.notAfter } });
+    }
+  }
   const attachedThing = await db.selectFrom('thing_principals').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).limit(1).executeTakeFirst();
   const attachedPolicy = await db.selectFrom('policy_attachments').select('policy_name').where('tenant_id', '=', ctx.tenantId).where('target_type', '=', 'certificate').where('target_id', '=', certificateId).limit(1).executeTakeFirst();
   if (opts.force !== true && (current.status === 'ACTIVE' || attachedThing !== undefined || attachedPolicy !== undefined)) {
@@ -260,6 +272,9 @@ export async function resolveTransfer(db: Executor, ctx: RegistryContext, certif
   if (row === undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_TRANSFER_INVALID', `certificate ${certificateId} is not pending transfer ${action === 'cancel' ? 'from' : 'to'} this tenant`);
   const now = nowIso();
   if (action === 'accept') {
+    // the target registered the same certificate meanwhile (without a CA, say): the move would collide with that row
+    const inTarget = await db.selectFrom('certificates').select('certificate_id').where('tenant_id', '=', ctx.tenantId).where('certificate_id', '=', certificateId).executeTakeFirst();
+    if (inTarget !== undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_EXISTS', `this tenant already has certificate ${certificateId}; reject the transfer, or delete that registration first`);
     // The issuing CA of the source tenant is no trust anchor of the new tenant's endpoint, so a device that kept its
     // identity could not connect there (its chain does not verify: UNABLE_TO_GET_ISSUER_CERT_LOCALLY). Unless the new
     // tenant has that CA too, the certificate is held there as one registered without a CA (multi-account
@@ -276,13 +291,24 @@ export async function resolveTransfer(db: Executor, ctx: RegistryContext, certif
       .where('tenant_id', '=', row.tenant_id)
       .where('certificate_id', '=', certificateId)
       .execute();
+    // nothing of the source tenant may keep pointing at it (attachments made while it was pending, by an earlier version)
+    await db.deleteFrom('thing_principals').where('tenant_id', '=', row.tenant_id).where('certificate_id', '=', certificateId).execute();
+    await db.deleteFrom('policy_attachments').where('tenant_id', '=', row.tenant_id).where('target_type', '=', 'certificate').where('target_id', '=', certificateId).execute();
     const pinned = caCertificateId !== row.ca_certificate_id ? { issuerCaCertificateId: row.ca_certificate_id, heldWithoutCa: true } : {};
     await appendAudit(db, ctx, 'certificate.transfer.accept', `cert/${certificateId}`, { from: row.tenant_id, ...pinned }, opts.rowLocks);
+    // the source tenant's log tells that its certificate left it
+    await appendAudit(db, { tenantId: row.tenant_id, actor: ctx.actor }, 'certificate.transfer.accepted', `cert/${certificateId}`, { to: ctx.tenantId }, opts.rowLocks);
     return getCertificate(db, ctx.tenantId, certificateId);
   }
   await db.updateTable('certificates').set({ status: 'INACTIVE', transfer_to_tenant_id: null, previous_status: null, updated_at: now }).where('tenant_id', '=', row.tenant_id).where('certificate_id', '=', certificateId).execute();
   await appendAudit(db, ctx, `certificate.transfer.${action}`, `cert/${certificateId}`, { source: row.tenant_id }, opts.rowLocks);
+  if (action === 'reject') await appendAudit(db, { tenantId: row.tenant_id, actor: ctx.actor }, 'certificate.transfer.rejected', `cert/${certificateId}`, { by: ctx.tenantId }, opts.rowLocks);
   return getCertificate(db, row.tenant_id, certificateId);
+}
+
+/** The refusal of a change to a certificate that is pending transfer to another tenant. */
+export function pendingTransfer(certificateId: string, what: string): Error {
+  return RegistryErrors.error('REGISTRY_CERTIFICATE_PENDING_TRANSFER', `certificate ${certificateId} is pending transfer to another tenant and cannot be ${what}; cancel the transfer first (cert cancel-transfer)`);
 }
 
 /** Attaches a certificate (principal) to a thing (idempotent). */
@@ -290,7 +316,7 @@ export async function attachThingPrincipal(db: Executor, ctx: RegistryContext, t
   if (opts.endsVerified !== true) {
     const thing = await db.selectFrom('things').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).executeTakeFirst();
     if (thing === undefined) throw RegistryErrors.error('REGISTRY_THING_NOT_FOUND', `thing "${thingName}" does not exist`);
-    await getCertificate(db, ctx.tenantId, certificateId);
+    if ((await getCertificate(db, ctx.tenantId, certificateId)).status === 'PENDING_TRANSFER') throw pendingTransfer(certificateId, 'attached to a thing');
   }
   const res = await insertPrincipal.run(db, { tenantId: ctx.tenantId, thingName, certificateId });
   if (res.numAffectedRows === 0n) return;
@@ -316,9 +342,19 @@ export async function listPrincipalThings(db: Executor, tenantId: string, certif
   return rows.map((r) => r.thing_name);
 }
 
-/** Revoked certificates issued by a CA (for its CRL), across tenants since the CA's serial space is its own. */
+/**
+ * Revoked certificates issued by an owned CA (for its CRL): those of the tenant that holds the owned CA. Another
+ * tenant's registration of the same CA certificate (possible before owned CAs were refused there) and its
+ * certificates never reach this CA's CRL.
+ */
 export async function listRevokedByCa(db: Executor, caCertificateId: string): Promise<{ serialNumber: string; revokedAt: string; reason: string | null }[]> {
-  const rows = await db.selectFrom('certificates').select(['serial_number', 'revoked_at', 'revocation_reason']).where('ca_certificate_id', '=', caCertificateId).where('status', '=', REVOKED).execute();
+  const rows = await db
+    .selectFrom('certificates')
+    .select(['serial_number', 'revoked_at', 'revocation_reason'])
+    .where('ca_certificate_id', '=', caCertificateId)
+    .where('status', '=', REVOKED)
+    .where('tenant_id', 'in', (eb) => eb.selectFrom('ca_certificates').select('tenant_id').where('ca_certificate_id', '=', caCertificateId).where('owned', '=', 1))
+    .execute();
   const seen = new Set<string>();
   const out: { serialNumber: string; revokedAt: string; reason: string | null }[] = [];
   for (const r of rows) {

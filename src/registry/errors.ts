@@ -30,6 +30,8 @@ export const RegistryErrors = defineErrors({
   REGISTRY_CERTIFICATE_STATUS_INVALID: { kind: 'invalid', description: 'Unknown certificate status.' },
   REGISTRY_CERTIFICATE_TRANSITION_INVALID: { kind: 'conflict', description: 'The certificate cannot move from its current status to the requested one.' },
   REGISTRY_CERTIFICATE_IN_USE: { kind: 'conflict', description: 'The certificate is ACTIVE or still attached to things or policies.' },
+  REGISTRY_CERTIFICATE_PENDING_TRANSFER: { kind: 'conflict', description: 'The certificate is pending transfer to another tenant: it cannot be attached, activated or deleted until the transfer is accepted, rejected or cancelled.' },
+  REGISTRY_CERTIFICATE_ON_CRL: { kind: 'conflict', description: 'The certificate is REVOKED and stays on its CA\'s CRL until it expires; it can be deleted after that.' },
   REGISTRY_CERTIFICATE_TRANSFER_INVALID: { kind: 'conflict', description: 'The certificate is not pending transfer to this tenant, or cannot be transferred.' },
   REGISTRY_CA_NOT_FOUND: { kind: 'not_found', description: 'No CA certificate has that id in this tenant.' },
   REGISTRY_CA_EXISTS: { kind: 'conflict', description: 'The CA certificate is already registered in this tenant.' },

@@ -6,6 +6,7 @@ import type { RegistryContext } from './context.ts';
 import { nowIso } from './context.ts';
 import { appendAudit } from './audit-log.ts';
 import { RegistryErrors } from './errors.ts';
+import { pendingTransfer } from './certificates.ts';
 import { assertCertificateId, assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
@@ -187,8 +188,9 @@ export async function listPolicies(db: Executor, tenantId: string, filter: PageR
 
 async function assertTargetExists(db: Executor, tenantId: string, target: PolicyTarget): Promise<void> {
   if (target.kind === 'certificate') {
-    const c = await db.selectFrom('certificates').select('certificate_id').where('tenant_id', '=', tenantId).where('certificate_id', '=', target.certificateId).executeTakeFirst();
+    const c = await db.selectFrom('certificates').select(['certificate_id', 'status']).where('tenant_id', '=', tenantId).where('certificate_id', '=', target.certificateId).executeTakeFirst();
     if (c === undefined) throw RegistryErrors.error('REGISTRY_CERTIFICATE_NOT_FOUND', `certificate ${target.certificateId} does not exist`);
+    if (c.status === 'PENDING_TRANSFER') throw pendingTransfer(target.certificateId, 'attached to a policy');
   } else {
     const g = await db.selectFrom('thing_groups').select('thing_group_name').where('tenant_id', '=', tenantId).where('thing_group_name', '=', target.thingGroupName).executeTakeFirst();
     if (g === undefined) throw RegistryErrors.error('REGISTRY_THING_GROUP_NOT_FOUND', `thing group "${target.thingGroupName}" does not exist`);

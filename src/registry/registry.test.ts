@@ -52,6 +52,34 @@ for (const dialect of DIALECTS) {
       expect(await registry.effectivePolicyDocuments(store.db, 'other', certificateId)).toEqual([]);
     });
 
+    it('scopes a CA to its tenant: another tenant\'s registration of the same certificate never stands in for it, nor reaches its CRL', async () => {
+      const caId = 'c1'.repeat(32);
+      const ca = (owned: boolean, status: registry.CaStatus): registry.NewCaRecord => ({
+        caCertificateId: caId, certificatePem: 'pem', subjectCommonName: 'ca', serialNumber: '0a', status, certificateMode: owned ? 'DEFAULT' : 'SNI_ONLY', owned,
+        keyRef: owned ? 'k' : null, keyStore: owned ? 'encrypted' : null, parentCaCertificateId: null, autoRegistration: false, notBefore: new Date(), notAfter: new Date(Date.now() + 1e9),
+      });
+      const other = { tenantId: 'other', actor: 'test' };
+      // the other tenant's registration comes first (as one made before such registrations were refused could)
+      await store.transaction((trx) => registry.insertCa(trx, other, ca(false, 'INACTIVE')));
+      await store.transaction((trx) => registry.insertCa(trx, ctx, ca(true, 'ACTIVE')));
+      const revoked = async (c: typeof ctx, id: string, serial: string): Promise<void> => {
+        await store.transaction(async (trx) => {
+          await registry.insertCertificate(trx, c, { certificateId: id, certificatePem: 'pem', caCertificateId: caId, status: 'ACTIVE', serialNumber: serial, subjectCommonName: null, notBefore: new Date(), notAfter: new Date(Date.now() + 1e9), createdBy: 'test' });
+          await registry.updateCertificateStatus(trx, c, id, 'REVOKED', { reason: 'keyCompromise' });
+        });
+      };
+      await revoked(ctx, 'd1'.repeat(32), '11');
+      await revoked(other, 'd2'.repeat(32), '22');
+      expect((await registry.listRevokedByCa(store.db, caId)).map((r) => r.serialNumber)).toEqual(['11']);
+      expect((await registry.findOwnedCa(store.db, caId))?.owned).toBe(true);
+      expect(await registry.findCertificateCa(store.db, 'default', caId)).toEqual({ status: 'ACTIVE', certificateMode: 'DEFAULT' });
+      expect(await registry.findCertificateCa(store.db, 'other', caId)).toEqual({ status: 'INACTIVE', certificateMode: 'SNI_ONLY' });
+      expect(await registry.listCaRegistrationsElsewhere(store.db, 'other', caId)).toEqual([{ tenantId: 'default', certificateMode: 'DEFAULT', owned: true }]);
+      // a revoked certificate of the owned CA stays (it is on the CRL); the other tenant's, of a CA it does not own, may go
+      await expect(store.transaction((trx) => registry.deleteCertificate(trx, ctx, 'd1'.repeat(32), { force: true }))).rejects.toMatchObject({ code: 'REGISTRY_CERTIFICATE_ON_CRL' });
+      await store.transaction((trx) => registry.deleteCertificate(trx, other, 'd2'.repeat(32)));
+    });
+
     it('enforces certificate status transitions and transfers between tenants', async () => {
       const id = 'b'.repeat(64);
       await store.transaction((trx) => registry.insertCertificate(trx, ctx, { certificateId: id, certificatePem: 'pem', caCertificateId: null, status: 'PENDING_ACTIVATION', serialNumber: '02', subjectCommonName: null, notBefore: new Date(), notAfter: new Date(Date.now() + 1e9), createdBy: 'test' }));

@@ -254,6 +254,52 @@ for (const dialect of DIALECTS) {
       expect(atOldOwner.stderr).toMatch(/^error DEVICE_CONNECT_FAILED: /);
     });
 
+    it('keeps a certificate pending transfer as it was offered: no attachment, no delete; an accept that would collide is a 409; both tenants log the outcome', async () => {
+      const b = { tenant: 'tenant-b' };
+      await server.api('POST', '/v1/policies', { policyName: 'pending-p', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } });
+      expect((await server.api('POST', '/v1/things', { thingName: 'pending-thing' })).status).toBe(201);
+      const c = await server.api('POST', '/v1/certificates/keys-and-certificate', {});
+      const id = c.body.certificateId as string;
+      expect((await server.api('POST', `/v1/certificates/${id}/transfer`, { targetTenant: 'tenant-b' })).body.status).toBe('PENDING_TRANSFER');
+      expect((await server.api('POST', '/v1/policies/pending-p/attach', { target: id })).body.code).toBe('REGISTRY_CERTIFICATE_PENDING_TRANSFER');
+      expect((await server.api('POST', '/v1/things/pending-thing/principals', { certificateId: id })).body.code).toBe('REGISTRY_CERTIFICATE_PENDING_TRANSFER');
+      expect((await server.api('DELETE', `/v1/certificates/${id}`)).body.code).toBe('REGISTRY_CERTIFICATE_PENDING_TRANSFER');
+      expect((await server.api('GET', `/v1/certificates/${id}`)).body).toMatchObject({ status: 'PENDING_TRANSFER', things: [], policies: [] });
+
+      // tenant-b registered the same certificate meanwhile: the accept is refused (it was a 500), the offer stays
+      const mar = await server.api('POST', '/v1/certificates/register-without-ca', { certificatePem: c.body.certificatePem, status: 'INACTIVE' }, b);
+      expect(mar.status, JSON.stringify(mar.body)).toBe(201);
+      const collide = await server.api('POST', `/v1/certificates/${id}/accept-transfer`, {}, b);
+      expect(collide.status).toBe(409);
+      expect(collide.body.code).toBe('REGISTRY_CERTIFICATE_EXISTS');
+      expect((await server.api('GET', `/v1/certificates/${id}`)).body.status).toBe('PENDING_TRANSFER');
+      expect((await server.api('POST', `/v1/certificates/${id}/reject-transfer`, {}, b)).body.status).toBe('INACTIVE');
+      const audit = await server.api('GET', '/v1/audit?maxResults=5');
+      expect(audit.body.entries.find((e: { action: string; target: string }) => e.action === 'certificate.transfer.rejected' && e.target === `cert/${id}`)?.details).toEqual({ by: 'tenant-b' });
+
+      // revoking an offered certificate ends the offer
+      await server.api('POST', `/v1/certificates/${id}/transfer`, { targetTenant: 'tenant-b' });
+      expect((await server.api('POST', `/v1/certificates/${id}/revoke`, { reason: 'keyCompromise' })).body).toMatchObject({ status: 'REVOKED' });
+      expect((await server.api('GET', '/v1/certificates/incoming-transfers', undefined, b)).body.transfers.some((t: { certificateId: string }) => t.certificateId === id)).toBe(false);
+      expect((await server.api('POST', `/v1/certificates/${id}/accept-transfer`, {}, b)).body.code).toBe('REGISTRY_CERTIFICATE_TRANSFER_INVALID');
+    });
+
+    it('keeps a revoked certificate of an owned CA on the CRL: it cannot be deleted before it expires, nor registered again', async () => {
+      const c = await server.api('POST', '/v1/certificates/keys-and-certificate', { setAsActive: true });
+      const id = c.body.certificateId as string;
+      expect((await server.api('POST', `/v1/certificates/${id}/revoke`, { reason: 'keyCompromise' })).status).toBe(200);
+      const refused = await server.api('DELETE', `/v1/certificates/${id}?forceDelete=true`);
+      expect(refused.status).toBe(409);
+      expect(refused.body).toMatchObject({ code: 'REGISTRY_CERTIFICATE_ON_CRL', details: { notAfter: expect.any(String) } });
+      const cli = await server.cli(['cert', 'delete', id]);
+      expect(cli.stderr).toMatch(/^error REGISTRY_CERTIFICATE_ON_CRL: certificate [0-9a-f]{64} is REVOKED and stays on the CRL/);
+      expect((await server.api('POST', '/v1/certificates/register', { certificatePem: c.body.certificatePem, setAsActive: true })).body.code).toBe('REGISTRY_CERTIFICATE_EXISTS');
+      const serial = new X509Certificate(c.body.certificatePem as string).serialNumber.toUpperCase();
+      const crlPath = `/v1/crl/${(await server.api('GET', `/v1/certificates/${id}`)).body.caCertificateId as string}.pem`;
+      ws.write('kept.crl.pem', await (await fetch(`${server.apiUrl}${crlPath}`)).text());
+      expect(ws.run(['crl', '-in', 'kept.crl.pem', '-noout', '-text']).replace(/:/g, '').toUpperCase()).toContain(serial.replace(/^0+/, ''));
+    });
+
     it('names what holds a certificate when that blocks its transfer', async () => {
       const out = path.join(ws.dir, 'held');
       await server.api('POST', '/v1/policies', { policyName: 'held-p', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } });

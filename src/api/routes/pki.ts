@@ -182,7 +182,10 @@ export function registerPkiRoutes(app: FastifyInstance, deps: ApiDependencies): 
   app.get('/v1/certificates/incoming-transfers', { schema: { tags: ['certificates'] } }, async (request) => ({ transfers: await registry.listIncomingTransfers(store.db, ctxOf(request).tenantId) }));
 
   app.get('/v1/cas/:caCertificateId/registration-hooks', { schema: { tags: ['cas'], params: caParams } }, async (request) => {
-    return registry.getCaRegistrationHooks(store.db, ctxOf(request).tenantId, paramsOf<{ caCertificateId: string }>(request).caCertificateId);
+    const { tenantId } = ctxOf(request);
+    const { caCertificateId } = paramsOf<{ caCertificateId: string }>(request);
+    await registry.getCa(store.db, tenantId, caCertificateId); // 404 for a CA of another tenant or none, as PUT answers
+    return registry.getCaRegistrationHooks(store.db, tenantId, caCertificateId);
   });
   app.put('/v1/cas/:caCertificateId/registration-hooks', {
     schema: {
