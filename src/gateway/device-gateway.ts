@@ -112,6 +112,12 @@ interface Connection {
  * `$SYS/<broker>/new/clients` messages (it closes the named client), so a device must not be able to forge them.
  */
 const RESERVED_PUBLISH_PREFIXES = ['$aws/events/', '$SYS/'] as const;
+/**
+ * The answer topics of the `$aws/…` request/response APIs (`…/accepted`, `…/rejected`): only the service publishes
+ * there, as in AWS IoT. A device that could publish on them (a claim's policy grants `$aws/certificates/create/*`)
+ * would forge answers to other devices listening on the same topics, and hand them its own certificate and key.
+ */
+const RESERVED_ANSWER_TOPIC = /^\$aws\/.+\/(?:accepted|rejected)$/;
 /** Filters devices may never subscribe to: the broker's internal `$SYS` tree (client ids of the tenant). */
 const RESERVED_SUBSCRIBE_PREFIX = '$SYS';
 
@@ -595,7 +601,7 @@ export class DeviceGateway implements ChangeListener {
     const topic = packet.topic;
     const problem = checkTopicLimits(topic, this.limits);
     if (problem !== undefined) return this.deny(conn, 'topic_limit', problem);
-    if (RESERVED_PUBLISH_PREFIXES.some((p) => topic.startsWith(p))) return this.deny(conn, 'publish_reserved_topic', `${topic} is reserved`);
+    if (RESERVED_PUBLISH_PREFIXES.some((p) => topic.startsWith(p)) || RESERVED_ANSWER_TOPIC.test(topic)) return this.deny(conn, 'publish_reserved_topic', `${topic} is reserved`);
     if (!this.enforcer.canPublish(conn.policy, topic, packet.retain)) {
       return this.deny(conn, 'publish_denied', `${packet.retain ? 'iot:Publish/iot:RetainPublish' : 'iot:Publish'} denied on topic/${topic}`);
     }

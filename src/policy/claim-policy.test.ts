@@ -41,6 +41,11 @@ describe('leastPrivilegeClaimPolicy', () => {
     expect(decide(policy, 'iot:Publish', 'topic', 'telemetry', claim)).toBe('implicit-deny');
     expect(decide(policy, 'iot:RetainPublish', 'topic', '$aws/certificates/create/json', claim)).toBe('implicit-deny');
     expect(decide(policy, 'iot:Receive', 'topic', '$aws/certificates/create', claim)).toBe('implicit-deny');
+    // the answers are the service's: a claim publishing there would forge them for other devices
+    expect(decide(policy, 'iot:Publish', 'topic', '$aws/certificates/create/json/accepted', claim)).toBe('implicit-deny');
+    expect(decide(policy, 'iot:Publish', 'topic', '$aws/certificates/create-from-csr/cbor/rejected', claim)).toBe('implicit-deny');
+    expect(decide(policy, 'iot:Publish', 'topic', '$aws/provisioning-templates/FleetTemplate_1/provision/json/accepted', claim)).toBe('implicit-deny');
+    expect(decide(policy, 'iot:Publish', 'topic', '$aws/certificates/create/xml', claim)).toBe('implicit-deny');
   });
 
   it('can be pinned to one region and account', () => {

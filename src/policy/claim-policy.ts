@@ -17,8 +17,8 @@ export interface ClaimPolicyOptions {
 
 /**
  * The policy a claim certificate gets for provisioning template `templateName`: connect with any client id;
- * publish to and receive from only `$aws/certificates/create/*`, `$aws/certificates/create-from-csr/*` and
- * `$aws/provisioning-templates/<templateName>/provision/*`; subscribe only to the same filters. Nothing else
+ * publish only the requests (`…/json`, `…/cbor`) and receive and subscribe only under `$aws/certificates/create/*`,
+ * `$aws/certificates/create-from-csr/*` and `$aws/provisioning-templates/<templateName>/provision/*`. Nothing else
  * (no other template, no shadow, no other topic). Throws `POLICY_TEMPLATE_NAME_INVALID`.
  */
 export function leastPrivilegeClaimPolicy(templateName: string, options: ClaimPolicyOptions = {}): PolicyDocument {
@@ -29,11 +29,14 @@ export function leastPrivilegeClaimPolicy(templateName: string, options: ClaimPo
   }
   const prefix = `arn:aws:iot:${options.region ?? '*'}:${options.accountId ?? '*'}:`;
   const topics = ['$aws/certificates/create/*', '$aws/certificates/create-from-csr/*', `$aws/provisioning-templates/${templateName}/provision/*`];
+  // requests only: the answers (…/accepted, …/rejected) are the service's to publish (the gateway refuses them too)
+  const requests = ['$aws/certificates/create', '$aws/certificates/create-from-csr', `$aws/provisioning-templates/${templateName}/provision`].flatMap((t) => [`${t}/json`, `${t}/cbor`]);
   return parsePolicyDocument({
     Version: '2012-10-17',
     Statement: [
       { Effect: 'Allow', Action: ['iot:Connect'], Resource: [`${prefix}client/*`] },
-      { Effect: 'Allow', Action: ['iot:Publish', 'iot:Receive'], Resource: topics.map((topic) => `${prefix}topic/${topic}`) },
+      { Effect: 'Allow', Action: ['iot:Publish'], Resource: requests.map((topic) => `${prefix}topic/${topic}`) },
+      { Effect: 'Allow', Action: ['iot:Receive'], Resource: topics.map((topic) => `${prefix}topic/${topic}`) },
       { Effect: 'Allow', Action: ['iot:Subscribe'], Resource: topics.map((topic) => `${prefix}topicfilter/${topic}`) },
     ],
   });

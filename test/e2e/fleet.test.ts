@@ -652,6 +652,39 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('never lets a device publish an answer of the fleet API: a forged certificate on /accepted reaches no one, whatever the policy', async () => {
+      const victim = await connectDevice(endpoint, claim, 'forge-victim');
+      const got: string[] = [];
+      victim.on('message', (topic: string) => got.push(topic));
+      const answers = ['$aws/certificates/create/json/accepted', '$aws/certificates/create-from-csr/json/accepted', '$aws/provisioning-templates/sensors/provision/json/accepted', '$aws/certificates/create/cbor/rejected'];
+      await victim.subscribeAsync(answers, { qos: 1 });
+      const forged = JSON.stringify({ certificateId: 'f'.repeat(64), certificatePem: 'attacker', privateKey: 'attacker-key', certificateOwnershipToken: 'attacker-token' });
+      // a claim of another batch (its policy), and a device whose policy allows iot:* on every topic (the gateway)
+      const other = await newClaim('sensors', 'forger-batch');
+      const all = await server.api('POST', '/v1/certificates/keys-and-certificate', { setAsActive: true });
+      expect((await server.api('POST', '/v1/policies/fleet-watcher/attach', { target: all.body.certificateId })).status).toBe(204);
+      for (const [creds, clientId] of [[other, 'forger-claim'], [{ certificatePem: all.body.certificatePem as string, privateKeyPem: all.body.keyPair.PrivateKey as string }, 'forger-admin']] as const) {
+        for (const topic of answers) {
+          const forger = await connectDevice(endpoint, creds, clientId);
+          const closed = new Promise<void>((r) => forger.once('close', () => r()));
+          forger.on('error', () => undefined);
+          forger.publish(topic, forged, { qos: 1 });
+          await closed;
+          forger.end(true);
+        }
+      }
+      const before = got.length;
+      // the victim's own request is still answered, to it alone
+      const api = new FleetProvisioningClient(victim);
+      const mine = await api.createKeysAndCertificate();
+      expect(mine.certificateId).toMatch(/^[0-9a-f]{64}$/);
+      expect(before).toBe(0);
+      expect(got).toEqual(['$aws/certificates/create/json/accepted']);
+      await victim.endAsync();
+      const metrics = await (await fetch(`${server.apiUrl}/metrics`)).text();
+      expect(metrics).toMatch(/gatehouse_mqtt_enforcement_disconnects_total\{reason="publish_reserved_topic"\} ([4-9]|\d\d)/);
+    });
+
     it('keeps a claim certificate to the provisioning topics of its template, and a revoked claim cannot provision', async () => {
       const c = await connectDevice(endpoint, claim, 'claim-misuse');
       const closed = new Promise<void>((r) => c.once('close', () => r()));
