@@ -23,6 +23,11 @@ export interface ApplyPlanOptions {
   readonly certificateId?: string | undefined;
   /** That certificate's record as the caller wrote or read it in this transaction: saves reading it again. */
   readonly certificate?: CertificateRecord | undefined;
+  /**
+   * The certificate this provisioning is for (fleet RegisterThing): a plan without a certificate resource still
+   * attaches its thing and policies to it, rather than leave them and an ACTIVE certificate unconnected.
+   */
+  readonly boundCertificateId?: string | undefined;
   readonly rowLocks?: boolean | undefined;
 }
 
@@ -37,7 +42,7 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
  */
 export async function applyPlan(db: Executor, ctx: RegistryContext, plan: ResourcePlan, options: ApplyPlanOptions = {}): Promise<AppliedPlan> {
   const w = { rowLocks: options.rowLocks === true };
-  const certificateId = plan.certificate === undefined ? undefined : plan.certificate.source.kind === 'id' ? plan.certificate.source.certificateId : options.certificateId;
+  const certificateId = plan.certificate === undefined ? options.boundCertificateId : plan.certificate.source.kind === 'id' ? plan.certificate.source.certificateId : options.certificateId;
   if (plan.certificate !== undefined && certificateId === undefined) {
     throw ProvisioningErrors.error('PROVISIONING_PLAN_INVALID', 'the plan names a certificate to register or issue, but none was supplied');
   }
@@ -46,6 +51,11 @@ export async function applyPlan(db: Executor, ctx: RegistryContext, plan: Resour
 
   let thingExisted = false;
   const t = plan.thing;
+  if (t?.billingGroup !== undefined) {
+    // AWS fails provisioning when the billing group does not exist; in Gatehouse none does (dropping it silently
+    // provisioned the device as if the template had not asked)
+    throw ProvisioningErrors.error('PROVISIONING_BILLING_GROUP_NOT_FOUND', `billing group "${t.billingGroup}" does not exist: Gatehouse has no billing groups; remove BillingGroup from the template`, { details: { billingGroup: t.billingGroup } });
+  }
   if (t !== undefined) {
     const existing = await registry.findThing(db, ctx.tenantId, t.thingName);
     thingExisted = existing !== undefined;

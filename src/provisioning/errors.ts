@@ -20,6 +20,8 @@ export const ProvisioningErrors = defineErrors({
   PROVISIONING_RATE_LIMITED: { kind: 'rate_limited', description: 'Too many provisioning requests for this claim: it reached its rate limit (ratePerMinute devices per minute); retry later.' },
   PROVISIONING_AUTO_REGISTRATION_DISABLED: { kind: 'forbidden', description: 'The issuing CA does not allow auto-registration (JITP/JITR).' },
   PROVISIONING_CA_REGISTERED_ELSEWHERE: { kind: 'conflict', description: 'The CA is registered in another tenant: a CA may be in several tenants only when every registration is SNI_ONLY.' },
+  PROVISIONING_CERTIFICATE_NOT_PENDING: { kind: 'conflict', description: 'RegisterThing for a certificate that is no longer PENDING_ACTIVATION (an operator deactivated or revoked it after it was created).' },
+  PROVISIONING_BILLING_GROUP_NOT_FOUND: { kind: 'not_found', description: 'The template puts the thing in a billing group; Gatehouse has no billing groups, so provisioning fails as AWS fails for a missing one.' },
   PROVISIONING_SNI_REQUIRED: { kind: 'forbidden', description: 'The issuing CA is registered in SNI_ONLY mode: the device must send SNI naming the tenant endpoint.' },
   PROVISIONING_JITP_FAILED: { kind: 'internal', description: 'Just-in-time provisioning failed for an unexpected reason; nothing was written.' },
   PROVISIONING_CRL_UNAVAILABLE: { kind: 'unavailable', description: 'The CRL configured for a CA cannot be fetched or read; auto-registration fails closed.' },

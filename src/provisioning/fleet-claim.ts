@@ -11,7 +11,7 @@ import { ClaimRateLimiter } from './claim-rate-limiter.ts';
 import type { ClaimOperation, ClaimRateLimit } from './claim-rate-limiter.ts';
 import { ProvisioningErrors } from './errors.ts';
 import { createKeysAndCertificate, issueFromCsr } from './manual.ts';
-import { hookDenied, runPreProvisioningHook } from './pre-provisioning-hook.ts';
+import { allowListRefusal, hookDenied, runPreProvisioningHook } from './pre-provisioning-hook.ts';
 
 /** Life of a certificate ownership token (protocols.md: one hour). */
 export const OWNERSHIP_TOKEN_TTL_MS = 3600_000;
@@ -315,29 +315,41 @@ export class FleetProvisioning {
     const templateName = rec.templateName;
     const tokenHash = hashToken(request.certificateOwnershipToken);
     const token = await tokenByHash.first(this.store.db, { tokenHash });
-    if (token === undefined || token.tenant_id !== caller.tenantId || token.claim_certificate_id !== caller.certificateId || token.used_at !== null) {
+    if (token === undefined || token.tenant_id !== caller.tenantId || token.claim_certificate_id !== caller.certificateId) {
       throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token is not valid for this connection');
     }
+    if (token.used_at !== null) throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token was already used');
     if (Date.parse(token.expires_at) < Date.now()) throw ProvisioningErrors.error('PROVISIONING_TOKEN_EXPIRED', 'the certificate ownership token has expired');
     const certificateId = token.certificate_id;
     let parameters: Record<string, string> = { ...(request.parameters ?? {}) };
-    if (rec.preProvisioningHook !== null) {
+    const template = this.templates.parse(rec.templateBody, { type: 'FLEET_PROVISIONING', name: templateName, maxLength: STORED_TEMPLATE_MAX_LENGTH });
+    const hook = rec.preProvisioningHook;
+    if (hook !== null && hook.type === 'allow-list') {
+      // the allow list reads the parameters as the template sees them (Defaults applied), as `template dry-run` does
+      const refusal = allowListRefusal(hook, evaluateTemplate(template, { parameters, certificateId }).parameters);
+      if (refusal !== undefined) throw hookDenied(refusal);
+    } else if (hook !== null) {
       const cert = await registry.getCertificate(this.store.db, caller.tenantId, certificateId);
-      const answer = await runPreProvisioningHook(rec.preProvisioningHook, {
+      const answer = await runPreProvisioningHook(hook, {
         claimCertificateId: caller.certificateId, certificateId: cert.certificateId, certificatePem: cert.certificatePem,
         templateArn: `arn:aws:iot:gatehouse:${caller.tenantId}:provisioningtemplate/${templateName}`, clientId: caller.clientId, parameters,
       });
       if (!answer.allowProvisioning) throw hookDenied(answer.reason);
       parameters = { ...parameters, ...answer.parameterOverrides };
     }
-    const template = this.templates.parse(rec.templateBody, { type: 'FLEET_PROVISIONING', name: templateName, maxLength: STORED_TEMPLATE_MAX_LENGTH });
     const plan = evaluateTemplate(template, { parameters, certificateId });
     const w = this.w;
     const applied = await this.store.transaction((trx) =>
       registry.withAuditBatch(trx, { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` }, this.store.supportsRowLocks, async (ctx) => {
         const used = await useToken.run(trx, { tokenHash, now: registry.nowIso() });
         if (used.numAffectedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token was already used');
-        const result = await applyPlan(trx, ctx, plan, w);
+        // the certificate this token was issued with must still be waiting for it: one an operator deactivated or
+        // revoked meanwhile is not activated again by the device
+        const current = await registry.getCertificate(trx, caller.tenantId, certificateId);
+        if (current.status !== 'PENDING_ACTIVATION') {
+          throw ProvisioningErrors.error('PROVISIONING_CERTIFICATE_NOT_PENDING', `certificate ${certificateId} is ${current.status}: it changed after it was created, and RegisterThing does not override that`);
+        }
+        const result = await applyPlan(trx, ctx, plan, { ...w, certificate: current, boundCertificateId: certificateId });
         if (plan.certificate === undefined) {
           // a template without a certificate resource still activates the certificate it provisions
           await registry.updateCertificateStatus(trx, ctx, certificateId, 'ACTIVE', { ...w, current: result.certificate });

@@ -41,6 +41,7 @@ export const RegistryErrors = defineErrors({
   REGISTRY_TEMPLATE_EXISTS: { kind: 'conflict', description: 'A provisioning template with that name already exists.' },
   REGISTRY_TEMPLATE_VERSION_NOT_FOUND: { kind: 'not_found', description: 'The provisioning template has no such version.' },
   REGISTRY_TOKEN_LAST_ADMIN: { kind: 'conflict', description: 'The token is the last live admin token of the default tenant; create another admin token before revoking it.' },
+  REGISTRY_TEMPLATE_HOOK_UNSUPPORTED: { kind: 'invalid', description: 'A pre-provisioning hook was given for a JITP template; hooks run for fleet provisioning only (JITP/JITR devices have the CA\'s hooks).' },
   REGISTRY_TEMPLATE_IN_USE: { kind: 'conflict', description: 'The template is the JITP template of a CA, or has live claims that the delete neither revokes nor keeps (claims=revoke|keep).' },
   REGISTRY_TEMPLATE_VERSION_IS_DEFAULT: { kind: 'conflict', description: 'The default version of a template cannot be deleted; make another version the default first.' },
   REGISTRY_TEMPLATE_VERSION_LIMIT: { kind: 'conflict', description: 'The template already has the maximum of 5 versions; delete one first.' },

@@ -93,6 +93,7 @@ export async function createProvisioningTemplate(
   const name = assertValidName('template', input.templateName, 'templateName');
   const type = input.type ?? 'FLEET_PROVISIONING';
   const { text } = validateTemplateBody(name, type, input.templateBody, input.maxBodyLength);
+  if (type === 'JITP' && input.preProvisioningHook !== undefined) throw jitpHook(name);
   const exists = await db.selectFrom('provisioning_templates').select('template_name').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).executeTakeFirst();
   if (exists !== undefined) throw RegistryErrors.error('REGISTRY_TEMPLATE_EXISTS', `template "${name}" already exists`);
   const now = nowIso();
@@ -103,6 +104,14 @@ export async function createProvisioningTemplate(
   await db.insertInto('provisioning_template_versions').values({ tenant_id: ctx.tenantId, template_name: name, version_id: 1, body: text, created_at: now }).execute();
   await appendAudit(db, ctx, 'template.create', `provisioningtemplate/${name}`, { type }, opts.rowLocks);
   return getProvisioningTemplate(db, ctx.tenantId, name);
+}
+
+/**
+ * A pre-provisioning hook on a JITP template: AWS runs hooks for fleet provisioning only, and JITP never called it, so
+ * an allow list or webhook set there let every device of the CA through.
+ */
+function jitpHook(name: string): Error {
+  return RegistryErrors.error('REGISTRY_TEMPLATE_HOOK_UNSUPPORTED', `template "${name}" is a JITP template: pre-provisioning hooks run for fleet provisioning only (for JITP/JITR devices use the CA's hooks: gatehouse ca hooks)`);
 }
 
 /** Reads a template with its default version body, or undefined. */
@@ -127,6 +136,7 @@ export async function updateProvisioningTemplate(
   opts: WriteOptions = {},
 ): Promise<ProvisioningTemplateRecord> {
   const current = await getProvisioningTemplate(db, ctx.tenantId, name);
+  if (current.type === 'JITP' && update.preProvisioningHook !== undefined && update.preProvisioningHook !== null) throw jitpHook(name);
   if (update.defaultVersionId !== undefined) {
     const v = await db.selectFrom('provisioning_template_versions').select('version_id').where('tenant_id', '=', ctx.tenantId).where('template_name', '=', name).where('version_id', '=', update.defaultVersionId).executeTakeFirst();
     if (v === undefined) throw RegistryErrors.error('REGISTRY_TEMPLATE_VERSION_NOT_FOUND', `template "${name}" has no version ${update.defaultVersionId}`);

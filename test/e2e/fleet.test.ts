@@ -652,6 +652,59 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('applies RegisterThing as the template and the operator say: Defaults for the allow list, attachments without a certificate resource, no re-activation, no silent BillingGroup, no JITP hook', async () => {
+      // the allow list on a parameter with a Default: dry-run and RegisterThing agree
+      const byDefault = await server.api('POST', '/v1/provisioning-templates', { templateName: 'allow-default', templateBody: template(), preProvisioningHook: { type: 'allow-list', parameter: 'Location', values: ['lab'] } });
+      expect(byDefault.status, JSON.stringify(byDefault.body)).toBe(201);
+      const dry = await server.cli(['--json', 'template', 'dry-run', 'allow-default', '-p', 'SerialNumber=DEF1']);
+      expect(JSON.parse(dry.stdout)).toMatchObject({ check: { ok: true } });
+      const cd = await newClaim('allow-default', 'd');
+      expect((await provisionByClaim({ endpoint, claim: cd, templateName: 'allow-default', parameters: { SerialNumber: 'DEF1' }, attempts: 1 })).thingName).toBe('sensor-DEF1');
+      await expect(provisionByClaim({ endpoint, claim: cd, templateName: 'allow-default', parameters: { SerialNumber: 'DEF2', Location: 'roof' }, attempts: 1 })).rejects.toMatchObject({ details: { errorMessage: expect.stringContaining('PROVISIONING_HOOK_DENIED') } });
+
+      // no certificate resource: the thing and the policy are still the certificate's, and it connects
+      const { certificate: _certificate, ...noCertificate } = template().Resources as Record<string, unknown>;
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'no-cert', templateBody: template({ Resources: noCertificate }) })).status).toBe(201);
+      const nc = await provisionByClaim({ endpoint, claim: await newClaim('no-cert', 'n'), templateName: 'no-cert', parameters: { SerialNumber: 'NC1' }, attempts: 1 });
+      expect((await server.api('GET', `/v1/certificates/${nc.certificateId}`)).body).toMatchObject({ status: 'ACTIVE', things: ['sensor-NC1'], policies: ['fleet-device'] });
+      const c = await connectDevice(endpoint, nc, nc.thingName);
+      await c.publishAsync(`things/${nc.thingName}/telemetry`, 'x', { qos: 1 });
+      await c.endAsync();
+
+      // an operator deactivates the new certificate before RegisterThing: the device does not activate it again
+      const cc = await connectDevice(endpoint, claim, 'deactivated-before-register');
+      const api = new FleetProvisioningClient(cc);
+      const keys = await api.createKeysAndCertificate();
+      expect((await server.api('PATCH', `/v1/certificates/${keys.certificateId}`, { status: 'INACTIVE' })).status).toBeLessThan(300);
+      const refused = await api.registerThing('sensors', { certificateOwnershipToken: keys.certificateOwnershipToken, parameters: { SerialNumber: 'DEACT1' } }).catch((e: { details?: unknown }) => e.details);
+      expect(refused).toMatchObject({ statusCode: 409, errorMessage: expect.stringContaining('PROVISIONING_CERTIFICATE_NOT_PENDING') });
+      expect((await server.api('GET', `/v1/certificates/${keys.certificateId}`)).body.status).toBe('INACTIVE');
+      expect((await server.api('GET', '/v1/things/sensor-DEACT1')).status).toBe(404);
+      // the token was not spent by the refusal, nor is a used token called "not valid for this connection"
+      const k2 = await api.createKeysAndCertificate();
+      await api.registerThing('sensors', { certificateOwnershipToken: k2.certificateOwnershipToken, parameters: { SerialNumber: 'DEACT2' } });
+      const reused = await api.registerThing('sensors', { certificateOwnershipToken: k2.certificateOwnershipToken, parameters: { SerialNumber: 'DEACT2' } }).catch((e: { details?: unknown }) => e.details);
+      expect(reused).toMatchObject({ errorCode: 'InvalidCertificateOwnershipToken', errorMessage: '[PROVISIONING_TOKEN_INVALID] the certificate ownership token was already used' });
+      await cc.endAsync();
+
+      // BillingGroup: Gatehouse has none, so it fails as AWS fails for a missing one (dry-run says so first)
+      const billed = template();
+      (billed.Resources as { thing: { Properties: Record<string, unknown> } }).thing.Properties['BillingGroup'] = 'finance';
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'billed', templateBody: billed })).status).toBe(201);
+      const billedDry = await server.cli(['--json', 'template', 'dry-run', 'billed', '-p', 'SerialNumber=B1']);
+      expect(JSON.parse(billedDry.stdout)).toMatchObject({ check: { ok: false, code: 'PROVISIONING_BILLING_GROUP_NOT_FOUND' } });
+      await expect(provisionByClaim({ endpoint, claim: await newClaim('billed', 'b'), templateName: 'billed', parameters: { SerialNumber: 'B1' }, attempts: 1 })).rejects.toMatchObject({ details: { statusCode: 404, errorMessage: expect.stringContaining('PROVISIONING_BILLING_GROUP_NOT_FOUND') } });
+      expect((await server.api('GET', '/v1/things/sensor-B1')).status).toBe(404);
+
+      // a JITP template takes no pre-provisioning hook (JITP never ran it); nor a webhook slower than a device waits
+      const jitpBody = { Parameters: { 'AWS::IoT::Certificate::CommonName': { Type: 'String' } }, Resources: { thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'AWS::IoT::Certificate::CommonName' } } } } };
+      const jitpHook = await server.api('POST', '/v1/provisioning-templates', { templateName: 'jitp-hooked', type: 'JITP', templateBody: jitpBody, preProvisioningHook: { type: 'allow-list', parameter: 'AWS::IoT::Certificate::CommonName', values: ['a'] } });
+      expect(jitpHook.body.code).toBe('REGISTRY_TEMPLATE_HOOK_UNSUPPORTED');
+      expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'jitp-plain', type: 'JITP', templateBody: jitpBody })).status).toBe(201);
+      expect((await server.api('PATCH', '/v1/provisioning-templates/jitp-plain', { preProvisioningHook: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } })).body.code).toBe('REGISTRY_TEMPLATE_HOOK_UNSUPPORTED');
+      expect((await server.api('PATCH', '/v1/provisioning-templates/sensors', { preProvisioningHook: { type: 'webhook', url: 'http://127.0.0.1:9/hook', timeoutMs: 20_000 } })).status).toBe(400);
+    });
+
     it('never lets a device publish an answer of the fleet API: a forged certificate on /accepted reaches no one, whatever the policy', async () => {
       const victim = await connectDevice(endpoint, claim, 'forge-victim');
       const got: string[] = [];

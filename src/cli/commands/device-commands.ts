@@ -23,12 +23,14 @@ export function deviceCommands(c: CliContext): Command[] {
     .option('--server-keys', 'use CreateKeysAndCertificate (the server makes the key) instead of a local CSR')
     .option('--cbor', 'use the CBOR topics')
     .option('--attempts <n>', 'attempts on transient failures (connection errors, timeouts, throttling), with backoff from 200 ms', '3')
+    .option('--timeout <ms>', 'how long each request waits for its answer (default 15000)', '15000')
     .option('--max-retry-wait <seconds>', 'longest wait a throttling service may ask for before a retry; asked for longer, fail at once', '30')
     .requiredOption('--out <dir>', 'where to write certificate.pem, private.key (0600), root-ca.pem, endpoint.txt')
-    .action((o: { endpoint: string; claimCert: string; claimKey: string; template: string; ca?: string; servername?: string; parameter: string[]; clientId?: string; serverKeys?: boolean; cbor?: boolean; attempts: string; maxRetryWait: string; out: string }, cmd: Command) =>
+    .action((o: { endpoint: string; claimCert: string; claimKey: string; template: string; ca?: string; servername?: string; parameter: string[]; clientId?: string; serverKeys?: boolean; cbor?: boolean; attempts: string; timeout: string; maxRetryWait: string; out: string }, cmd: Command) =>
       c.run(async () => {
         const attempts = countOption('--attempts', o.attempts);
         const maxRetryWait = countOption('--max-retry-wait', o.maxRetryWait, 0);
+        const timeoutMs = countOption('--timeout', o.timeout);
         const claim = readCredentialFiles(o.claimCert, o.claimKey);
         const caPem = readDeviceFile(o.ca ?? path.join(path.dirname(o.claimCert), 'root-ca.pem'), o.ca === undefined ? 'root CA (root-ca.pem beside the claim; give another with --ca)' : 'root CA');
         const endpoint = parseEndpoint(o.endpoint, caPem, o.servername);
@@ -37,6 +39,7 @@ export function deviceCommands(c: CliContext): Command[] {
           keyMode: o.serverKeys === true ? 'server' : 'csr', format: o.cbor === true ? 'cbor' : 'json', outDir: o.out, ...(o.clientId === undefined ? {} : { clientId: o.clientId }),
           attempts,
           maxRetryWaitMs: maxRetryWait * 1000,
+          timeoutMs,
           onRetry: (r) => c.io.stderr(`attempt ${r.attempt} of ${r.attempts} failed (${describeError(r.error)}); retrying in ${r.delayMs} ms\n`),
         });
         c.print(cmd, { thingName: r.thingName, certificateId: r.certificateId, deviceConfiguration: r.deviceConfiguration, out: o.out });

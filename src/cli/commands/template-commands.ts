@@ -31,7 +31,7 @@ export function templateCommands(c: CliContext): Command[] {
     .option('--disabled', 'create it disabled')
     .option('--description <text>')
     .option('--hook-url <url>', 'pre-provisioning webhook (HMAC-signed; the secret is printed once)')
-    .option('--hook-timeout-ms <ms>', 'webhook timeout (default 5000)')
+    .option('--hook-timeout-ms <ms>', 'webhook timeout, 100-10000 ms (default 5000)')
     .option('--allow-parameter <name>', 'built-in allow-list hook: the parameter to check (e.g. SerialNumber)')
     .option('--allow-file <file>', 'allowed values, one per line')
     .action((n: string, f: string, o: { type: string; disabled?: boolean; description?: string; hookUrl?: string; hookTimeoutMs?: string; allowParameter?: string; allowFile?: string }, cmd: Command) =>
@@ -49,7 +49,7 @@ export function templateCommands(c: CliContext): Command[] {
     .option('--disable', 'refuse every provisioning request that names it (PROVISIONING_TEMPLATE_DISABLED)')
     .option('--default-version <n>', 'the version RegisterThing and JITP use')
     .option('--hook-url <url>', 'set a pre-provisioning webhook (HMAC-signed; the new secret is printed once)')
-    .option('--hook-timeout-ms <ms>', 'webhook timeout (default 5000)')
+    .option('--hook-timeout-ms <ms>', 'webhook timeout, 100-10000 ms (default 5000)')
     .option('--allow-parameter <name>', 'set the built-in allow-list hook: the parameter to check (e.g. SerialNumber)')
     .option('--allow-file <file>', 'allowed values, one per line')
     .option('--no-hook', 'remove the pre-provisioning hook')
