@@ -310,6 +310,8 @@ describe('evaluateTemplate: parameters', () => {
       'TEMPLATE_PARAMETER_UNKNOWN',
     );
     expect(error.details?.['parameter']).toBe('Extra');
+    // the message names it too: a bulk task reports only code and message, for every line of an extra CSV column
+    expect(error.message).toBe('The template does not declare the parameter "Extra"');
   });
 
   it('tolerates certificate fields in JITP even when refusing unknown parameters', () => {

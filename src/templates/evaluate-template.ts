@@ -140,7 +140,7 @@ function checkInputParameters(
     }
     const tolerated = template.type === 'JITP' && CERTIFICATE_PARAMETERS.has(key);
     if (rejectUnknown && !declared.has(key) && !tolerated) {
-      throw templateError('TEMPLATE_PARAMETER_UNKNOWN', 'The template does not declare this parameter', undefined, { parameter: clip(key) });
+      throw templateError('TEMPLATE_PARAMETER_UNKNOWN', `The template does not declare the parameter ${JSON.stringify(clip(key, 64))}`, undefined, { parameter: clip(key) });
     }
   }
 }
