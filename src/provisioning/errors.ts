@@ -32,7 +32,7 @@ export const ProvisioningErrors = defineErrors({
   PROVISIONING_BULK_FORMAT_INVALID: { kind: 'invalid', description: 'The bulk input format is not supported (send application/x-ndjson or text/csv with format jsonl or csv).' },
   PROVISIONING_BULK_INPUT_TOO_LARGE: { kind: 'too_large', description: 'The uploaded bulk input exceeds the size limit.' },
   PROVISIONING_BULK_INPUT_EMPTY: { kind: 'invalid', description: 'The bulk input has no device line (or a CSV input has no header).' },
-  PROVISIONING_BULK_LINE_MALFORMED: { kind: 'invalid', description: 'A bulk input line is not a JSON object of string values (JSON lines) or does not match the CSV header.' },
+  PROVISIONING_BULK_LINE_MALFORMED: { kind: 'invalid', description: 'A bulk input line is not a JSON object of string values (JSON lines), or is not a well-formed CSV record (a quoted field not closed on its line, or text after its closing quote) or does not match the CSV header.' },
   PROVISIONING_BULK_LINE_TOO_LARGE: { kind: 'too_large', description: 'A bulk input line is longer than 64 KiB.' },
   PROVISIONING_BULK_DUPLICATE_THING: { kind: 'conflict', description: 'The thing name already appears on an earlier line of the same bulk input.' },
   PROVISIONING_BULK_MATERIAL_AMBIGUOUS: { kind: 'invalid', description: 'A bulk line carries both a CSR and a certificate; give one of them.' },

@@ -118,6 +118,7 @@ for (const dialect of DIALECTS) {
 
       const errors = jsonLines<{ line: number; code: string; message: string }>((await server.api('GET', `/v1/bulk-tasks/${t.taskId}/errors`)).body as string);
       expect(Object.fromEntries(errors.map((e) => [e.line, e.code]))).toEqual(badCodes);
+      expect(errors.find((e) => e.line === 13)?.message).toBe('The template does not declare the parameter "Colour"');
       const results = jsonLines<{ line: number; outcome: string; thingName: string; certificateId: string | null; certificatePem?: string; privateKeyPem?: string }>(
         (await server.api('GET', `/v1/bulk-tasks/${t.taskId}/results`)).body as string,
       );
@@ -200,6 +201,33 @@ for (const dialect of DIALECTS) {
       expect(partly.stdout).toContain('succeeded: 1');
       expect(partly.stderr).toBe(`error CLI_BULK_INCOMPLETE: 1 of 2 lines of task ${mixedId} failed (gatehouse bulk errors ${mixedId} lists them)\n`);
       expect(jsonLines<{ line: number }>((await server.cli(['bulk', 'errors', mixedId])).stdout).map((e) => e.line)).toEqual([2]);
+    });
+
+    it('CSV and JSON lines: a stray or unclosed quote fails its line alone; blank lines and a byte order mark are skipped; an extra column is named', async () => {
+      // A stray quote merged every following line into one record (total 1), and so did a quoted field never closed.
+      const csv = '\uFEFF\r\nThingName,Batch\r\nq-mq1,12"panel\r\nq-mq2,b2\r\nq-cq2,"unterminated\r\nq-mq3,b3\r\n\r\nq-mq4,"b4"\r\n';
+      const created = await upload(server, csv, 'templateName=bulk', 'text/csv');
+      expect(created.total).toBe(5);
+      const t = await finished(server, created.taskId);
+      expect(t).toMatchObject({ status: 'COMPLETED', total: 5, processed: 5, succeeded: 3, failed: 2 });
+      const errors = jsonLines<{ line: number; code: string; message: string }>((await server.api('GET', `/v1/bulk-tasks/${t.taskId}/errors`)).body as string);
+      // the quote stays in the value (which an attribute may not hold); the unclosed field fails alone
+      expect(errors.map((e) => [e.line, e.code])).toEqual([[2, 'TEMPLATE_ATTRIBUTE_INVALID'], [4, 'PROVISIONING_BULK_LINE_MALFORMED']]);
+      expect(errors[1]?.message).toContain('quoted field 2 is not closed on its line');
+      expect((await server.api('GET', '/v1/things/q-mq4')).body).toMatchObject({ attributes: { batch: 'b4' } });
+      // A blank line before the header made the header count as a device: "completed 2/3", exit code 0.
+      writeFileSync(path.join(tmp, 'blank.csv'), '\nThingName\nlb-1\nlb-2\n');
+      const r = await server.cli(['--json', 'bulk', 'start', '--template', 'bulk', '--file', path.join(tmp, 'blank.csv'), '--wait', '--interval', '100']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ status: 'COMPLETED', total: 2, processed: 2, succeeded: 2, failed: 0 });
+      // A byte order mark made JSON line 1 "not valid JSON".
+      const bom = await finished(server, (await upload(server, '\uFEFF{"ThingName":"bom-1"}\n{"ThingName":"bom-2"}\n', 'templateName=bulk')).taskId);
+      expect(bom).toMatchObject({ status: 'COMPLETED', total: 2, succeeded: 2, failed: 0 });
+      // An extra column failed every line without naming it.
+      const extra = await finished(server, (await upload(server, 'ThingName,Serial\nx-1,S1\n', 'templateName=bulk', 'text/csv')).taskId);
+      expect(extra).toMatchObject({ total: 1, failed: 1 });
+      const named = (await server.api('GET', `/v1/bulk-tasks/${extra.taskId}/errors`)).body; // one JSON line: parsed by the helper
+      expect(named).toMatchObject({ line: 1, code: 'TEMPLATE_PARAMETER_UNKNOWN', message: 'The template does not declare the parameter "Serial"' });
     });
 
     it('generates device lines with their keys, and never overwrites a keys file', async () => {
