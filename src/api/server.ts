@@ -70,6 +70,26 @@ function toGatehouseError(error: FastifyError | Error): GatehouseError {
   }
 }
 
+const SUCCESS_DESCRIPTIONS: Readonly<Record<string, string>> = { '200': 'OK', '201': 'Created', '202': 'Accepted', '204': 'No Content' };
+
+/**
+ * Documents each operation's responses in the OpenAPI document only (routes declare no response schema, which would
+ * also change how Fastify serializes them): the success status the handler sends (201 and 204 where it says
+ * `reply.status(…)`, else 200) and the RFC 9457 problem of every error. Public routes (the CRLs) need no token.
+ */
+function documentResponses({ schema, url, route }: { schema: unknown; url: string; route: { handler: unknown; config?: unknown } }): { schema: Record<string, unknown>; url: string } {
+  const s: Record<string, unknown> = { ...((schema ?? {}) as Record<string, unknown>) };
+  if (s['response'] === undefined) {
+    const success = /\.status\((20[0-4])\)/.exec(String(route.handler))?.[1] ?? '200';
+    s['response'] = {
+      [success]: { description: SUCCESS_DESCRIPTIONS[success] ?? 'OK', ...(success === '204' ? { type: 'null' } : { type: 'object' }) },
+      default: { description: 'an error: RFC 9457 problem+json with a stable `code` (docs/errors.md)', type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, code: { type: 'string' }, detail: { type: 'string' }, instance: { type: 'string' }, details: { type: 'object' } } },
+    };
+  }
+  if ((route.config as { public?: unknown } | undefined)?.public === true) s['security'] = [];
+  return { schema: s, url };
+}
+
 /** Builds the REST control plane (not listening yet). */
 export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInstance> {
   const app = Fastify({
@@ -101,6 +121,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    transform: documentResponses,
   });
 
   // A declared body over the limit is refused before routing, with the usual 413 problem. Fastify's own check (in its

@@ -48,6 +48,17 @@ for (const dialect of DIALECTS) {
       const doc = (await (await fetch(`${server.apiUrl}/v1/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
       expect(doc.openapi).toBe('3.1.0');
       for (const p of ['/v1/things', '/v1/things/{thingName}', '/v1/policies/{policyName}/attach', '/v1/tokens', '/v1/cas', '/v1/certificates/from-csr']) expect(doc.paths).toHaveProperty([p]);
+      // the statuses the handlers send, checked against real calls; errors are problems; the CRL needs no token
+      type Op = { responses: Record<string, unknown>; security?: unknown[] };
+      const op = (p: string, m: string): Op => (doc.paths[p] as Record<string, Op>)[m] as Op;
+      expect(Object.keys(op('/v1/things', 'post').responses)).toEqual(['201', 'default']);
+      expect((await server.api('POST', '/v1/things', { thingName: 'documented' })).status).toBe(201);
+      expect(Object.keys(op('/v1/things/{thingName}', 'delete').responses)).toEqual(['204', 'default']);
+      expect((await server.api('DELETE', '/v1/things/documented')).status).toBe(204);
+      expect(Object.keys(op('/v1/things/{thingName}', 'get').responses)).toEqual(['200', 'default']);
+      expect(Object.keys(op('/v1/policies/{policyName}/attach', 'post').responses)).toEqual(['204', 'default']);
+      expect(op('/v1/crl/{caCertificateId}', 'get').security).toEqual([]);
+      expect(op('/v1/things', 'post').security).toBeUndefined();
     });
 
     it('advertises in /v1/endpoint only ports that accept connections', async () => {
