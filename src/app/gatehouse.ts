@@ -13,7 +13,7 @@ import { workerClusterMetrics } from './cluster-metrics.ts';
 import type { ChangeMessage } from './cluster-bridge.ts';
 import { createAutoRegistrationHandler, createProvisioningEventSink, startWebhooks } from './device-wiring.ts';
 import * as pki from '../pki/index.ts';
-import { CertificateAuthorityService, ControlPlane, bootstrapInstallation, tenantServerIdentity } from '../provisioning/index.ts';
+import { CertificateAuthorityService, ControlPlane, bootstrapInstallation, resealBulkPrivateKeys, tenantServerIdentity } from '../provisioning/index.ts';
 import type { InstallationMaterial, ServerIdentity } from '../provisioning/index.ts';
 import * as registry from '../registry/index.ts';
 import { openStore } from '../store/index.ts';
@@ -206,6 +206,9 @@ async function openCore(config: GatehouseConfig, logger: Logger, cleanups: Clean
   cleanups.push(() => registry.useSecretSealer(undefined));
   const resealed = await store.transaction((trx) => registry.resealLegacySecrets(trx));
   if (resealed > 0) logger.info({ secrets: resealed }, 'sealed the webhook secrets stored in clear by an earlier version');
+  // So are the private keys bulk tasks generated (bulk_task_results); an earlier version kept them in clear.
+  const resealedKeys = await store.transaction((trx) => resealBulkPrivateKeys(trx));
+  if (resealedKeys > 0) logger.info({ keys: resealedKeys }, 'sealed the bulk task private keys stored in clear by an earlier version');
 
   let keyStore: pki.KeyStore;
   if (config.pkcs11 === undefined) {

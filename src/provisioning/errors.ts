@@ -38,6 +38,7 @@ export const ProvisioningErrors = defineErrors({
   PROVISIONING_BULK_MATERIAL_AMBIGUOUS: { kind: 'invalid', description: 'A bulk line carries both a CSR and a certificate; give one of them.' },
   PROVISIONING_BULK_CERTIFICATE_CONFLICT: { kind: 'conflict', description: 'The certificate of the line is already registered and attached to another thing.' },
   PROVISIONING_BULK_LINE_FAILED: { kind: 'internal', description: 'A bulk line failed for an unexpected reason (database error); the line wrote nothing and the task went on.' },
+  PROVISIONING_BULK_TEMPLATE_VERSION_GONE: { kind: 'conflict', description: 'The template version a bulk task started with was deleted (or its template deleted or replaced) since: the task resumes only with that same version, never with another. Start a new task for the lines without a result.' },
   PROVISIONING_MANIFEST_MALFORMED: { kind: 'invalid', description: 'The manifest (or one of its entries) cannot be read: not the vendor format.' },
   PROVISIONING_MANIFEST_SIGNER_UNKNOWN: { kind: 'invalid', description: 'A manifest entry names a signer (kid / x5t#S256) that is not among the verifier certificates.' },
   PROVISIONING_MANIFEST_SIGNATURE_INVALID: { kind: 'invalid', description: 'A manifest entry JWS signature does not verify (tampered payload or signature, or wrong algorithm).' },

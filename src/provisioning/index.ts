@@ -8,7 +8,7 @@ export { applyPlan, checkPlan, type AppliedPlan, type ApplyPlanOptions, type Pla
 export { FleetProvisioning, claimPolicyName, OWNERSHIP_TOKEN_TTL_MS, TRUSTED_USER_CLAIM_TTL_MS, type CallerIdentity, type RegisterThingRequest, type CreateClaimInput, type ClaimLimitsUpdate, type ClaimView } from './fleet-claim.ts';
 export { ClaimRateLimiter, type ClaimOperation, type ClaimRateLimit } from './claim-rate-limiter.ts';
 export { runPreProvisioningHook, signHookBody, DEFAULT_HOOK_TIMEOUT_MS, type PreProvisioningRequest, type PreProvisioningResponse } from './pre-provisioning-hook.ts';
-export { BulkTaskRunner, MAX_BULK_LINE_BYTES, readDeviceRecords, splitCsvRecord, generateDeviceLines, manifestEntryToBulkLine, convertMicrochipManifest, convertEspressifManifest, convertPemDirectory, type BulkTaskRunnerOptions, type BulkTaskView, type BulkTaskStatus, type BulkInputFormat, type DeviceRecord, type GeneratedMaterial, type ManifestEntry } from './bulk/index.ts';
+export { BulkTaskRunner, resealBulkPrivateKeys, MAX_BULK_LINE_BYTES, readDeviceRecords, splitCsvRecord, generateDeviceLines, manifestEntryToBulkLine, convertMicrochipManifest, convertEspressifManifest, convertPemDirectory, type BulkTaskRunnerOptions, type BulkTaskView, type BulkTaskStatus, type BulkInputFormat, type DeviceRecord, type GeneratedMaterial, type ManifestEntry } from './bulk/index.ts';
 export { AutoRegistration, type AutoRegistrationRequest, type AutoRegistrationOutcome } from './auto-registration.ts';
 export { provisionJustInTime, jitpParameters, type JitpOutcome, type JitpOptions } from './jitp.ts';
 export { registerJustInTime, jitrEventTopic, jitrEventPayload, tenantAccountId } from './jitr.ts';

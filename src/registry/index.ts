@@ -2,7 +2,7 @@ export { RegistryErrors } from './errors.ts';
 export type { RegistryContext, AuditBatch, PendingAuditEntry } from './context.ts';
 export { nowIso } from './context.ts';
 export { NAME_RULES, assertValidName, assertValidAttributes, assertCertificateId, type NameKind } from './names.ts';
-export { PAGE_DEFAULT, PAGE_MAX, type Page, type PageRequest } from './pagination.ts';
+export { PAGE_DEFAULT, PAGE_MAX, decodePageToken, pageLimit, toPage, type Page, type PageRequest } from './pagination.ts';
 export { appendAudit, withAuditBatch, verifyAuditLog, listAudit, type AuditEntry, type AuditVerification } from './audit-log.ts';
 export { DEFAULT_TENANT, createTenant, getTenant, findTenantByEndpoint, listTenants, type Tenant } from './tenants.ts';
 export { ROLES, assertRole, hashToken, createApiToken, findApiToken, listApiTokens, revokeApiToken, type Role, type ApiToken } from './api-tokens.ts';
@@ -35,4 +35,4 @@ export {
 } from './provisioning-templates.ts';
 export { WEBHOOK_EVENT_TYPES, createWebhook, listWebhooks, listAllWebhookTargets, deleteWebhook, insertDeadLetter, listDeadLetters, type Webhook } from './webhooks.ts';
 export { getCaRegistrationHooks, setCaRegistrationHooks, addAllowListEntries, isAllowListed, listAllowList, removeAllowListEntry, type CaRegistrationHooks } from './registration-hooks.ts';
-export { useSecretSealer, resealLegacySecrets, type SecretSealer } from './secret-sealing.ts';
+export { useSecretSealer, resealLegacySecrets, sealSecret, openSecret, needsSealing, isSecretSealerInstalled, type SecretSealer } from './secret-sealing.ts';

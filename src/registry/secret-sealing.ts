@@ -23,6 +23,11 @@ export function useSecretSealer(next: SecretSealer | undefined): void {
   sealer = next;
 }
 
+/** True when a sealer is installed (secrets written now are sealed). */
+export function isSecretSealerInstalled(): boolean {
+  return sealer !== undefined;
+}
+
 /** The value to store for `secret`. */
 export function sealSecret(label: string, secret: string): string {
   return sealer === undefined ? secret : sealer.seal(label, secret);

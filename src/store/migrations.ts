@@ -382,6 +382,16 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('ca_certificates_by_id').on('ca_certificates').columns(['ca_certificate_id']).execute();
     },
   },
+  '0012_bulk_task_template_version': {
+    // A bulk task is pinned to the template version it started with: a resume after `create-version --set-as-default`
+    // applied the new default to the remaining lines, so one task provisioned devices two ways. The version id is
+    // kept with a SHA-256 of its body, which tells a version deleted and its id reused (or the template deleted and
+    // created again) from the version itself. Tasks created before this migration have neither (pinned at their next run).
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('bulk_tasks').addColumn('template_version_id', 'integer').execute();
+      await db.schema.alterTable('bulk_tasks').addColumn('template_body_sha256', 'text').execute();
+    },
+  },
 };
 
 /** Supplies the built-in migrations to Kysely's Migrator. */

@@ -211,6 +211,10 @@ export interface BulkTasksTable {
   error: string | null;
   created_at: string;
   updated_at: string;
+  /** The template version the task applies to every line, on every run (migration 0012); null for an older task until its next run. */
+  template_version_id: number | null;
+  /** SHA-256 (hex) of that version's body: a version deleted and its id reused is not taken for it. */
+  template_body_sha256: string | null;
 }
 
 export interface BulkTaskResultsTable {
@@ -223,7 +227,11 @@ export interface BulkTaskResultsTable {
   certificate_pem: string | null;
   error_code: string | null;
   error_message: string | null;
-  /** Development only: the private key Gatehouse generated for a line that brought no CSR or certificate. */
+  /**
+   * Development only: the private key Gatehouse generated for a line that brought no CSR or certificate, sealed under
+   * the KEK (`gh-sealed-v1:…`, bound to the task and line); rows of versions before sealing hold it in clear until the
+   * next start seals them.
+   */
   private_key_pem: string | null;
 }
 

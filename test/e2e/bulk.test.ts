@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDeviceLines } from '../../src/provisioning/index.ts';
+import { openStore } from '../../src/store/index.ts';
+import type { Store } from '../../src/store/index.ts';
 import type { GeneratedMaterial } from '../../src/provisioning/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { OpensslWorkspace } from '../support/openssl.ts';
@@ -20,7 +22,11 @@ const TEMPLATE = {
 };
 
 type Server = Awaited<ReturnType<typeof startServer>>;
-interface TaskView { taskId: string; status: string; total: number; processed: number; succeeded: number; alreadyPresent: number; failed: number; rate: number; checkpointLine: number }
+interface TaskView { taskId: string; status: string; total: number; processed: number; succeeded: number; alreadyPresent: number; failed: number; rate: number; checkpointLine: number; templateVersionId: number | null }
+
+/** A template that records its version in each thing (attribute madeBy); no certificate, so that lines are cheap. */
+const versionedTemplate = (version: string): string =>
+  JSON.stringify({ Parameters: { ThingName: { Type: 'String' }, MadeBy: { Type: 'String', Default: version } }, Resources: { thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'ThingName' }, AttributePayload: { madeBy: { Ref: 'MadeBy' } } } } } });
 
 function lines(count: number, material: GeneratedMaterial, prefix: string): string[] {
   return [...generateDeviceLines({ count, material, prefix })].map((d) => d.line);
@@ -374,6 +380,122 @@ for (const dialect of DIALECTS) {
       } while (next !== undefined);
       expect(things).toBe(count);
       expect((await server.api('GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
+    });
+
+    /** The server's database, opened beside it (what an attacker with a copy of it would read). */
+    async function withDatabase<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+      const store = await openStore({ databaseUrl: server.databaseUrl, dataDir: server.dataDir });
+      try {
+        return await fn(store);
+      } finally {
+        await store.close();
+      }
+    }
+
+    /** Uploads `count` thing-only lines, waits until some are done, stops the task and returns it STOPPED part-way. */
+    async function stoppedTask(prefix: string, count: number, templateName: string): Promise<TaskView> {
+      const created = await upload(server, Array.from({ length: count }, (_x, i) => JSON.stringify({ ThingName: `${prefix}${i + 1}` })).join('\n'), `templateName=${templateName}`);
+      await waitFor(async () => (((await server.api('GET', `/v1/bulk-tasks/${created.taskId}`)).body as TaskView).processed >= 1000 ? true : undefined), 30_000, 'first batches');
+      const stopped = (await server.api('POST', `/v1/bulk-tasks/${created.taskId}/stop`)).body as TaskView;
+      expect(stopped.status).toBe('STOPPED');
+      expect(stopped.processed).toBeLessThan(count);
+      return stopped;
+    }
+
+    it('pins a task to the template version it started with: a resume after a new default applies that version, or refuses once it is deleted', async () => {
+      writeFileSync(path.join(tmp, 'tver-v1.json'), versionedTemplate('v1'));
+      writeFileSync(path.join(tmp, 'tver-v2.json'), versionedTemplate('v2'));
+      expect((await server.cli(['template', 'create', 'tver', path.join(tmp, 'tver-v1.json')])).code).toBe(0);
+      const count = 12_000;
+      const stopped = await stoppedTask('pin-', count, 'tver');
+      expect(stopped.templateVersionId).toBe(1);
+      const v2 = await server.cli(['--json', 'template', 'create-version', 'tver', path.join(tmp, 'tver-v2.json'), '--set-as-default']);
+      expect(JSON.parse(v2.stdout)).toMatchObject({ versionId: 2, isDefaultVersion: true });
+      const resumed = await server.cli(['--json', 'bulk', 'resume', stopped.taskId, '--wait', '--interval', '200']);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'COMPLETED', succeeded: count, templateVersionId: 1 });
+      // early and late devices alike were made by version 1
+      for (const name of ['pin-1', `pin-${count}`]) expect((await server.api('GET', `/v1/things/${name}`)).body).toMatchObject({ attributes: { madeBy: 'v1' } });
+      expect(((await server.api('GET', '/v1/things?namePrefix=pin-&attributeName=madeBy&attributeValue=v2')).body as { things: unknown[] }).things).toEqual([]);
+      const described = JSON.parse((await server.cli(['--json', 'bulk', 'describe', stopped.taskId])).stdout) as TaskView;
+      expect(described.templateVersionId).toBe(1);
+
+      // a task on version 2; version 1 made the default again and version 2 deleted: resume refuses, the task stays STOPPED
+      const second = await stoppedTask('gone-', count, 'tver');
+      expect(second.templateVersionId).toBe(2);
+      expect((await server.cli(['template', 'update', 'tver', '--default-version', '1'])).code).toBe(0);
+      expect((await server.cli(['template', 'delete-version', 'tver', '2'])).code).toBe(0);
+      const refused = await server.cli(['bulk', 'resume', second.taskId]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^error PROVISIONING_BULK_TEMPLATE_VERSION_GONE: task \S+ applies version 2 of template "tver", which was deleted/);
+      const api = await server.api('POST', `/v1/bulk-tasks/${second.taskId}/resume`);
+      expect([api.status, (api.body as { code: string }).code]).toEqual([409, 'PROVISIONING_BULK_TEMPLATE_VERSION_GONE']);
+      expect((await server.api('GET', `/v1/bulk-tasks/${second.taskId}`)).body).toMatchObject({ status: 'STOPPED', processed: second.processed, templateVersionId: 2 });
+      // the OpenAPI document describes the version of a task
+      const doc = (await server.api('GET', '/v1/openapi.json')).body as { paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: { properties: Record<string, unknown> } }> }> }>> };
+      expect(doc.paths['/v1/bulk-tasks/{taskId}']?.['get']?.responses['200']?.content['application/json']?.schema.properties).toHaveProperty('templateVersionId');
+    });
+
+    it('keeps the private keys it generates sealed in the database, opens them only for the results, logs none, and seals keys of an earlier version at start', async () => {
+      const t = await finished(server, (await upload(server, ['sealed-1', 'sealed-2'].map((n) => JSON.stringify({ ThingName: n })).join('\n'), 'templateName=bulk')).taskId);
+      expect(t).toMatchObject({ status: 'COMPLETED', succeeded: 2 });
+      const stored = await withDatabase((db) => db.db.selectFrom('bulk_task_results').select(['line_no', 'private_key_pem']).where('task_id', '=', t.taskId).orderBy('line_no').execute());
+      expect(stored.map((r) => r.private_key_pem?.startsWith('gh-sealed-v1:'))).toEqual([true, true]);
+      expect(JSON.stringify(stored)).not.toContain('PRIVATE KEY');
+      const out = path.join(tmp, 'sealed-results.jsonl');
+      expect((await server.cli(['bulk', 'results', t.taskId, '--out', out])).code).toBe(0);
+      const keys = jsonLines<{ thingName: string; privateKeyPem?: string }>(readFileSync(out, 'utf8'));
+      expect(keys.map((k) => k.privateKeyPem?.includes('BEGIN PRIVATE KEY'))).toEqual([true, true]);
+
+      // a row as an earlier version wrote it (key in clear): still downloadable, and sealed at the next start
+      const clear = keys[1]?.privateKeyPem ?? '';
+      await withDatabase(async (db) => {
+        await db.db.updateTable('bulk_task_results').set({ private_key_pem: clear }).where('task_id', '=', t.taskId).where('line_no', '=', 2).execute();
+        await db.db.deleteFrom('system_settings').where('key', '=', 'bulk.private_keys_sealed').execute();
+      });
+      expect(jsonLines<{ privateKeyPem?: string }>((await server.api('GET', `/v1/bulk-tasks/${t.taskId}/results`)).body as string)[1]?.privateKeyPem).toBe(clear);
+      const before = server.output();
+      await server.stop();
+      rmSync(path.join(server.dataDir, 'server.json'), { force: true });
+      server = await startServer({ dialect, dataDir: server.dataDir, databaseUrl: server.databaseUrl, keepDatabase: true, env: { GATEHOUSE_BULK_BATCH_LINES: '1000' } });
+      expect(server.output()).toContain('sealed the bulk task private keys stored in clear by an earlier version');
+      const resealed = await withDatabase((db) => db.db.selectFrom('bulk_task_results').select('private_key_pem').where('task_id', '=', t.taskId).where('line_no', '=', 2).executeTakeFirstOrThrow());
+      expect(resealed.private_key_pem).toMatch(/^gh-sealed-v1:/);
+      expect(jsonLines<{ privateKeyPem?: string }>((await server.api('GET', `/v1/bulk-tasks/${t.taskId}/results`)).body as string)[1]?.privateKeyPem).toBe(clear);
+      for (const log of [before, server.output()]) expect(log).not.toContain('PRIVATE KEY');
+    });
+
+    it('lists every task with maxResults and nextToken; bulk list prints them all', async () => {
+      // more tasks than one page of the CLI (250) and the old default (100): rows of finished tasks, written beside the server
+      const existing = ((await server.api('GET', '/v1/bulk-tasks?maxResults=250')).body as { tasks: TaskView[] }).tasks.length;
+      await withDatabase(async (db) => {
+        const now = new Date().toISOString();
+        await db.transaction(async (trx) => {
+          for (let i = 0; i < 260; i += 1) {
+            await trx.insertInto('bulk_tasks').values({
+              tenant_id: 'default', task_id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, template_name: 'bulk', input_format: 'jsonl', input_path: '/nonexistent', status: 'COMPLETED',
+              total_lines: 1, processed_lines: 1, succeeded: 1, already_present: 0, failed: 0, options: '{}', error: null, created_at: now, updated_at: now, template_version_id: 1, template_body_sha256: null,
+            }).execute();
+          }
+        });
+      });
+      const total = existing + 260;
+      const ids: string[] = [];
+      let next: string | undefined;
+      do {
+        const r = await server.api('GET', `/v1/bulk-tasks?maxResults=100${next === undefined ? '' : `&nextToken=${encodeURIComponent(next)}`}`);
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        const page = r.body as { tasks: TaskView[]; nextToken?: string };
+        ids.push(...page.tasks.map((t) => t.taskId));
+        next = page.nextToken;
+      } while (next !== undefined);
+      expect(ids).toHaveLength(total);
+      expect(new Set(ids).size).toBe(total);
+      const bad = await server.api('GET', '/v1/bulk-tasks?nextToken=bm9wZQ');
+      expect([bad.status, (bad.body as { code: string }).code]).toEqual([400, 'REGISTRY_PAGINATION_TOKEN_INVALID']);
+      const listed = await server.cli(['--json', 'bulk', 'list']);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect((JSON.parse(listed.stdout) as TaskView[]).map((t) => t.taskId)).toEqual(ids);
     });
   });
 }

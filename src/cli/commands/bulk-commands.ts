@@ -228,7 +228,8 @@ export function bulkCommands(c: CliContext): Command[] {
     .option('--wait', 'follow the task with a progress bar until it ends; exits 1 (CLI_BULK_INCOMPLETE) when it fails, is stopped or any line failed')
     .option('--interval <ms>', 'polling interval while waiting', '500')
     .action((o: StartOptions, cmd: Command) => c.run(() => startAndMaybeFollow(c, cmd, o)));
-  b.command('list').description('list bulk tasks, newest first').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, (await c.client(cmd).call<{ tasks: unknown[] }>('GET', '/v1/bulk-tasks')).tasks)));
+  // every task, page after page (it printed the first 100 only)
+  b.command('list').description('list bulk tasks, newest first').action((_o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).listAll('/v1/bulk-tasks', 'tasks'))));
   b.command('describe <taskId>').description('progress and counters of a task').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('GET', `/v1/bulk-tasks/${encodeURIComponent(id)}`))));
   b.command('stop <taskId>').description('stop a task after the batch in flight').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/bulk-tasks/${encodeURIComponent(id)}/stop`))));
   b.command('resume <taskId>')

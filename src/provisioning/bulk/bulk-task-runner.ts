@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
@@ -9,10 +9,11 @@ import { isGatehouseError } from '../../errors/index.ts';
 import * as pki from '../../pki/index.ts';
 import type { ParsedCertificate } from '../../pki/index.ts';
 import * as registry from '../../registry/index.ts';
-import type { CertificateStatus, RegistryContext } from '../../registry/index.ts';
+import type { CertificateStatus, Page, PageRequest, RegistryContext } from '../../registry/index.ts';
 import { anyText, isPostgres } from '../../store/index.ts';
 import type { Executor, Store } from '../../store/index.ts';
 import { STORED_TEMPLATE_MAX_LENGTH, evaluateTemplate, parseTemplate } from '../../templates/index.ts';
+import type { ProvisioningTemplate } from '../../templates/index.ts';
 import { applyPlan } from '../apply-plan.ts';
 import type { CertificateAuthorityService } from '../certificate-authority-service.ts';
 import { DEVICE_CERTIFICATE_IS_CA, ProvisioningErrors } from '../errors.ts';
@@ -32,6 +33,11 @@ export type BulkTaskStatus = 'RUNNING' | 'STOPPING' | 'STOPPED' | 'COMPLETED' | 
 export interface BulkTaskView {
   readonly taskId: string;
   readonly templateName: string;
+  /**
+   * The template version the task applies to every line, on every run (the default version when it was created);
+   * null only for a task created by an earlier version of Gatehouse and not run since.
+   */
+  readonly templateVersionId: number | null;
   readonly format: string;
   readonly status: BulkTaskStatus;
   /** Device records in the input. */
@@ -90,7 +96,60 @@ interface ActiveRun {
 type TaskRow = {
   tenant_id: string; task_id: string; template_name: string; input_format: string; input_path: string; status: string; total_lines: number | null;
   processed_lines: number; succeeded: number; already_present: number; failed: number; options: string; error: string | null; created_at: string; updated_at: string;
+  template_version_id: number | null; template_body_sha256: string | null;
 };
+
+/**
+ * The label a generated private key is sealed under (AES-256-GCM under the KEK, see registry `sealSecret`): it binds
+ * the sealed key to its result row, so a sealed value copied to another row or task does not open.
+ */
+export const bulkPrivateKeyLabel = (taskId: string, lineNo: number): string => `bulk-private-key:${taskId}:${lineNo}`;
+
+/** The system setting that records that the private keys stored in clear by earlier versions have been sealed. */
+const KEYS_SEALED_SETTING = 'bulk.private_keys_sealed';
+
+/**
+ * Seals the generated private keys that versions before sealing stored in clear in `bulk_task_results` (once per
+ * database: a system setting records it; later versions only write sealed keys). Idempotent and safe against another
+ * process doing the same (a row is only rewritten while it still holds the value read). Returns how many were sealed;
+ * 0 without an installed sealer. Run at start, in the caller's transaction.
+ */
+export async function resealBulkPrivateKeys(db: Executor): Promise<number> {
+  if (!registry.isSecretSealerInstalled() || (await registry.getSystemSetting(db, KEYS_SEALED_SETTING)) !== undefined) return 0;
+  let sealed = 0;
+  let after: { taskId: string; lineNo: number } | undefined;
+  for (;;) {
+    let q = db.selectFrom('bulk_task_results').select(['task_id', 'line_no', 'private_key_pem']).where('private_key_pem', 'is not', null);
+    if (after !== undefined) {
+      const a = after;
+      q = q.where((eb) => eb.or([eb('task_id', '>', a.taskId), eb.and([eb('task_id', '=', a.taskId), eb('line_no', '>', a.lineNo)])]));
+    }
+    const rows = await q.orderBy('task_id').orderBy('line_no').limit(500).execute();
+    for (const r of rows) {
+      const stored = r.private_key_pem;
+      if (stored === null || !registry.needsSealing(stored)) continue;
+      const u = await db.updateTable('bulk_task_results').set({ private_key_pem: registry.sealSecret(bulkPrivateKeyLabel(r.task_id, r.line_no), stored) })
+        .where('task_id', '=', r.task_id).where('line_no', '=', r.line_no).where('private_key_pem', '=', stored).executeTakeFirst();
+      sealed += Number(u.numUpdatedRows);
+    }
+    const last = rows[rows.length - 1];
+    if (last === undefined || rows.length < 500) break;
+    after = { taskId: last.task_id, lineNo: last.line_no };
+  }
+  // (insert or nothing: two nodes starting together on one PostgreSQL database both succeed)
+  await registry.claimSystemSetting(db, KEYS_SEALED_SETTING, registry.nowIso());
+  return sealed;
+}
+
+/** SHA-256 (hex) of a template version's body, kept with the version id a task is pinned to. */
+function bodyDigest(body: string): string {
+  return createHash('sha256').update(body, 'utf8').digest('hex');
+}
+
+/** Page token of the task list (newest first): creation time and id of the last task of the page. */
+function listKey(r: { created_at: string; task_id: string }): string {
+  return `${r.created_at}|${r.task_id}`;
+}
 
 function errorOf(error: unknown): { code: string; message: string } {
   if (isGatehouseError(error)) return { code: error.code, message: error.message };
@@ -146,6 +205,9 @@ export class BulkTaskRunner {
     if (input.format !== 'jsonl' && input.format !== 'csv') throw ProvisioningErrors.error('PROVISIONING_BULK_FORMAT_INVALID', 'format must be jsonl or csv');
     const rec = await registry.getProvisioningTemplate(this.o.store.db, ctx.tenantId, input.templateName);
     parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName, maxLength: STORED_TEMPLATE_MAX_LENGTH });
+    // The task is pinned to the version that is the default now: every run (resume) applies that same version.
+    const templateVersionId = rec.defaultVersionId;
+    const templateBodySha256 = bodyDigest(rec.templateBody);
     const taskId = randomUUID();
     const dir = path.join(this.o.dataDir, 'bulk');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -159,8 +221,9 @@ export class BulkTaskRunner {
         await trx.insertInto('bulk_tasks').values({
           tenant_id: ctx.tenantId, task_id: taskId, template_name: rec.templateName, input_format: input.format, input_path: inputPath, status: 'RUNNING',
           total_lines: total, processed_lines: 0, succeeded: 0, already_present: 0, failed: 0, options: '{}', error: null, created_at: now, updated_at: now,
+          template_version_id: templateVersionId, template_body_sha256: templateBodySha256,
         }).execute();
-        await registry.appendAudit(trx, ctx, 'bulk.task.create', `bulk/${taskId}`, { templateName: rec.templateName, format: input.format, total }, this.w.rowLocks);
+        await registry.appendAudit(trx, ctx, 'bulk.task.create', `bulk/${taskId}`, { templateName: rec.templateName, templateVersionId, format: input.format, total }, this.w.rowLocks);
       });
     } catch (error) {
       rmSync(inputPath, { force: true });
@@ -190,6 +253,7 @@ export class BulkTaskRunner {
     return {
       taskId: r.task_id,
       templateName: r.template_name,
+      templateVersionId: r.template_version_id,
       format: r.input_format,
       status: r.status as BulkTaskStatus,
       total: r.total_lines ?? 0,
@@ -210,10 +274,23 @@ export class BulkTaskRunner {
     return this.view(await this.row(tenantId, taskId));
   }
 
-  /** GET /v1/bulk-tasks: newest first. */
-  async listTasks(tenantId: string, limit = 100): Promise<BulkTaskView[]> {
-    const rows = await this.o.store.db.selectFrom('bulk_tasks').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at', 'desc').limit(limit).execute();
-    return rows.map((r) => this.view(r));
+  /**
+   * GET /v1/bulk-tasks: newest first, one page (`maxResults`, default 50, at most 250) and the `nextToken` of the
+   * next one, as every list of the API. Throws REGISTRY_PAGINATION_TOKEN_INVALID for a token it did not give.
+   */
+  async listTasks(tenantId: string, page: PageRequest = {}): Promise<Page<BulkTaskView>> {
+    const limit = registry.pageLimit(page);
+    const after = registry.decodePageToken(page.nextToken);
+    let q = this.o.store.db.selectFrom('bulk_tasks').selectAll().where('tenant_id', '=', tenantId);
+    if (after !== undefined) {
+      const cut = after.indexOf('|');
+      if (cut < 0) throw registry.RegistryErrors.error('REGISTRY_PAGINATION_TOKEN_INVALID', 'nextToken is not valid');
+      const createdAt = after.slice(0, cut);
+      const taskId = after.slice(cut + 1);
+      q = q.where((eb) => eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('task_id', '<', taskId)])]));
+    }
+    const rows = await q.orderBy('created_at', 'desc').orderBy('task_id', 'desc').limit(limit + 1).execute();
+    return registry.toPage(rows, limit, listKey, (r) => this.view(r));
   }
 
   /** POST /v1/bulk-tasks/{id}/stop: the task stops after the batch in flight; `resume` continues it. */
@@ -241,6 +318,8 @@ export class BulkTaskRunner {
     const r = await this.row(ctx.tenantId, taskId);
     if (this.active.has(taskId)) throw ProvisioningErrors.error('PROVISIONING_BULK_TASK_STATE_INVALID', `task ${taskId} is running`);
     if (r.status === 'COMPLETED') throw ProvisioningErrors.error('PROVISIONING_BULK_TASK_STATE_INVALID', `task ${taskId} is COMPLETED`);
+    // Refused here, with its code, rather than marked FAILED by the run: the version the task started with must exist.
+    await this.pinnedTemplate(ctx.tenantId, r);
     await this.setStatus(taskId, 'RUNNING', null);
     this.start(ctx, taskId);
     return this.getTask(ctx.tenantId, taskId);
@@ -263,7 +342,8 @@ export class BulkTaskRunner {
             : {
                 line: r.line_no, outcome: r.outcome, thingName: r.thing_name, certificateId: r.certificate_id,
                 ...(r.certificate_pem === null ? {} : { certificatePem: r.certificate_pem }),
-                ...(r.private_key_pem === null ? {} : { privateKeyPem: r.private_key_pem }),
+                // sealed under the KEK at rest; opened only here (a row of an earlier version, in clear, is read as is)
+                ...(r.private_key_pem === null ? {} : { privateKeyPem: registry.openSecret(bulkPrivateKeyLabel(taskId, r.line_no), r.private_key_pem) }),
                 ...(r.error_code === null ? {} : { code: r.error_code, message: r.error_message }),
               },
         )}\n`;
@@ -280,6 +360,34 @@ export class BulkTaskRunner {
     const runs = [...this.active.values()];
     for (const run of runs) run.stopRequested = true;
     await Promise.all(runs.map((r) => r.done));
+  }
+
+  /**
+   * The template version the task is pinned to, parsed. Throws PROVISIONING_BULK_TEMPLATE_VERSION_GONE when that
+   * version (or its template) was deleted, or its id now names another body, since the task started: a task never
+   * switches versions. A task of an earlier Gatehouse (no version recorded) is pinned now to the current default.
+   */
+  private async pinnedTemplate(tenantId: string, r: TaskRow): Promise<ProvisioningTemplate> {
+    const db = this.o.store.db;
+    const name = r.template_name;
+    const rec = await registry.findProvisioningTemplate(db, tenantId, name);
+    const pinned = r.template_version_id === null ? `template "${name}"` : `version ${r.template_version_id} of template "${name}"`;
+    const gone = (why: string): Error =>
+      ProvisioningErrors.error('PROVISIONING_BULK_TEMPLATE_VERSION_GONE', `task ${r.task_id} applies ${pinned}, which ${why} since it started; it does not resume with another version (start a new task for the lines without a result)`);
+    if (rec === undefined) throw gone(r.template_version_id === null ? 'was deleted' : 'was deleted with its template');
+    let body: string;
+    if (r.template_version_id === null) {
+      body = rec.templateBody;
+      await db.updateTable('bulk_tasks').set({ template_version_id: rec.defaultVersionId, template_body_sha256: bodyDigest(body) })
+        .where('task_id', '=', r.task_id).where('template_version_id', 'is', null).execute();
+    } else {
+      const v = await db.selectFrom('provisioning_template_versions').select('body')
+        .where('tenant_id', '=', tenantId).where('template_name', '=', name).where('version_id', '=', r.template_version_id).executeTakeFirst();
+      if (v === undefined) throw gone('was deleted');
+      if (r.template_body_sha256 !== null && bodyDigest(v.body) !== r.template_body_sha256) throw gone('was deleted (the id now names another version)');
+      body = v.body;
+    }
+    return parseTemplate(body, { type: rec.type, name, maxLength: STORED_TEMPLATE_MAX_LENGTH });
   }
 
   private async setStatus(taskId: string, status: BulkTaskStatus, error?: string | null): Promise<void> {
@@ -306,8 +414,7 @@ export class BulkTaskRunner {
     const db = this.o.store.db;
     const r = await this.row(ctx.tenantId, taskId);
     run.processedAtStart = r.succeeded + r.already_present + r.failed;
-    const rec = await registry.getProvisioningTemplate(db, ctx.tenantId, r.template_name);
-    const template = parseTemplate(rec.templateBody, { type: rec.type, name: rec.templateName, maxLength: STORED_TEMPLATE_MAX_LENGTH });
+    const template = await this.pinnedTemplate(ctx.tenantId, r);
     const cas = await registry.listAllCas(db, ctx.tenantId);
     const anchors = cas.filter((c) => c.status === 'ACTIVE').map((c) => pki.parseCertificate(c.certificatePem));
     const anchorsByIssuer = new Map<string, ParsedCertificate[]>();
@@ -425,7 +532,8 @@ export class BulkTaskRunner {
       const slice = outcomes.slice(i, i + 100);
       await insertRows(trx, tc.inserts, 'bulk_task_results', slice.map((o) => ({
         task_id: taskId, line_no: o.lineNo, outcome: o.outcome, thing_name: o.thingName, certificate_id: o.certificateId, certificate_pem: o.certificatePem,
-        private_key_pem: o.privateKeyPem, error_code: o.code, error_message: o.message,
+        // a generated key is sealed before it reaches the database (and any error or log of a failed insert)
+        private_key_pem: o.privateKeyPem === null ? null : registry.sealSecret(bulkPrivateKeyLabel(taskId, o.lineNo), o.privateKeyPem), error_code: o.code, error_message: o.message,
       })));
     }
     const created = outcomes.filter((o) => o.outcome === 'created').length;
