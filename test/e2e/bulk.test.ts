@@ -434,7 +434,7 @@ for (const dialect of DIALECTS) {
       // the OpenAPI document describes the version of a task
       const doc = (await server.api('GET', '/v1/openapi.json')).body as { paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: { properties: Record<string, unknown> } }> }> }>> };
       expect(doc.paths['/v1/bulk-tasks/{taskId}']?.['get']?.responses['200']?.content['application/json']?.schema.properties).toHaveProperty('templateVersionId');
-    });
+    }, 180_000);
 
     it('keeps the private keys it generates sealed in the database, opens them only for the results, logs none, and seals keys of an earlier version at start', async () => {
       const t = await finished(server, (await upload(server, ['sealed-1', 'sealed-2'].map((n) => JSON.stringify({ ThingName: n })).join('\n'), 'templateName=bulk')).taskId);
@@ -496,6 +496,6 @@ for (const dialect of DIALECTS) {
       const listed = await server.cli(['--json', 'bulk', 'list']);
       expect(listed.code, listed.stderr).toBe(0);
       expect((JSON.parse(listed.stdout) as TaskView[]).map((t) => t.taskId)).toEqual(ids);
-    });
+    }, 120_000);
   });
 }
