@@ -1,5 +1,6 @@
-import { parseTemplate } from '../templates/index.ts';
-import type { ProvisioningTemplate, ProvisioningTemplateType } from '../templates/index.ts';
+import { parsePolicyDocument } from '../policy/index.ts';
+import { TemplateErrors, parseTemplate } from '../templates/index.ts';
+import type { ProvisioningTemplate, ProvisioningTemplateType, TemplateExpression } from '../templates/index.ts';
 import { prepare } from '../store/index.ts';
 import type { Executor } from '../store/index.ts';
 import type { RegistryContext } from './context.ts';
@@ -52,7 +53,40 @@ export const MAX_TEMPLATE_VERSIONS = 5;
 export function validateTemplateBody(name: string, type: ProvisioningTemplateType, body: unknown, maxLength?: number): { text: string; template: ProvisioningTemplate } {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   const template = parseTemplate(text, { type, name, ...(maxLength === undefined ? {} : { maxLength }) });
+  // A policy document written out in full (no function in it) is checked now, as the policy language reads it: one
+  // that can never be created (an Effect of "Maybe", say) would fail every device at RegisterThing instead.
+  for (const resource of template.resources) {
+    if (resource.kind !== 'policy' || resource.policy.kind !== 'document') continue;
+    const value = constantOf(resource.policy.document);
+    if (value === NOT_CONSTANT) continue;
+    try {
+      parsePolicyDocument(value);
+    } catch (cause) {
+      throw TemplateErrors.error('TEMPLATE_POLICY_DOCUMENT_INVALID', `PolicyDocument is not a valid policy: ${cause instanceof Error ? cause.message : String(cause)}`, { details: { path: resource.policy.document.path }, cause });
+    }
+  }
   return { text, template };
+}
+
+const NOT_CONSTANT = Symbol('not constant');
+
+/** The JSON value of an expression made of literals only, or NOT_CONSTANT when it holds a function or a reference. */
+function constantOf(e: TemplateExpression): unknown {
+  if (e.kind === 'literal') return e.value;
+  if (e.kind === 'list') {
+    const items = e.items.map(constantOf);
+    return items.includes(NOT_CONSTANT) ? NOT_CONSTANT : items;
+  }
+  if (e.kind === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of e.entries) {
+      const c = constantOf(v);
+      if (c === NOT_CONSTANT) return NOT_CONSTANT;
+      out[k] = c;
+    }
+    return out;
+  }
+  return NOT_CONSTANT;
 }
 
 /** The stored form of a hook: JSON, with a webhook's signing secret sealed (see secret-sealing.ts). */

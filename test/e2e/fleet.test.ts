@@ -703,6 +703,18 @@ for (const dialect of DIALECTS) {
       expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'jitp-plain', type: 'JITP', templateBody: jitpBody })).status).toBe(201);
       expect((await server.api('PATCH', '/v1/provisioning-templates/jitp-plain', { preProvisioningHook: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } })).body.code).toBe('REGISTRY_TEMPLATE_HOOK_UNSUPPORTED');
       expect((await server.api('PATCH', '/v1/provisioning-templates/sensors', { preProvisioningHook: { type: 'webhook', url: 'http://127.0.0.1:9/hook', timeoutMs: 20_000 } })).status).toBe(400);
+
+      // a policy document written out in full is checked when the template is made (it failed every device before)
+      const badPolicy = template();
+      (badPolicy.Resources as Record<string, unknown>)['policy'] = { Type: 'AWS::IoT::Policy', Properties: { PolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Maybe', Action: 'iot:Connect', Resource: '*' }] } } };
+      for (const [method, url] of [['POST', '/v1/provisioning-templates'], ['POST', '/v1/provisioning-templates/validate']] as const) {
+        const r = await server.api(method, url, url.endsWith('/validate') ? { templateBody: badPolicy } : { templateName: 'bad-policy', templateBody: badPolicy });
+        expect(r.status, url).toBe(400);
+        expect(r.body).toMatchObject({ code: 'TEMPLATE_POLICY_DOCUMENT_INVALID', details: { path: '$.Resources.policy.Properties.PolicyDocument' } });
+      }
+      // one built with functions is checked when it is evaluated, as before
+      (badPolicy.Resources as Record<string, { Properties: { PolicyDocument: { Statement: { Resource: unknown }[] } } }>)['policy']!.Properties.PolicyDocument.Statement[0]!.Resource = { 'Fn::Join': ['', ['arn:aws:iot:*:*:client/', { Ref: 'SerialNumber' }]] };
+      expect((await server.api('POST', '/v1/provisioning-templates/validate', { templateBody: badPolicy })).status).toBe(200);
     });
 
     it('never lets a device publish an answer of the fleet API: a forged certificate on /accepted reaches no one, whatever the policy', async () => {

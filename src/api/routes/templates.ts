@@ -65,7 +65,8 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
     schema: { tags: ['templates'], body: { type: 'object', required: ['templateBody'], additionalProperties: false, properties: { templateBody: bodySchema, type: { type: 'string', enum: ['FLEET_PROVISIONING', 'JITP'] } } } },
   }, async (request) => {
     const b = bodyOf<{ templateBody: unknown; type?: ProvisioningTemplateType }>(request);
-    const t = parseTemplate(typeof b.templateBody === 'string' ? b.templateBody : JSON.stringify(b.templateBody), { type: b.type ?? 'FLEET_PROVISIONING', maxLength: maxBodyLength });
+    // the checks of create (literal policy documents included), without a name: nothing is stored
+    const t = registry.validateTemplateBody('validate', b.type ?? 'FLEET_PROVISIONING', b.templateBody, maxBodyLength).template;
     return { valid: true, type: t.type, parameters: t.parameters.map((p) => p.name) };
   });
 
