@@ -44,13 +44,25 @@ function validationMessage(context: string, v: { instancePath: string; keyword: 
   return `${where} ${v.message ?? 'is invalid'}`;
 }
 
+/**
+ * The violation worth telling first. Without `anyOf`, Ajv reports one. With it (a webhook or an allow-list hook, say)
+ * it reports every branch's first failure, then the anyOf itself, and the first was "must be null" (the null branch)
+ * for a webhook whose timeoutMs was too high: the deepest violation names what is wrong, preferring one that is not a
+ * branch's type or constant mismatch.
+ */
+function mostSpecific<T extends { instancePath: string; keyword: string }>(errors: readonly T[]): T | undefined {
+  const depth = (e: T): number => (e.instancePath === '' ? 0 : e.instancePath.split('/').length);
+  const branchMismatch = (e: T): number => (['type', 'const', 'anyOf', 'oneOf', 'enum'].includes(e.keyword) ? 1 : 0);
+  return [...errors].sort((a, b) => depth(b) - depth(a) || branchMismatch(a) - branchMismatch(b))[0];
+}
+
 /** Maps Fastify's own errors (parsing, validation, limits) to stable codes. */
 function toGatehouseError(error: FastifyError | Error): GatehouseError {
   if (isGatehouseError(error)) return error;
   const fe = error as FastifyError;
   if (fe.validation !== undefined) {
     const context = fe.validationContext ?? 'request';
-    const first = fe.validation[0];
+    const first = fe.validation.some((v) => v.keyword === 'anyOf' || v.keyword === 'oneOf') ? mostSpecific(fe.validation) : fe.validation[0];
     return ApiErrors.error('API_VALIDATION_FAILED', first === undefined ? `${context} is invalid` : validationMessage(context, first), {
       details: { errors: fe.validation.map((v) => ({ path: v.instancePath, message: v.message ?? '' })) },
     });
