@@ -55,7 +55,10 @@ export async function verifyIssuingCa(db: Executor, tenantId: string, leaf: Pars
   if (active.length === 0) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'this tenant has no ACTIVE CA to verify the certificate against');
   const parse = options.parseCa ?? ((pem: string) => pki.parseCertificate(pem));
   const anchors = active.map((c) => parse(c.certificatePem));
-  const { anchor } = pki.verifyCertificateChain({ leaf, intermediates, anchors, now: options.now ?? new Date(), isRevoked: (c) => revokedIds.has(c.certificateId) });
+  const { anchor, path } = pki.verifyCertificateChain({ leaf, intermediates, anchors, now: options.now ?? new Date(), isRevoked: (c) => revokedIds.has(c.certificateId) });
+  // an intermediate registered here but INACTIVE: its devices are refused at connect, so they are not registered either
+  const inactive = path.slice(1).find((c) => cas.some((r) => r.caCertificateId === c.certificateId && r.status === 'INACTIVE'));
+  if (inactive !== undefined) throw ProvisioningErrors.error('PROVISIONING_CA_NOT_ACTIVE', `CA ${inactive.certificateId} on the certificate's path is INACTIVE in this tenant`);
   const ca = active.find((c) => c.caCertificateId === anchor.certificateId);
   if (ca === undefined) throw ProvisioningErrors.error('PROVISIONING_CA_UNKNOWN_ISSUER', 'the certificate chains to no ACTIVE CA of this tenant');
   return ca;

@@ -192,6 +192,12 @@ for (const dialect of DIALECTS) {
       await ok.client?.endAsync();
       expect((await server.api('PATCH', `/v1/cas/${reg2.body.caCertificateId as string}`, { status: 'INACTIVE' })).status).toBe(200);
       expect((await connect(server, b, 'path-dev-b')).code).toBe(5);
+      // nor is another device of it registered meanwhile (it was, under the root, and then refused at connect)
+      ws.key('path-dev-c');
+      ws.csr('path-dev-c', '/CN=path-dev-c');
+      const refused = await server.api('POST', '/v1/certificates/register', { certificatePem: ws.sign('path-dev-c', 'pathint2') + int2Pem, status: 'ACTIVE' });
+      expect(refused.status).toBe(409);
+      expect(refused.body).toMatchObject({ code: 'PROVISIONING_CA_NOT_ACTIVE', detail: `CA ${reg2.body.caCertificateId as string} on the certificate's path is INACTIVE in this tenant` });
     });
 
     it('cert register --ca-cert: the certificate must chain to that CA, and --without-ca excludes it', async () => {
