@@ -24,6 +24,7 @@ export type RefusalReason =
   | 'sni_required'
   | 'client_id_invalid'
   | 'connect_denied'
+  | 'will_denied'
   | 'provisioned_reconnect'
   | 'internal_error';
 
@@ -46,6 +47,8 @@ export const CONNACK_CODE_OF_REFUSAL: Readonly<Record<RefusalReason, ConnackRefu
   sni_required: 5,
   client_id_invalid: 2,
   connect_denied: 5,
+  // a will the policy would not let the device publish (AWS checks the will at CONNECT too)
+  will_denied: 5,
   // JITP in `reconnect` mode (AWS behaviour): provisioned, but this first connection is closed; reconnect.
   provisioned_reconnect: 3,
   internal_error: 3,
@@ -157,6 +160,8 @@ export class CertificateAuthenticator {
     if (clientId.length === 0 || clientId.length > this.o.maxClientIdLength) {
       return { ok: false, reason: 'client_id_invalid', detail: `client id must have 1 to ${this.o.maxClientIdLength} characters` };
     }
+    // the client id is a topic level of its presence events ($aws/events/presence/connected/<clientId>): no wildcard
+    if (/[#+\u0000]/.test(clientId)) return { ok: false, reason: 'client_id_invalid', detail: 'client id must not hold #, + or U+0000' };
     const { tenantId, certificateId } = identity;
     let facts = await this.facts(tenantId, certificateId);
     if (facts.certificate === undefined) {

@@ -105,6 +105,8 @@ interface Connection {
   disconnectReason: DisconnectReason | undefined;
   /** True once the `connected` presence event is out (it always precedes `disconnected`). */
   announced?: boolean;
+  /** Closed by the gateway because its certificate or iot:Connect no longer holds: its will is not published. */
+  revoked?: boolean;
 }
 
 /**
@@ -144,6 +146,10 @@ export class DeviceGateway implements ChangeListener {
   private readonly certificateFacts: ConnectCache<CertificateFacts>;
   /** Status of each CA by id (any tenant), for certificates whose facts are not cached yet (e.g. just provisioned). */
   private readonly caStatuses: ConnectCache<CertificateCaFacts | undefined>;
+  /** The certificate whose persistent session each tenant client id holds (see preConnect). In memory, per process. */
+  private readonly sessionOwners = new Map<string, string>();
+  /** Connections whose CONNECT had an empty client id with clean session 0, refused at authentication. */
+  private readonly emptyPersistentIds = new WeakSet<Client>();
   private readonly principalFacts: ConnectCache<PrincipalFacts>;
   private readonly brokers = new Map<string, Promise<Aedes>>();
   private readonly identities = new WeakMap<Duplex, PeerIdentity>();
@@ -361,6 +367,10 @@ export class DeviceGateway implements ChangeListener {
       maxClientsIdLength: this.limits.maxClientIdLength,
       maxTopicLevels: this.limits.maxTopicLevels,
       maxInflightInbound: this.limits.maxInflightInbound,
+      preConnect: (client, packet, done) => {
+        this.preConnect(client, packet);
+        done(null, true);
+      },
       authenticate: (client, _username, _password, done) => {
         this.authenticate(client).then(
           (error) => done(error, error === null),
@@ -435,10 +445,29 @@ export class DeviceGateway implements ChangeListener {
     Object.assign(broker, { publish: wrapped });
   }
 
+  /**
+   * Before aedes reads the CONNECT: a persistent session belongs to the certificate that made it. Another certificate
+   * connecting with the same client id and clean session 0 gets a fresh session (session present 0) rather than the
+   * other's subscriptions and queued messages. An empty client id with clean session 0 is marked for refusal
+   * (MQTT-3.1.3-8: CONNACK 2; aedes would make up an id for a session nobody could resume).
+   */
+  private preConnect(client: Client, packet: { clientId: string; clean?: boolean | undefined }): void {
+    if (packet.clean !== false) return;
+    if (packet.clientId === '') {
+      this.emptyPersistentIds.add(client);
+      return;
+    }
+    const identity = this.identities.get(client.conn);
+    if (identity === undefined) return;
+    const owner = this.sessionOwners.get(connKey(identity.tenantId, packet.clientId));
+    if (owner !== undefined && owner !== identity.certificateId) packet.clean = true;
+  }
+
   /** Returns null when the client may connect, else the refusal (already counted and logged). */
   private async authenticate(client: Client): Promise<AuthenticateError | null> {
     const identity = this.identities.get(client.conn);
     if (identity === undefined) return this.refuse('tls_unverified', 'no TLS identity for this connection', client, undefined);
+    if (this.emptyPersistentIds.has(client)) return this.refuse('client_id_invalid', 'an empty client id needs clean session 1 (MQTT-3.1.3-8)', client, identity);
     const clientId = client.id;
     const key = connKey(identity.tenantId, identity.certificateId);
     const watch = this.watch(key);
@@ -471,6 +500,9 @@ export class DeviceGateway implements ChangeListener {
         this.connections.set(client, conn);
         this.index(conn);
         kept = true;
+        // who owns the persistent session of this client id now (a clean session ends any earlier one)
+        if (client.clean) this.sessionOwners.delete(connKey(conn.tenantId, clientId));
+        else this.sessionOwners.set(connKey(conn.tenantId, clientId), conn.certificateId);
         client.conn.once('close', () => this.unindex(conn));
         if (stale) void this.recheckCertificate(conn.tenantId, conn.certificateId, [conn]);
         return null;
@@ -493,7 +525,26 @@ export class DeviceGateway implements ChangeListener {
     }
     const policy = this.enforcer.connectionPolicy(identity.tenantId, clientId, facts.principal, facts.certificate);
     if (!this.enforcer.canConnect(policy)) return this.refuse('connect_denied', `iot:Connect denied on client/${clientId}`, client, identity);
+    // aedes holds the CONNECT's will in `_will` while authenticating
+    const will = (client as unknown as { _will?: { topic?: unknown; retain?: unknown } | null })._will;
+    if (will !== undefined && will !== null) {
+      const problem = this.willProblem(policy, String(will.topic), will.retain === true);
+      if (problem !== undefined) return this.refuse('will_denied', problem, client, identity);
+    }
     return policy;
+  }
+
+  /**
+   * Why a CONNECT's will could never be published, or undefined: checked at CONNECT as a PUBLISH would be (AWS does
+   * the same), so a device learns at once, and a will cannot carry a wildcard, a reserved topic or a device-API request.
+   */
+  private willProblem(policy: ConnectionPolicy, topic: string, retain: boolean): string | undefined {
+    if (/[#+\u0000]/.test(topic)) return `will topic ${JSON.stringify(topic)} holds a wildcard or U+0000`;
+    const limit = checkTopicLimits(topic, this.limits);
+    if (limit !== undefined) return `will topic: ${limit}`;
+    if (RESERVED_PUBLISH_PREFIXES.some((p) => topic.startsWith(p)) || RESERVED_ANSWER_TOPIC.test(topic) || this.o.deviceApis?.some((r) => r.handles(topic)) === true) return `will topic ${topic} is reserved`;
+    if (!this.enforcer.canPublish(policy, topic, retain)) return `${retain ? 'iot:Publish/iot:RetainPublish' : 'iot:Publish'} denied on the will topic/${topic}`;
+    return undefined;
   }
 
   /** The effective policies and policy-variable certificate fields of a connection's certificate (cached). */
@@ -586,6 +637,7 @@ export class DeviceGateway implements ChangeListener {
 
   private enforce(conn: Connection, reason: EnforcementReason, disconnectReason: DisconnectReason, detail: string): void {
     if (conn.client.closed) return;
+    conn.revoked = true;
     conn.disconnectReason ??= disconnectReason;
     this.enforcements.inc({ reason });
     this.log.info({ reason, detail, tenantId: conn.tenantId, clientId: conn.clientId, certificateId: conn.certificateId }, 'device disconnected by the gateway');
@@ -599,13 +651,18 @@ export class DeviceGateway implements ChangeListener {
     const conn = this.connections.get(client);
     if (conn === undefined) return new Error('not authenticated');
     const topic = packet.topic;
+    // aedes publishes the will of a closed client through here: not for a certificate the gateway has just shut out
+    // (revoked, deactivated, its iot:Connect gone), which would otherwise publish once more, fleet requests included
+    const isWill = client.closed;
+    if (isWill && conn.revoked === true) return new Error('will dropped: the connection was closed for its certificate');
+    if (topic.includes('\u0000')) return this.deny(conn, 'topic_limit', 'a topic name must not hold U+0000 (MQTT-1.5.3-2)');
     const problem = checkTopicLimits(topic, this.limits);
     if (problem !== undefined) return this.deny(conn, 'topic_limit', problem);
     if (RESERVED_PUBLISH_PREFIXES.some((p) => topic.startsWith(p)) || RESERVED_ANSWER_TOPIC.test(topic)) return this.deny(conn, 'publish_reserved_topic', `${topic} is reserved`);
     if (!this.enforcer.canPublish(conn.policy, topic, packet.retain)) {
       return this.deny(conn, 'publish_denied', `${packet.retain ? 'iot:Publish/iot:RetainPublish' : 'iot:Publish'} denied on topic/${topic}`);
     }
-    const api = this.o.deviceApis?.find((r) => r.handles(topic));
+    const api = isWill ? undefined : this.o.deviceApis?.find((r) => r.handles(topic));
     if (api !== undefined) this.serveDeviceApi(api, conn, topic, Buffer.from(packet.payload));
     return null;
   }

@@ -159,8 +159,10 @@ export class FleetProvisioning {
   async createClaimCertificate(ctx: RegistryContext, templateName: string, input: CreateClaimInput): Promise<{ certificateId: string; certificatePem: string; certificateChainPem: string; keyPair: { PrivateKey: string; PublicKey: string }; policyName: string }> {
     await this.fleetTemplate(ctx.tenantId, templateName);
     const policyName = await this.ensureClaimPolicy(ctx, templateName);
-    const issued = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'ACTIVE', subjectCommonName: `claim:${templateName}:${input.batch}`, createdBy: 'claim', ...(input.validityDays === undefined ? {} : { validityMinutes: input.validityDays * 1440 }) });
-    await this.store.transaction(async (trx) => {
+    // issued INACTIVE, made ACTIVE with its policy and claim row in one transaction (removed again if that fails): no
+    // ACTIVE certificate without its claim row and limits is ever left behind
+    const issued = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'INACTIVE', subjectCommonName: `claim:${templateName}:${input.batch}`, createdBy: 'claim', ...(input.validityDays === undefined ? {} : { validityMinutes: input.validityDays * 1440 }) });
+    await this.completeClaim(ctx, issued.certificateId, async (trx) => {
       await registry.attachPolicy(trx, ctx, policyName, { kind: 'certificate', certificateId: issued.certificateId }, this.w);
       await trx.insertInto('claim_certificates').values({
         tenant_id: ctx.tenantId, certificate_id: issued.certificateId, template_name: templateName, kind: 'batch', batch: input.batch, max_devices: input.maxDevices ?? null,
@@ -176,8 +178,8 @@ export class FleetProvisioning {
     const t = await this.fleetTemplate(ctx.tenantId, templateName);
     if (!t.enabled) throw ProvisioningErrors.error('PROVISIONING_TEMPLATE_DISABLED', `template "${templateName}" is disabled`);
     const policyName = await this.ensureClaimPolicy(ctx, templateName);
-    const issued = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'ACTIVE', subjectCommonName: `trusted-user-claim:${templateName}`, createdBy: 'trusted-user', hidden: true, validityMinutes: TRUSTED_USER_CLAIM_TTL_MS / 60_000 });
-    await this.store.transaction(async (trx) => {
+    const issued = await createKeysAndCertificate(this.store, this.cas, ctx, { status: 'INACTIVE', subjectCommonName: `trusted-user-claim:${templateName}`, createdBy: 'trusted-user', hidden: true, validityMinutes: TRUSTED_USER_CLAIM_TTL_MS / 60_000 });
+    await this.completeClaim(ctx, issued.certificateId, async (trx) => {
       await registry.attachPolicy(trx, ctx, policyName, { kind: 'certificate', certificateId: issued.certificateId }, this.w);
       await trx.insertInto('claim_certificates').values({
         tenant_id: ctx.tenantId, certificate_id: issued.certificateId, template_name: templateName, kind: 'trusted-user', batch: null, max_devices: 1,
@@ -186,6 +188,22 @@ export class FleetProvisioning {
       await registry.appendAudit(trx, ctx, 'claim.trusted-user.create', `provisioningtemplate/${templateName}`, { certificateId: issued.certificateId }, this.store.supportsRowLocks);
     });
     return { certificateId: issued.certificateId, certificatePem: issued.certificatePem, keyPair: issued.keyPair, expiration: issued.record.notAfter };
+  }
+
+  /**
+   * Activates a claim certificate issued INACTIVE together with `rest` (its policy, claim row and audit entry), in one
+   * transaction; when that fails the certificate is deleted again (it was never usable) and the error is rethrown.
+   */
+  private async completeClaim(ctx: RegistryContext, certificateId: string, rest: (trx: Executor) => Promise<void>): Promise<void> {
+    try {
+      await this.store.transaction(async (trx) => {
+        await rest(trx);
+        await registry.updateCertificateStatus(trx, ctx, certificateId, 'ACTIVE', this.w);
+      });
+    } catch (error) {
+      await this.store.transaction((trx) => registry.deleteCertificate(trx, ctx, certificateId, { ...this.w, force: true })).catch(() => undefined);
+      throw error;
+    }
   }
 
   /**

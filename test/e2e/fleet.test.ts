@@ -314,6 +314,10 @@ for (const dialect of DIALECTS) {
 
     it('holds a claim to its rate limit: with N per minute, device N+1 is rejected with PROVISIONING_RATE_LIMITED until the limit is lifted', async () => {
       const N = 3;
+      // a limit no column holds is refused, and no claim certificate is left behind by it
+      const certificatesBefore = (await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length as number;
+      expect((await server.api('POST', '/v1/provisioning-templates/sensors/claim-certificates', { batch: 'huge', maxDevices: 1e308 })).body).toMatchObject({ status: 400, code: 'API_VALIDATION_FAILED' });
+      expect((await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length).toBe(certificatesBefore);
       const r = await server.api('POST', '/v1/provisioning-templates/sensors/claim-certificates', { batch: 'rate-batch', ratePerMinute: N, maxDevices: 100 });
       expect(r.status).toBe(201);
       const limited = { certificatePem: r.body.certificatePem, privateKeyPem: r.body.keyPair.PrivateKey };

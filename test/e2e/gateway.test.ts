@@ -227,13 +227,9 @@ for (const dialect of DIALECTS) {
       await Promise.all([sub.endAsync(), pub.endAsync()]);
     });
 
-    it('does not let a client id of "#" or "+" widen a ${iot:ClientId} topic filter', async () => {
+    it('refuses a client id with "#" or "+" (a ${iot:ClientId} filter or a presence topic would widen) with CONNACK 2', async () => {
       const dev = await issue();
-      for (const id of ['#', '+']) {
-        const c = await connected(server, dev, id);
-        expect(await granted(c, `dev/${id}`)).toBe(128);
-        await c.endAsync();
-      }
+      for (const id of ['#', '+', 'a/#', 'x+y']) expect((await connectDevice(server, dev, id)).error?.code, id).toBe(2);
       const normal = await connected(server, dev, 'plain-id');
       expect(await granted(normal, 'dev/plain-id')).toBe(1);
       await normal.endAsync();
@@ -324,6 +320,59 @@ for (const dialect of DIALECTS) {
       await closing3;
       c3.end(true);
       expect(await disconnects()).toBe(before + 3);
+    });
+
+    it('checks a will at CONNECT like a publish, drops it when the gateway shuts a certificate out, and keeps a persistent session to its certificate', async () => {
+      const dev = await issue();
+      const will = (topic: string, retain = false): Partial<IClientOptions> => ({ will: { topic, payload: Buffer.from('gone'), qos: 1, retain } });
+      const willRefusals = await refusalCount(server, 'will_denied');
+      for (const [topic, retain] of [['dev/other-device/x', false], ['dev/will-1/#', false], ['$aws/events/presence/connected/will-1', false], ['$aws/certificates/create/json/accepted', false], ['$aws/certificates/create/json', false], ['dev/will-1/x', true]] as const) {
+        expect((await connectDevice(server, dev, 'will-1', will(topic, retain))).error?.code, topic).toBe(5);
+      }
+      expect(await refusalCount(server, 'will_denied')).toBe(willRefusals + 6);
+
+      // an allowed will goes out when the connection drops, but not when the gateway closes it for a revoked certificate
+      const watcher = await connected(server, await issue(), 'will-watch');
+      const got = collect(watcher);
+      await watcher.subscribeAsync('a/#', { qos: 1 });
+      const dropped = await connected(server, dev, 'will-2', will('a/will/dropped'));
+      (dropped.stream as unknown as { destroy(): void }).destroy();
+      await waitFor(() => (got.some((m) => m.topic === 'a/will/dropped') ? true : undefined), 3_000, 'the will of a lost connection');
+      const revoked = await issue();
+      const shut = await connected(server, revoked, 'will-3', will('a/will/revoked'));
+      const closing = closedWithin(shut, 3_000);
+      expect((await server.api('POST', `/v1/certificates/${revoked.certificateId}/revoke`, { reason: 'keyCompromise' })).status).toBe(200);
+      await closing;
+      shut.end(true);
+      await sleep(500);
+      expect(got.map((m) => m.topic)).toEqual(['a/will/dropped']);
+      await watcher.endAsync();
+
+      // a persistent session is its certificate's: another certificate with the client id starts afresh
+      const owner = await issue();
+      const s1 = await connected(server, owner, 'sess-1', { clean: false });
+      await s1.subscribeAsync('dev/sess-1/inbox', { qos: 1 });
+      await s1.endAsync();
+      const again = await connected(server, owner, 'sess-1', { clean: false });
+      expect((again as unknown as { connackPacket?: { sessionPresent?: boolean } }).connackPacket?.sessionPresent).toBe(true);
+      await again.endAsync();
+      const other = await issue();
+      const taker = await connectDevice(server, other, 'sess-1', { clean: false });
+      expect(taker.error).toBeUndefined();
+      expect((taker.client as unknown as { connackPacket?: { sessionPresent?: boolean } }).connackPacket?.sessionPresent ?? false).toBe(false);
+      await taker.client?.endAsync();
+      // ... and the owner, back, finds its session gone with the takeover (clean) rather than shared
+      const back = await connected(server, owner, 'sess-1', { clean: false });
+      expect((back as unknown as { connackPacket?: { sessionPresent?: boolean } }).connackPacket?.sessionPresent ?? false).toBe(false);
+      await back.endAsync();
+
+      // an empty client id with clean session 0: CONNACK 2 (MQTT-3.1.3-8), from a hand-written CONNECT
+      const raw = tls.connect({ host: '127.0.0.1', port: server.ports.mqtt, key: dev.keyPem, cert: dev.certificatePem, ca: readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8'), servername: 'localhost' });
+      await new Promise<void>((resolve, reject) => raw.once('secureConnect', resolve).once('error', reject));
+      raw.write(Buffer.from([0x10, 12, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x00, 0, 60, 0, 0]));
+      const connack = await new Promise<Buffer>((resolve) => raw.once('data', (d: Buffer) => resolve(d)));
+      expect([...connack.subarray(0, 4)]).toEqual([0x20, 2, 0, 2]);
+      raw.destroy();
     });
 
     it('refuses iot:Connect for a certificate without policy, and inactive, revoked, unknown, self-signed or missing certificates', async () => {

@@ -19,7 +19,7 @@ const hookSchema = {
   ],
 } as const;
 
-const claimMaxDevicesSchema = { type: 'integer', minimum: 1, description: 'devices this claim may provision in all' } as const;
+const claimMaxDevicesSchema = { type: 'integer', minimum: 1, maximum: 1_000_000_000, description: 'devices this claim may provision in all (at most 10^9)' } as const;
 const claimRateSchema = { type: 'integer', minimum: 1, maximum: 1_000_000, description: 'devices this claim may provision per minute (each of certificate creation and RegisterThing)' } as const;
 
 type Hook = registry.PreProvisioningHook;
