@@ -31,7 +31,15 @@ export function queryOf<T>(request: FastifyRequest): T {
 }
 
 /** JSON schema fragments reused by every route. */
+/**
+ * An absolute http(s) URL with a host name or bracketed IP address, an optional port, and no user:password@ (a fetch
+ * refuses credentials in the URL, and they would show in lists and the audit log) or white space. Webhooks, hook and
+ * CRL URLs: an unparseable one used to be stored and then fail every delivery or every JITR device.
+ */
+export const HTTP_URL_PATTERN = '^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\])(?::[0-9]{1,5})?(?:[/?#][^\\s]*)?$';
+
 export const S = {
+  httpUrl: { type: 'string', pattern: HTTP_URL_PATTERN, maxLength: 2048 },
   thingName: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9:_-]+$' },
   groupName: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9:_-]+$' },
   policyName: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\w+=,.@-]+$' },

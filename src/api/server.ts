@@ -11,6 +11,7 @@ import { createAuthHook } from './auth.ts';
 import type { ApiDependencies } from './context.ts';
 import { ApiErrors, STATUS_OF_KIND } from './errors.ts';
 import { registerRoutes } from './routes/index.ts';
+import { HTTP_URL_PATTERN } from './route-helpers.ts';
 
 /** Maximum JSON body size (bulk uploads use their own limit). */
 export const BODY_LIMIT = 1024 * 1024;
@@ -41,6 +42,7 @@ function validationMessage(context: string, v: { instancePath: string; keyword: 
   if (v.keyword === 'enum' && Array.isArray(v.params['allowedValues'])) return `${where} must be one of ${v.params['allowedValues'].map((x) => JSON.stringify(x)).join(', ')}`;
   // an update with nothing in it (PATCH {}): Ajv says "must NOT have fewer than 1 properties"
   if (v.keyword === 'minProperties' && v.params['limit'] === 1) return `${where} is empty: name at least one property to change`;
+  if (v.keyword === 'pattern' && v.params['pattern'] === HTTP_URL_PATTERN) return `${where} must be an absolute http(s) URL with a host, without user:password@ or spaces`;
   return `${where} ${v.message ?? 'is invalid'}`;
 }
 

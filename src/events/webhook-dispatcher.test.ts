@@ -68,6 +68,45 @@ describe('WebhookDispatcher', () => {
     expect(m?.[2]).toBe(signWebhookBody('s3cret', Number(m?.[1]), first.body));
   });
 
+  it('follows no redirect: the body and its signature never reach the host a receiver points to', async () => {
+    const { url: elsewhere, got } = await receiver([200]);
+    const redirector = createServer((_req, res) => {
+      res.statusCode = 307;
+      res.setHeader('location', elsewhere);
+      res.end();
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', () => r()));
+    try {
+      const dead = new MemoryDeadLetterSink();
+      const bus = new InProcessEventBus();
+      dispatcher = new WebhookDispatcher({ targets: [{ id: 'r1', url: `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/hook`, secret: 'k' }], deadLetters: dead, initialBackoffMs: 5 });
+      dispatcher.attach(bus);
+      bus.publish(event);
+      await until(() => dead.letters.length === 1);
+      expect(dead.letters[0]).toMatchObject({ targetId: 'r1', attempts: 1, lastError: 'HTTP 307 (redirects are not followed)' });
+      expect(got).toEqual([]);
+    } finally {
+      redirector.closeAllConnections();
+      await new Promise((r) => redirector.close(r));
+    }
+  });
+
+  it('drops the retries of a webhook deleted meanwhile (no more deliveries, no dead letter)', async () => {
+    const { url, got } = await receiver([500]);
+    const dead = new MemoryDeadLetterSink();
+    let targets = [{ id: 'gone', url, secret: 'k' }];
+    const bus = new InProcessEventBus();
+    dispatcher = new WebhookDispatcher({ targets: () => targets, deadLetters: dead, initialBackoffMs: 50, maxAttempts: 5 });
+    dispatcher.attach(bus);
+    bus.publish(event);
+    await until(() => got.length === 1);
+    targets = [];
+    await new Promise((r) => setTimeout(r, 400));
+    expect(got).toHaveLength(1);
+    expect(dead.letters).toEqual([]);
+    expect(dispatcher.pendingDeliveries).toBe(0);
+  });
+
   it('retries 5xx with backoff, then succeeds', async () => {
     const { url, got } = await receiver([500, 503, 200]);
     const dead = new MemoryDeadLetterSink();

@@ -158,6 +158,11 @@ export class WebhookDispatcher {
 
   private async attempt(target: WebhookTarget, deliveryId: string, body: string, attempt: number): Promise<void> {
     if (this.closed) return;
+    // a retry of a webhook deleted (or pointed elsewhere) meanwhile is dropped: its owner no longer wants it there
+    if (attempt > 1 && !this.o.targets().some((t) => t.id === target.id && t.url === target.url)) {
+      this.pending--;
+      return;
+    }
     let error: string;
     let again: boolean;
     const controller = new AbortController();
@@ -174,13 +179,15 @@ export class WebhookDispatcher {
         },
         body,
         signal: controller.signal,
+        // a redirect would carry the body and its signature to wherever the receiver points (any host): not followed
+        redirect: 'manual',
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) {
         this.pending--;
         return;
       }
-      error = `HTTP ${res.status}`;
+      error = res.status >= 300 && res.status < 400 ? `HTTP ${res.status} (redirects are not followed)` : `HTTP ${res.status}`;
       again = retryable(res.status);
     } catch (cause) {
       error = controller.signal.aborted ? `timed out after ${this.o.timeoutMs} ms` : cause instanceof Error ? cause.message : String(cause);

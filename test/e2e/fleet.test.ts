@@ -901,6 +901,10 @@ for (const dialect of DIALECTS) {
       });
       await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
       try {
+        // URLs a delivery could never use are refused at once: no host, a space, credentials in the URL
+        for (const url of ['http://', 'http://exa mple.com/', 'http://u:p@127.0.0.1/x', 'http://[::1']) {
+          expect((await server.api('POST', '/v1/webhooks', { url, secret: 'thing-events-secret-123' })).body, url).toMatchObject({ code: 'API_VALIDATION_FAILED', detail: 'body.url must be an absolute http(s) URL with a host, without user:password@ or spaces' });
+        }
         const wh = await server.api('POST', '/v1/webhooks', { url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/`, events: ['thing.created', 'thing.deleted'], secret: 'thing-events-secret-123' });
         expect(wh.status).toBe(201);
         await server.api('POST', '/v1/things', { thingName: 'evented', attributes: { a: 'b' } });

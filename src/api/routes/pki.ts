@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import * as pki from '../../pki/index.ts';
 import * as registry from '../../registry/index.ts';
 import type { ApiDependencies } from '../context.ts';
-import { S, bodyOf, ctxOf, paramsOf, queryOf } from '../route-helpers.ts';
+import { HTTP_URL_PATTERN, S, bodyOf, ctxOf, paramsOf, queryOf } from '../route-helpers.ts';
 
 const caParams = { type: 'object', required: ['caCertificateId'], properties: { caCertificateId: S.certificateId } } as const;
 const certParams = { type: 'object', required: ['certificateId'], properties: { certificateId: S.certificateId } } as const;
@@ -195,7 +195,7 @@ export function registerPkiRoutes(app: FastifyInstance, deps: ApiDependencies): 
         properties: {
           allowList: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, properties: { policyName: S.policyName } }] },
           crlPem: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 1, maxLength: 10 * 1024 * 1024 }] },
-          crlUrl: { type: ['string', 'null'], pattern: '^https?://', maxLength: 2048, description: 'an http(s) URL of the CA CRL, or null' },
+          crlUrl: { type: ['string', 'null'], pattern: HTTP_URL_PATTERN, maxLength: 2048, description: 'an http(s) URL of the CA CRL, or null' },
         },
       },
     },

@@ -14,7 +14,7 @@ const bodySchema = { anyOf: [{ type: 'object' }, { type: 'string', minLength: 2 
 const hookSchema = {
   anyOf: [
     { type: 'null' },
-    { type: 'object', required: ['type', 'url'], additionalProperties: false, properties: { type: { const: 'webhook' }, url: { type: 'string', pattern: '^https?://', maxLength: 2048 }, secret: { type: 'string', minLength: 16, maxLength: 256 }, timeoutMs: { type: 'integer', minimum: 100, maximum: 10000, description: 'at most 10 s: the device SDK waits 15 s for an answer, and a slower hook would turn an allowed device into a timeout' } } },
+    { type: 'object', required: ['type', 'url'], additionalProperties: false, properties: { type: { const: 'webhook' }, url: S.httpUrl, secret: { type: 'string', minLength: 16, maxLength: 256 }, timeoutMs: { type: 'integer', minimum: 100, maximum: 10000, description: 'at most 10 s: the device SDK waits 15 s for an answer, and a slower hook would turn an allowed device into a timeout' } } },
     { type: 'object', required: ['type', 'parameter', 'values'], additionalProperties: false, properties: { type: { const: 'allow-list' }, parameter: { type: 'string', minLength: 1, maxLength: 2048 }, values: { type: 'array', maxItems: 100000, items: { type: 'string', maxLength: 4096 } } } },
   ],
 } as const;

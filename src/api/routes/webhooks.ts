@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import * as registry from '../../registry/index.ts';
 import type { ApiDependencies } from '../context.ts';
-import { bodyOf, ctxOf, paramsOf } from '../route-helpers.ts';
+import { S, bodyOf, ctxOf, paramsOf } from '../route-helpers.ts';
 
 const idParams = { type: 'object', required: ['webhookId'], properties: { webhookId: { type: 'string', format: 'uuid' } } } as const;
 
@@ -14,7 +14,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: ApiDependencie
       body: {
         type: 'object', required: ['url', 'secret'], additionalProperties: false,
         properties: {
-          url: { type: 'string', pattern: '^https?://', maxLength: 2048 },
+          url: S.httpUrl,
           events: { type: 'array', maxItems: 20, items: { type: 'string', enum: [...registry.WEBHOOK_EVENT_TYPES] } },
           secret: { type: 'string', minLength: 16, maxLength: 256 },
         },
