@@ -71,6 +71,8 @@ function toGatehouseError(error: FastifyError | Error): GatehouseError {
   }
   switch (fe.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      // Fastify's parser also refuses valid JSON with a __proto__ or constructor.prototype key, under the same error
+      return ApiErrors.error('API_MALFORMED_JSON', 'the body is not valid JSON, or holds a __proto__ or constructor.prototype key');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return ApiErrors.error('API_MALFORMED_JSON', 'the body is not valid JSON');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -115,6 +117,15 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     requestIdHeader: 'x-request-id',
     // answered below as a problem document with its code (Fastify's own 503 has none)
     return503OnClosing: false,
+    // names may be 128 characters, allow-list values 256 (percent-encoded, three times that): the default of 100
+    // answered 414 for names the API itself had accepted
+    maxParamLength: 1024,
+    // the router's own refusals (a path that is not a valid URL) as problem documents with a code, like every error
+    frameworkErrors: (error, request, reply) => {
+      const gh = ApiErrors.error('API_BAD_URL', `the request path is not a valid URL: ${error.message}`);
+      const answer = reply as unknown as { status(code: number): { type(t: string): { send(body: unknown): unknown } } };
+      answer.status(400).type('application/problem+json').send(problem(gh, request.url));
+    },
   });
   // Bodies are validated strictly (no type coercion: `"thingName": 42` is an error); query strings and path
   // parameters are text on the wire, so they are coerced to the schema's types.

@@ -446,6 +446,9 @@ for (const dialect of DIALECTS) {
       expect((await server.cli(['bulk', 'results', t.taskId, '--out', out])).code).toBe(0);
       const keys = jsonLines<{ thingName: string; privateKeyPem?: string }>(readFileSync(out, 'utf8'));
       expect(keys.map((k) => k.privateKeyPem?.includes('BEGIN PRIVATE KEY'))).toEqual([true, true]);
+      // every download of the keys is in the audit log, with who downloaded them
+      const audit = (await server.api('GET', '/v1/audit?maxResults=20')).body.entries as { action: string; target: string; actor: string }[];
+      expect(audit.filter((e) => e.action === 'bulk.task.results.download' && e.target === `bulk/${t.taskId}`)).toHaveLength(1);
 
       // a row as an earlier version wrote it (key in clear): still downloadable, and sealed at the next start
       const clear = keys[1]?.privateKeyPem ?? '';

@@ -153,6 +153,19 @@ for (const dialect of DIALECTS) {
       expect(shortToken.body).toMatchObject({ code: 'API_UNAUTHENTICATED', detail: 'the Authorization header is not "Bearer <token>" with a token of 16 to 256 characters (A-Z a-z 0-9 . _ ~ + / = -)' });
       const badToken = await server.api('GET', '/v1/things', undefined, { token: 'gh_not-a-real-token-at-all' });
       expect(badToken.body).toMatchObject({ code: 'API_UNAUTHENTICATED', detail: 'unknown or revoked token' });
+      // the router's own refusals are problems with a code too
+      const badUrl = await fetch(`${server.apiUrl}/v1/webhooks/%ZZ/dead-letters`);
+      expect(badUrl.status).toBe(400);
+      expect(badUrl.headers.get('content-type')).toContain('application/problem+json');
+      expect(((await badUrl.json()) as { code: string }).code).toBe('API_BAD_URL');
+      // valid JSON with a __proto__ key is refused, and the message says it may be that
+      const proto = await server.api('POST', '/v1/things', undefined, { rawBody: '{"thingName":"p","attributes":{"__proto__":"x"}}' });
+      expect(proto.body).toMatchObject({ code: 'API_MALFORMED_JSON', detail: 'the body is not valid JSON, or holds a __proto__ or constructor.prototype key' });
+      // a name as long as the API accepts can be read and deleted through its path (it was a 414 past 100 characters)
+      const long = 'L'.repeat(128);
+      expect((await server.api('POST', '/v1/things', { thingName: long })).status).toBe(201);
+      expect((await server.api('GET', `/v1/things/${long}`)).body.thingName).toBe(long);
+      expect((await server.api('DELETE', `/v1/things/${long}`)).status).toBe(204);
     });
 
     it('enforces roles and tenant isolation for every resource', async () => {
@@ -182,6 +195,12 @@ for (const dialect of DIALECTS) {
       const viaHeader = await server.api('GET', '/v1/things/dev-1', undefined, { tenant: 'acme' });
       expect(viaHeader.body.attributes).toEqual({});
       expect((await server.api('GET', '/v1/things', undefined, { tenant: 'nope' })).body.code).toBe('REGISTRY_TENANT_NOT_FOUND');
+      // installation-wide acts and other tenants' records stay with the default tenant's admins
+      expect((await server.api('POST', '/v1/maintenance/sweep-unregistered', undefined, { token: t })).body.code).toBe('API_FORBIDDEN');
+      expect((await server.api('POST', '/v1/maintenance/sweep-unregistered')).status).toBe(200);
+      expect((await server.api('GET', '/v1/tenants/acme', undefined, { token: operator.body.token })).status).toBe(404);
+      expect((await server.api('GET', '/v1/tenants/acme')).body.tenantId).toBe('acme');
+      expect((await server.api('GET', '/v1/tenants/default', undefined, { token: operator.body.token })).status).toBe(200);
     });
 
     it("keeps the default tenant's last admin token from being revoked; other tokens are revoked at once", async () => {

@@ -32,7 +32,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ApiDependencies)
   app.get('/v1/tenants/:name', { config: { roles: ['admin', 'operator'] }, schema: { tags: ['tenants'], params: { type: 'object', required: ['name'], properties: { name: S.tenantName } } } }, async (request) => {
     const caller = callerOf(request);
     const { name } = paramsOf<{ name: string }>(request);
-    if (name !== caller.tenantId && caller.homeTenantId !== registry.DEFAULT_TENANT) throw registry.RegistryErrors.error('REGISTRY_TENANT_NOT_FOUND', `tenant "${name}" does not exist`);
+    // another tenant's record: default-tenant admins only (as the Gatehouse-Tenant header), not its operators
+    if (name !== caller.tenantId && (caller.homeTenantId !== registry.DEFAULT_TENANT || caller.role !== 'admin')) throw registry.RegistryErrors.error('REGISTRY_TENANT_NOT_FOUND', `tenant "${name}" does not exist`);
     return registry.getTenant(store.db, name);
   });
 
@@ -76,10 +77,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ApiDependencies)
     return reply.status(204).send();
   });
 
-  app.post('/v1/maintenance/sweep-unregistered', { config: adminOnly, schema: { tags: ['audit'] } }, async () => ({
+  app.post('/v1/maintenance/sweep-unregistered', { config: adminOnly, schema: { tags: ['audit'] } }, async (request) => {
+    // it sweeps every tenant: an installation-wide act, like verifying the audit chain
+    if (callerOf(request).homeTenantId !== registry.DEFAULT_TENANT) throw ApiErrors.error('API_FORBIDDEN', 'only an admin of the default tenant may run the installation-wide sweep');
     // Runs now what runs every 5 minutes: certificates made by the fleet API whose ownership token expired unused are deleted.
-    deleted: await deps.controlPlane.fleet.sweepUnregistered(),
-  }));
+    return { deleted: await deps.controlPlane.fleet.sweepUnregistered() };
+  });
 
   app.get('/v1/audit', {
     config: adminOnly,

@@ -101,6 +101,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDependencies):
         const { taskId } = paramsOf<{ taskId: string }>(request);
         const tenantId = ctxOf(request).tenantId;
         await runner.getTask(tenantId, taskId);
+        await runner.audit(ctxOf(request), `bulk.task.${kind}.download`, taskId, {});
         return reply.type('application/x-ndjson').send(Readable.from(runner.streamResults(tenantId, taskId, kind)));
       });
     }

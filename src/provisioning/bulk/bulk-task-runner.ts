@@ -307,7 +307,16 @@ export class BulkTaskRunner {
     } else {
       throw ProvisioningErrors.error('PROVISIONING_BULK_TASK_STATE_INVALID', `task ${taskId} is ${r.status}`);
     }
+    await this.audit(ctx, 'bulk.task.stop', taskId, {});
     return this.getTask(ctx.tenantId, taskId);
+  }
+
+  /**
+   * Records who did what to a task: stop, resume, and each download of its results (they hold the private keys the
+   * task generated) or errors.
+   */
+  async audit(ctx: RegistryContext, action: string, taskId: string, details: Record<string, unknown>): Promise<void> {
+    await this.o.store.transaction((trx) => registry.appendAudit(trx, ctx, action, `bulk/${taskId}`, details, this.w.rowLocks));
   }
 
   /**
@@ -321,6 +330,7 @@ export class BulkTaskRunner {
     // Refused here, with its code, rather than marked FAILED by the run: the version the task started with must exist.
     await this.pinnedTemplate(ctx.tenantId, r);
     await this.setStatus(taskId, 'RUNNING', null);
+    await this.audit(ctx, 'bulk.task.resume', taskId, { from: r.status });
     this.start(ctx, taskId);
     return this.getTask(ctx.tenantId, taskId);
   }
