@@ -646,8 +646,13 @@ for (const dialect of DIALECTS) {
         expect(storedHook).not.toContain(secret);
         expect(JSON.parse(storedHook)).toMatchObject({ type: 'webhook', secret: expect.stringMatching(/^gh-sealed-v1:/) });
         expect(seen[0]?.body).toMatchObject({ claimCertificateId: ch.certificateId, parameters: { SerialNumber: 'H1' }, certificateId: dev.certificateId });
+        // a new timeout for the same URL keeps the secret the running hook checks (it used to print a new one)
+        const retimed = await server.api('PATCH', '/v1/provisioning-templates/hooked', { preProvisioningHook: { type: 'webhook', url: `http://127.0.0.1:${port}/hook`, timeoutMs: 600 } });
+        expect(retimed.body.hookSecret).toBeUndefined();
+        expect(retimed.body.preProvisioningHook).toMatchObject({ timeoutMs: 600, hasSecret: true });
         delayMs = 1500;
         const slow = await provisionByClaim({ endpoint, claim: ch, templateName: 'hooked', parameters: { SerialNumber: 'H2' }, attempts: 1 }).catch((e: { details?: unknown }) => e.details);
+        expect(seen[1]?.signature).toBe(`sha256=${createHmac('sha256', secret).update(`${seen[1]?.timestamp ?? ''}.${seen[1]?.raw ?? ''}`).digest('hex')}`);
         expect(slow).toMatchObject({ statusCode: 403, errorCode: 'AccessDenied' });
         expect((slow as { errorMessage: string }).errorMessage).toContain('PROVISIONING_HOOK_FAILED');
         expect((await server.api('GET', '/v1/things/sensor-H2')).status).toBe(404);

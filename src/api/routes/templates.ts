@@ -83,8 +83,15 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: ApiDependenci
     schema: { tags: ['templates'], params, body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { enabled: { type: 'boolean' }, description: { type: 'string', maxLength: 500 }, defaultVersionId: { type: 'integer', minimum: 1 }, preProvisioningHook: hookSchema } } },
   }, async (request) => {
     const b = bodyOf<{ enabled?: boolean; description?: string; defaultVersionId?: number; preProvisioningHook?: Hook | null }>(request);
-    const { hook, secret } = withSecret(b.preProvisioningHook);
-    const t = await store.transaction((trx) => registry.updateProvisioningTemplate(trx, ctxOf(request), paramsOf<{ templateName: string }>(request).templateName, { ...b, preProvisioningHook: hook }, w));
+    const name = paramsOf<{ templateName: string }>(request).templateName;
+    let given = b.preProvisioningHook;
+    if (given?.type === 'webhook' && given.secret === undefined) {
+      // the same URL keeps its secret (a new timeout must not break the running hook); a new URL gets a new one
+      const current = (await registry.getProvisioningTemplate(store.db, ctxOf(request).tenantId, name)).preProvisioningHook;
+      if (current?.type === 'webhook' && current.url === given.url && current.secret !== undefined) given = { ...given, secret: current.secret };
+    }
+    const { hook, secret } = withSecret(given);
+    const t = await store.transaction((trx) => registry.updateProvisioningTemplate(trx, ctxOf(request), name, { ...b, preProvisioningHook: hook }, w));
     return { ...publicTemplate(t), ...(secret === undefined ? {} : { hookSecret: secret }) };
   });
 
