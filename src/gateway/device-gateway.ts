@@ -82,6 +82,9 @@ interface PrincipalFacts {
   readonly certificate: PolicyCertificate | undefined;
 }
 
+/** The longest delay a Node timer holds (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Why the gateway itself closed a connection (label of `gatehouse_mqtt_enforcement_disconnects_total`). */
 export type EnforcementReason =
   | 'certificate_no_longer_active'
@@ -148,6 +151,8 @@ export class DeviceGateway implements ChangeListener {
   private readonly caStatuses: ConnectCache<CertificateCaFacts | undefined>;
   /** The certificate whose persistent session each tenant client id holds (see preConnect). In memory, per process. */
   private readonly sessionOwners = new Map<string, string>();
+  /** The notAfter (ms) of each authenticated connection's certificate, for {@link closeAtExpiry}. */
+  private readonly notAfters = new WeakMap<Client, number>();
   /** Connections whose CONNECT had an empty client id with clean session 0, refused at authentication. */
   private readonly emptyPersistentIds = new WeakSet<Client>();
   private readonly principalFacts: ConnectCache<PrincipalFacts>;
@@ -463,6 +468,27 @@ export class DeviceGateway implements ChangeListener {
     if (owner !== undefined && owner !== identity.certificateId) packet.clean = true;
   }
 
+  /**
+   * Closes a live connection when its certificate expires (a trusted-user claim after its 5 minutes, say), as a new
+   * connection would be refused then. One timer per connection, cleared at close; validities beyond what a timer holds
+   * (about 24 days) are checked again then.
+   */
+  private closeAtExpiry(conn: Connection): void {
+    const notAfter = this.notAfters.get(conn.client);
+    if (notAfter === undefined || !Number.isFinite(notAfter)) return;
+    const arm = (): void => {
+      const left = notAfter - Date.now();
+      if (left <= 0) {
+        this.enforce(conn, 'certificate_no_longer_active', 'AUTHORIZATION_FAILURE', `certificate expired at ${new Date(notAfter).toISOString()}`);
+        return;
+      }
+      const timer = setTimeout(arm, Math.min(left + 1, MAX_TIMER_MS));
+      timer.unref();
+      conn.client.conn.once('close', () => clearTimeout(timer));
+    };
+    arm();
+  }
+
   /** Returns null when the client may connect, else the refusal (already counted and logged). */
   private async authenticate(client: Client): Promise<AuthenticateError | null> {
     const identity = this.identities.get(client.conn);
@@ -500,6 +526,7 @@ export class DeviceGateway implements ChangeListener {
         this.connections.set(client, conn);
         this.index(conn);
         kept = true;
+        this.closeAtExpiry(conn);
         // who owns the persistent session of this client id now (a clean session ends any earlier one)
         if (client.clean) this.sessionOwners.delete(connKey(conn.tenantId, clientId));
         else this.sessionOwners.set(connKey(conn.tenantId, clientId), conn.certificateId);
@@ -517,6 +544,7 @@ export class DeviceGateway implements ChangeListener {
   private async authenticateOnce(client: Client, identity: PeerIdentity, clientId: string): Promise<ConnectionPolicy | AuthenticateError> {
     const auth = await this.authenticator.authenticate(identity, clientId);
     if (!auth.ok) return this.refuse(auth.reason, auth.detail, client, identity);
+    this.notAfters.set(client, Date.parse(auth.certificate.notAfter));
     let facts: PrincipalFacts;
     try {
       facts = await this.principalOf(identity);

@@ -1,6 +1,6 @@
 // Device gateway end to end (issue 4): a real server process per dialect, real MQTT clients over real mutual TLS.
 import { execFile, execFileSync } from 'node:child_process';
-import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync, webcrypto } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../support/dialects.ts';
 import { startServer, waitFor } from '../support/server-process.ts';
+import { makeCertificate } from '../support/x509-fixtures.ts';
 
 const execFileAsync = promisify(execFile);
 type Server = Awaited<ReturnType<typeof startServer>>;
@@ -374,6 +375,19 @@ for (const dialect of DIALECTS) {
       expect([...connack.subarray(0, 4)]).toEqual([0x20, 2, 0, 2]);
       raw.destroy();
     });
+
+    it('closes a live connection when its certificate expires', async () => {
+      const shortLived = await makeCertificate({ subject: 'CN=short-lived', ca: false, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 4_000) });
+      const keyPem = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(await webcrypto.subtle.exportKey('pkcs8', shortLived.privateKey)).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
+      const reg = await server.api('POST', '/v1/certificates/register-without-ca', { certificatePem: shortLived.pem, status: 'ACTIVE' });
+      expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+      expect((await server.api('POST', '/v1/policies/device/attach', { target: answer(reg).certificateId })).status).toBeLessThan(300);
+      const c = await connected(server, { certificateId: answer(reg).certificateId, certificatePem: shortLived.pem, keyPem }, 'short-lived');
+      const closedAfter = await closedWithin(c, 8_000);
+      expect(closedAfter).toBeGreaterThan(1_000);
+      c.end(true);
+      expect((await connectDevice(server, { certificateId: '', certificatePem: shortLived.pem, keyPem }, 'short-lived')).error).toBeDefined();
+    }, 30_000);
 
     it('refuses iot:Connect for a certificate without policy, and inactive, revoked, unknown, self-signed or missing certificates', async () => {
       const before = await refusalCount(server, 'connect_denied');
