@@ -55,6 +55,7 @@ export interface GatehouseConfig {
     readonly maxSubscriptionsPerClient?: number;
     readonly maxConnectionsPerIp?: number;
     readonly maxInflightInbound?: number;
+    readonly maxRetainedBytes?: number;
   };
 }
 
@@ -100,6 +101,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'mqttLimits.maxSubscriptionsPerClient', env: 'GATEHOUSE_MQTT_MAX_SUBSCRIPTIONS', flag: 'mqtt-max-subscriptions', kind: 'limit', description: 'most subscriptions per client (default 50)' },
   { key: 'mqttLimits.maxConnectionsPerIp', env: 'GATEHOUSE_MQTT_MAX_CONNECTIONS_PER_IP', flag: 'mqtt-max-connections-per-ip', kind: 'limit', description: 'concurrent connections per IP, 0 = no limit (default 200)' },
   { key: 'mqttLimits.maxInflightInbound', env: 'GATEHOUSE_MQTT_MAX_INFLIGHT', flag: 'mqtt-max-inflight', kind: 'limit', description: 'inbound QoS 2 messages in flight per client (default 100)' },
+  { key: 'mqttLimits.maxRetainedBytes', env: 'GATEHOUSE_MQTT_MAX_RETAINED_BYTES', flag: 'mqtt-max-retained-bytes', kind: 'limit', description: 'retained messages per tenant, in bytes of topics and payloads (default 67108864)' },
 ];
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -240,7 +242,7 @@ export function loadConfig(sources: ConfigSources): GatehouseConfig {
     templateMaxLength,
     pkcs11: p11[0] !== undefined && p11[1] !== undefined && p11[2] !== undefined ? Object.freeze({ libraryPath: p11[0], tokenLabel: p11[1], pin: p11[2] }) : undefined,
     mqttLimits: Object.freeze(Object.fromEntries(
-      (['maxPacketSize', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxConnectionsPerIp', 'maxInflightInbound'] as const)
+      (['maxPacketSize', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxConnectionsPerIp', 'maxInflightInbound', 'maxRetainedBytes'] as const)
         .map((k) => [k, limit(`mqttLimits.${k}`)] as const)
         .filter(([, v]) => v !== undefined),
     ) as GatehouseConfig['mqttLimits']),

@@ -93,7 +93,8 @@ export type EnforcementReason =
   | 'publish_reserved_topic'
   | 'topic_limit'
   | 'subscription_limit'
-  | 'packet_too_large';
+  | 'packet_too_large'
+  | 'retained_limit';
 
 /** State of one authenticated connection. */
 interface Connection {
@@ -151,6 +152,8 @@ export class DeviceGateway implements ChangeListener {
   private readonly caStatuses: ConnectCache<CertificateCaFacts | undefined>;
   /** The certificate whose persistent session each tenant client id holds (see preConnect). In memory, per process. */
   private readonly sessionOwners = new Map<string, string>();
+  /** Bytes of retained messages per tenant, by topic (see keepRetained). */
+  private readonly retained = new Map<string, { bytes: number; sizes: Map<string, number> }>();
   /** The notAfter (ms) of each authenticated connection's certificate, for {@link closeAtExpiry}. */
   private readonly notAfters = new WeakMap<Client, number>();
   /** Connections whose CONNECT had an empty client id with clean session 0, refused at authentication. */
@@ -690,9 +693,31 @@ export class DeviceGateway implements ChangeListener {
     if (!this.enforcer.canPublish(conn.policy, topic, packet.retain)) {
       return this.deny(conn, 'publish_denied', `${packet.retain ? 'iot:Publish/iot:RetainPublish' : 'iot:Publish'} denied on topic/${topic}`);
     }
+    if (packet.retain) {
+      const problem = this.keepRetained(conn.tenantId, topic, Buffer.byteLength(packet.payload));
+      if (problem !== undefined) return this.deny(conn, 'retained_limit', problem);
+    }
     const api = isWill ? undefined : this.o.deviceApis?.find((r) => r.handles(topic));
     if (api !== undefined) this.serveDeviceApi(api, conn, topic, Buffer.from(packet.payload));
     return null;
+  }
+
+  /**
+   * Accounts for a retained message (an empty payload removes the topic's): undefined when it fits the tenant's
+   * {@link GatewayLimits.maxRetainedBytes}, else why not (and nothing changes).
+   */
+  private keepRetained(tenantId: string, topic: string, payloadBytes: number): string | undefined {
+    let store = this.retained.get(tenantId);
+    if (store === undefined) this.retained.set(tenantId, (store = { bytes: 0, sizes: new Map() }));
+    const before = store.sizes.get(topic) ?? 0;
+    const size = payloadBytes === 0 ? 0 : Buffer.byteLength(topic) + payloadBytes;
+    if (store.bytes - before + size > this.limits.maxRetainedBytes) {
+      return `the tenant's retained messages would exceed ${this.limits.maxRetainedBytes} bytes (--mqtt-max-retained-bytes); clear some with empty retained publishes`;
+    }
+    store.bytes += size - before;
+    if (size === 0) store.sizes.delete(topic);
+    else store.sizes.set(topic, size);
+    return undefined;
   }
 
   /** Runs a device-API request and publishes the answer to the asking connection only (if its policy lets it receive it). */

@@ -20,6 +20,12 @@ export interface GatewayLimits {
   readonly maxConnectionsPerIp: number;
   /** Most inbound QoS 2 messages awaiting PUBREL per client (aedes `maxInflightInbound`). */
   readonly maxInflightInbound: number;
+  /**
+   * Most bytes (topics and payloads) of retained messages one tenant's broker keeps. A retained publish past it closes
+   * the connection (`retained_limit`); one device could otherwise fill the server's memory for every tenant. Counted
+   * per process.
+   */
+  readonly maxRetainedBytes: number;
   /** Longest MQTT client id, in characters. AWS: 128. */
   readonly maxClientIdLength: number;
   /** Time allowed for the TLS handshake, in milliseconds. */
@@ -36,6 +42,7 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = Object.freeze({
   maxSubscriptionsPerClient: 50,
   maxConnectionsPerIp: 200,
   maxInflightInbound: 100,
+  maxRetainedBytes: 64 * 1024 * 1024,
   maxClientIdLength: 128,
   tlsHandshakeTimeoutMs: 10_000,
   connectTimeoutMs: 30_000,

@@ -786,6 +786,38 @@ for (const dialect of DIALECTS) {
       expect(text).toMatch(/gatehouse_mqtt_enforcement_disconnects_total\{reason="topic_limit"\} [1-9]/);
     });
 
+    it('keeps a tenant\'s retained messages within --mqtt-max-retained-bytes: a retained publish past it closes the connection; clearing makes room', async () => {
+      const small = await startServer({ dialect, env: { GATEHOUSE_MQTT_MAX_RETAINED_BYTES: '4096' } });
+      try {
+        const doc = { Version: '2012-10-17', Statement: [
+          { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/\${iot:ClientId}` },
+          { Effect: 'Allow', Action: ['iot:Publish', 'iot:RetainPublish'], Resource: `${ARN}:topic/dev/\${iot:ClientId}/*` },
+        ] };
+        expect((await small.api('POST', '/v1/policies', { policyName: 'retainer', policyDocument: JSON.stringify(doc) })).status).toBe(201);
+        const keyPem = newKeyPem();
+        const r = await small.api('POST', '/v1/certificates/from-csr', { certificateSigningRequest: csrOf(keyPem, 'retainer', work), setAsActive: true });
+        expect((await small.api('POST', '/v1/policies/retainer/attach', { target: answer(r).certificateId })).status).toBeLessThan(300);
+        const dev = { certificateId: answer(r).certificateId, certificatePem: answer(r).certificatePem, keyPem };
+        const c = await connected(small, dev, 'ret-1');
+        const kb = Buffer.alloc(1000, 0x61);
+        for (const n of [1, 2, 3]) await c.publishAsync(`dev/ret-1/${n}`, kb, { qos: 1, retain: true });
+        await c.publishAsync('dev/ret-1/1', kb, { qos: 1, retain: true }); // replacing one keeps the total
+        const closing = closedWithin(c, 3_000);
+        c.publish('dev/ret-1/4', kb, { qos: 1, retain: true });
+        c.publish('dev/ret-1/5', kb, { qos: 1, retain: true });
+        await closing;
+        c.end(true);
+        const again = await connected(small, dev, 'ret-1');
+        await again.publishAsync('dev/ret-1/2', Buffer.alloc(0), { qos: 1, retain: true }); // cleared
+        await again.publishAsync('dev/ret-1/4', kb, { qos: 1, retain: true });
+        expect(again.connected).toBe(true);
+        await again.endAsync();
+        expect(await (await fetch(`${small.apiUrl}/metrics`)).text()).toMatch(/gatehouse_mqtt_enforcement_disconnects_total\{reason="retained_limit"\} 1/);
+      } finally {
+        await small.destroy();
+      }
+    }, 60_000);
+
     it('connects a device that presents a saved TLS session, with a full handshake (no resumption; no stateless tickets)', async () => {
       const dev = await issue();
       const ca = readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8');
