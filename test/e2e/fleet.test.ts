@@ -700,7 +700,7 @@ for (const dialect of DIALECTS) {
       const billed = template();
       (billed.Resources as { thing: { Properties: Record<string, unknown> } }).thing.Properties['BillingGroup'] = 'finance';
       expect((await server.api('POST', '/v1/provisioning-templates', { templateName: 'billed', templateBody: billed })).status).toBe(201);
-      const billedDry = await server.cli(['--json', 'template', 'dry-run', 'billed', '-p', 'SerialNumber=B1']);
+      const billedDry = await server.cli(['--json', 'template', 'dry-run', 'billed', '--parameter', 'SerialNumber=B1']);
       expect(JSON.parse(billedDry.stdout)).toMatchObject({ check: { ok: false, code: 'PROVISIONING_BILLING_GROUP_NOT_FOUND' } });
       await expect(provisionByClaim({ endpoint, claim: await newClaim('billed', 'b'), templateName: 'billed', parameters: { SerialNumber: 'B1' }, attempts: 1 })).rejects.toMatchObject({ details: { statusCode: 404, errorMessage: expect.stringContaining('PROVISIONING_BILLING_GROUP_NOT_FOUND') } });
       expect((await server.api('GET', '/v1/things/sensor-B1')).status).toBe(404);

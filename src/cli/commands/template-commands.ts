@@ -101,10 +101,11 @@ export function templateCommands(c: CliContext): Command[] {
   t.command('dry-run <name>')
     .description('evaluate the template with parameters, print the resource plan and whether it would apply now (checked in a rolled-back transaction: missing policies, groups, types, OverrideSettings FAIL, the built-in allow list); writes nothing, calls no webhook, exits 1 when the plan would not apply')
     .option('-p, --parameters <k=v>', 'parameter (repeatable)', collect, [])
+    .option('--parameter <k=v>', 'the same (the name `device provision` uses)', collect, [])
     .option('--certificate-id <id>', 'value of AWS::IoT::Certificate::Id (also checks that certificate; without it the certificate part is not checked)')
-    .action((n: string, o: { parameters: string[]; certificateId?: string }, cmd: Command) =>
+    .action((n: string, o: { parameters: string[]; parameter: string[]; certificateId?: string }, cmd: Command) =>
       c.run(async () => {
-        const r = await c.client(cmd).call<{ plan: Record<string, unknown>; check: { ok: boolean; code?: string; message?: string } }>('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/dry-run`, { parameters: parseKeyValues(o.parameters), ...(o.certificateId === undefined ? {} : { certificateId: o.certificateId }) });
+        const r = await c.client(cmd).call<{ plan: Record<string, unknown>; check: { ok: boolean; code?: string; message?: string } }>('POST', `/v1/provisioning-templates/${encodeURIComponent(n)}/dry-run`, { parameters: parseKeyValues([...o.parameters, ...o.parameter]), ...(o.certificateId === undefined ? {} : { certificateId: o.certificateId }) });
         c.print(cmd, { ...r.plan, check: r.check });
         if (!r.check.ok) throw CliErrors.error('CLI_DRY_RUN_WOULD_FAIL', `the plan would not apply now: ${r.check.code ?? '?'}: ${r.check.message ?? ''}`);
       }),
