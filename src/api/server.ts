@@ -119,7 +119,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     return503OnClosing: false,
     // names may be 128 characters, allow-list values 256 (percent-encoded, three times that): the default of 100
     // answered 414 for names the API itself had accepted
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     // the router's own refusals (a path that is not a valid URL) as problem documents with a code, like every error
     frameworkErrors: (error, request, reply) => {
       const gh = ApiErrors.error('API_BAD_URL', `the request path is not a valid URL: ${error.message}`);

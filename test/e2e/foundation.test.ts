@@ -30,6 +30,8 @@ for (const dialect of DIALECTS) {
       expect(statSync(path.join(server.dataDir, 'admin-token')).mode & 0o777).toBe(0o600);
       expect(statSync(path.join(server.dataDir, 'kek')).mode & 0o777).toBe(0o600);
       expect(readFileSync(path.join(server.dataDir, 'root-ca.pem'), 'utf8')).toContain('BEGIN CERTIFICATE');
+      // no deprecation or other runtime warning on start (a Fastify option once printed one)
+      expect(server.output()).not.toMatch(/Warning:|\[DEP\d+\]|\[FSTDEP\d+\]/);
     });
 
     it('never logs the token or a private key', () => {
