@@ -148,7 +148,7 @@ export class DeviceGateway implements ChangeListener {
   private readonly authenticator: CertificateAuthenticator;
   private readonly enforcer: PolicyEnforcer;
   private readonly certificateFacts: ConnectCache<CertificateFacts>;
-  /** Status of each CA by id (any tenant), for certificates whose facts are not cached yet (e.g. just provisioned). */
+  /** Status and mode of each CA by tenant and id (its registration there, else the owned CA), for certificates whose facts are not cached yet (e.g. just provisioned). */
   private readonly caStatuses: ConnectCache<CertificateCaFacts | undefined>;
   /** The certificate whose persistent session each tenant client id holds (see preConnect). In memory, per process. */
   private readonly sessionOwners = new Map<string, string>();
