@@ -7,6 +7,7 @@ export const ApiErrors = defineErrors({
   API_VALIDATION_FAILED: { kind: 'invalid', description: 'The request does not match the operation schema (types, required or unknown fields, sizes).' },
   API_BODY_TOO_LARGE: { kind: 'too_large', description: 'The request body exceeds the size limit.' },
   API_UNSUPPORTED_MEDIA_TYPE: { kind: 'invalid', description: 'The request content type is not supported by this operation.' },
+  API_CONFLICT: { kind: 'conflict', description: 'A concurrent request created or changed the same record (a unique key); nothing was written: read again or retry.' },
   API_BAD_URL: { kind: 'invalid', description: 'The request path is not a valid URL (a bad percent-encoding, say).' },
   API_ROUTE_NOT_FOUND: { kind: 'not_found', description: 'No operation at that method and path.' },
   API_UNAUTHENTICATED: { kind: 'unauthenticated', description: 'Missing, malformed, unknown or revoked bearer token.' },

@@ -189,7 +189,11 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const gh = toGatehouseError(error);
+    // two requests creating the same record at once: the loser's insert hits the unique key (its transaction rolled
+    // back, nothing written); a 409 it can act on rather than a 500
+    const gh = deps.store.isUniqueViolation(error)
+      ? ApiErrors.error('API_CONFLICT', 'a concurrent request created or changed the same record; read it again, or retry')
+      : toGatehouseError(error);
     if (gh.kind === 'internal') request.log.error({ err: error, reqId: request.id }, 'internal error');
     void reply.status(STATUS_OF_KIND[gh.kind]).type('application/problem+json').send(problem(gh, request.url));
   });

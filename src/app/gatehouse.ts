@@ -128,7 +128,7 @@ export async function startGatehouse(config: GatehouseConfig, logger: Logger, op
     cleanups.push(await startWebhooks(store, events, controlPlane, logger));
     const gateway = await DeviceGateway.create({
       unknownCertificateHandler: createAutoRegistrationHandler(store, provisioningEvents, controlPlane, logger.child({ module: 'auto-registration' })),
-      deviceApis: [new FleetProvisioningRouter(controlPlane.fleet)],
+      deviceApis: [new FleetProvisioningRouter(controlPlane.fleet, (error) => logger.error({ err: error, module: 'fleet' }, 'a fleet-provisioning request failed unexpectedly (the device got InternalFailure)'))],
       store,
       logger: logger.child({ module: 'gateway' }),
       metrics,

@@ -82,9 +82,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** Serves the fleet-provisioning API by calling {@link FleetProvisioning}. */
 export class FleetProvisioningRouter implements DeviceApiRouter {
   private readonly fleet: FleetProvisioning;
+  private readonly onUnexpected: ((error: unknown) => void) | undefined;
 
-  constructor(fleet: FleetProvisioning) {
+  /** `onUnexpected`: told of each failure that is not a Gatehouse error (the device gets InternalFailure): log it. */
+  constructor(fleet: FleetProvisioning, onUnexpected?: (error: unknown) => void) {
     this.fleet = fleet;
+    this.onUnexpected = onUnexpected;
   }
 
   handles(topic: string): boolean {
@@ -125,6 +128,7 @@ export class FleetProvisioningRouter implements DeviceApiRouter {
       const r = await this.fleet.registerThing(caller, templateName, { certificateOwnershipToken: token, parameters });
       return answer(true, { deviceConfiguration: r.deviceConfiguration, thingName: r.thingName });
     } catch (error) {
+      if (!isGatehouseError(error)) this.onUnexpected?.(error);
       return answer(false, rejectionOf(error));
     }
   }

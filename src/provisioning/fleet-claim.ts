@@ -6,6 +6,7 @@ import { prepare } from '../store/index.ts';
 import type { ClaimCertificatesTable, Executor, OwnershipTokensTable, Store } from '../store/index.ts';
 import { STORED_TEMPLATE_MAX_LENGTH, TemplateCache, evaluateTemplate } from '../templates/index.ts';
 import { applyPlan } from './apply-plan.ts';
+import type { AppliedPlan } from './apply-plan.ts';
 import type { CertificateAuthorityService } from './certificate-authority-service.ts';
 import { ClaimRateLimiter } from './claim-rate-limiter.ts';
 import type { ClaimOperation, ClaimRateLimit } from './claim-rate-limiter.ts';
@@ -357,7 +358,9 @@ export class FleetProvisioning {
     }
     const plan = evaluateTemplate(template, { parameters, certificateId });
     const w = this.w;
-    const applied = await this.store.transaction((trx) =>
+    // Devices registering the same new thing at once: the losers' transactions hit its unique key and roll back (the
+    // token unspent); run again, they find the thing and attach to it, as one after the other would.
+    const apply = (): Promise<AppliedPlan> => this.store.transaction((trx) =>
       registry.withAuditBatch(trx, { tenantId: caller.tenantId, actor: `device:${caller.certificateId}` }, this.store.supportsRowLocks, async (ctx) => {
         const used = await useToken.run(trx, { tokenHash, now: registry.nowIso() });
         if (used.numAffectedRows === 0n) throw ProvisioningErrors.error('PROVISIONING_TOKEN_INVALID', 'the certificate ownership token was already used');
@@ -380,6 +383,14 @@ export class FleetProvisioning {
         return result;
       }),
     );
+    let applied: AppliedPlan | undefined;
+    for (let attempt = 1; applied === undefined; attempt += 1) {
+      try {
+        applied = await apply();
+      } catch (error) {
+        if (attempt >= 3 || !this.store.isUniqueViolation(error)) throw error;
+      }
+    }
     return { thingName: applied.thingName ?? '', deviceConfiguration: { ...plan.deviceConfiguration }, certificateId };
   }
 

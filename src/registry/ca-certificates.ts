@@ -201,12 +201,19 @@ export async function revokeCa(db: Executor, ctx: RegistryContext, caCertificate
   return getCa(db, ctx.tenantId, caCertificateId);
 }
 
-/** Increments and returns a CA's CRL number (across tenants: one issuer, one CRL sequence). */
+/** Increments and returns the CRL number of an owned CA (one issuer, one CRL sequence). */
 export async function nextCrlNumber(db: Executor, caCertificateId: string): Promise<number> {
-  const rows = await db.selectFrom('ca_certificates').select('crl_number').where('ca_certificate_id', '=', caCertificateId).execute();
-  const next = Math.max(0, ...rows.map((r) => r.crl_number)) + 1;
-  await db.updateTable('ca_certificates').set({ crl_number: next }).where('ca_certificate_id', '=', caCertificateId).execute();
-  return next;
+  // one statement: processes building CRLs at once each get their own number, always higher (it was read, then
+  // written, and two CRLs of one CA could share a number); the owned CA's row only
+  const r = await db
+    .updateTable('ca_certificates')
+    .set((eb) => ({ crl_number: eb('crl_number', '+', 1) }))
+    .where('ca_certificate_id', '=', caCertificateId)
+    .where('owned', '=', 1)
+    .returning('crl_number')
+    .executeTakeFirst();
+  if (r === undefined) throw RegistryErrors.error('REGISTRY_CA_NOT_FOUND', `no owned CA ${caCertificateId}`);
+  return r.crl_number;
 }
 
 /** Revoked CAs whose parent is `caCertificateId` (they go on the parent's CRL). */

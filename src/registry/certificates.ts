@@ -9,6 +9,7 @@ import { assertCertificateId, assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { AttachOptions, WriteOptions } from './things.ts';
+import { lockRow } from './row-locks.ts';
 
 type CertificatesRow = CertificatesTable;
 
@@ -314,6 +315,7 @@ export function pendingTransfer(certificateId: string, what: string): Error {
 /** Attaches a certificate (principal) to a thing (idempotent). */
 export async function attachThingPrincipal(db: Executor, ctx: RegistryContext, thingName: string, certificateId: string, opts: AttachOptions = {}): Promise<void> {
   if (opts.endsVerified !== true) {
+    await lockRow(db, 'things', ctx.tenantId, thingName, 'share', opts);
     const thing = await db.selectFrom('things').select('thing_name').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).executeTakeFirst();
     if (thing === undefined) throw RegistryErrors.error('REGISTRY_THING_NOT_FOUND', `thing "${thingName}" does not exist`);
     if ((await getCertificate(db, ctx.tenantId, certificateId)).status === 'PENDING_TRANSFER') throw pendingTransfer(certificateId, 'attached to a thing');

@@ -11,6 +11,7 @@ import { assertCertificateId, assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { AttachOptions, WriteOptions } from './things.ts';
+import { lockRow } from './row-locks.ts';
 
 // The statements of the provisioning and connect hot paths, prepared once per dialect (src/store/prepared.ts).
 const policyByName = prepare('policy by name', (db, q: { tenantId: string; name: string }) =>
@@ -103,6 +104,9 @@ export async function createPolicy(db: Executor, ctx: RegistryContext, input: { 
   const exists = await db.selectFrom('policies').select('policy_name').where('tenant_id', '=', ctx.tenantId).where('policy_name', '=', name).executeTakeFirst();
   if (exists !== undefined) throw RegistryErrors.error('REGISTRY_POLICY_EXISTS', `policy "${name}" already exists`);
   const now = nowIso();
+  // attachments left by a delete that raced an attach before deletes and attaches took row locks: a new policy of
+  // that name must not inherit them (they granted it to certificates nobody attached it to)
+  await db.deleteFrom('policy_attachments').where('tenant_id', '=', ctx.tenantId).where('policy_name', '=', name).execute();
   await db.insertInto('policies').values({ tenant_id: ctx.tenantId, policy_name: name, default_version_id: 1, created_at: now, updated_at: now }).execute();
   await db.insertInto('policy_versions').values({ tenant_id: ctx.tenantId, policy_name: name, version_id: 1, document: doc, created_at: now }).execute();
   await appendAudit(db, ctx, 'policy.create', `policy/${name}`, {}, opts.rowLocks);
@@ -164,6 +168,7 @@ export async function deletePolicyVersion(db: Executor, ctx: RegistryContext, na
 
 /** Deletes a policy that is attached nowhere. */
 export async function deletePolicy(db: Executor, ctx: RegistryContext, name: string, opts: WriteOptions = {}): Promise<void> {
+  await lockRow(db, 'policies', ctx.tenantId, name, 'update', opts);
   await getPolicy(db, ctx.tenantId, name);
   const attached = (await attachmentsOfPolicy(db, ctx.tenantId, name, 1))[0];
   if (attached !== undefined) throw RegistryErrors.error('REGISTRY_POLICY_ATTACHED', `policy "${name}" is still attached; detach it first`);
@@ -204,7 +209,9 @@ function targetColumns(target: PolicyTarget): { target_type: string; target_id: 
 /** Attaches a policy to a certificate or thing group (idempotent). */
 export async function attachPolicy(db: Executor, ctx: RegistryContext, policyName: string, target: PolicyTarget, opts: AttachOptions = {}): Promise<void> {
   if (opts.endsVerified !== true) {
+    await lockRow(db, 'policies', ctx.tenantId, policyName, 'share', opts);
     await getPolicy(db, ctx.tenantId, policyName);
+    if (target.kind === 'thinggroup') await lockRow(db, 'thing_groups', ctx.tenantId, target.thingGroupName, 'share', opts);
     await assertTargetExists(db, ctx.tenantId, target);
   }
   const cols = targetColumns(target);

@@ -80,6 +80,14 @@ for (const dialect of DIALECTS) {
       await store.transaction((trx) => registry.deleteCertificate(trx, other, 'd2'.repeat(32)));
     });
 
+    it('numbers CRLs of an owned CA uniquely and upwards, also when they are built at once', async () => {
+      const caId = 'c3'.repeat(32);
+      await store.transaction((trx) => registry.insertCa(trx, ctx, { caCertificateId: caId, certificatePem: 'pem', subjectCommonName: 'ca', serialNumber: '0b', status: 'ACTIVE', certificateMode: 'DEFAULT', owned: true, keyRef: 'k', keyStore: 'encrypted', parentCaCertificateId: null, autoRegistration: false, notBefore: new Date(), notAfter: new Date(Date.now() + 1e9) }));
+      const numbers = await Promise.all(Array.from({ length: 10 }, () => store.transaction((trx) => registry.nextCrlNumber(trx, caId))));
+      expect([...numbers].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      await expect(store.transaction((trx) => registry.nextCrlNumber(trx, 'c4'.repeat(32)))).rejects.toMatchObject({ code: 'REGISTRY_CA_NOT_FOUND' });
+    });
+
     it('enforces certificate status transitions and transfers between tenants', async () => {
       const id = 'b'.repeat(64);
       await store.transaction((trx) => registry.insertCertificate(trx, ctx, { certificateId: id, certificatePem: 'pem', caCertificateId: null, status: 'PENDING_ACTIVATION', serialNumber: '02', subjectCommonName: null, notBefore: new Date(), notAfter: new Date(Date.now() + 1e9), createdBy: 'test' }));

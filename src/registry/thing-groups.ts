@@ -7,6 +7,7 @@ import { assertValidAttributes, assertValidName } from './names.ts';
 import type { Page, PageRequest } from './pagination.ts';
 import { decodePageToken, pageLimit, toPage } from './pagination.ts';
 import type { WriteOptions } from './things.ts';
+import { lockRow } from './row-locks.ts';
 
 /** A thing group. */
 export interface ThingGroup {
@@ -41,6 +42,7 @@ export async function getThingGroup(db: Executor, tenantId: string, name: string
 
 /** Deletes a group, its memberships and the policies attached to it. */
 export async function deleteThingGroup(db: Executor, ctx: RegistryContext, name: string, opts: WriteOptions = {}): Promise<void> {
+  await lockRow(db, 'thing_groups', ctx.tenantId, name, 'update', opts);
   await getThingGroup(db, ctx.tenantId, name);
   await db.deleteFrom('thing_group_members').where('tenant_id', '=', ctx.tenantId).where('thing_group_name', '=', name).execute();
   await db.deleteFrom('policy_attachments').where('tenant_id', '=', ctx.tenantId).where('target_type', '=', 'thinggroup').where('target_id', '=', name).execute();

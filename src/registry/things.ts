@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { prepare } from '../store/index.ts';
 import type { Executor, ThingsTable } from '../store/index.ts';
+import { lockRow } from './row-locks.ts';
 import type { RegistryContext } from './context.ts';
 import { nowIso } from './context.ts';
 import { appendAudit } from './audit-log.ts';
@@ -174,6 +175,7 @@ export async function updateThing(db: Executor, ctx: RegistryContext, thingName:
 
 /** Deletes a thing, its group memberships and principal attachments. */
 export async function deleteThing(db: Executor, ctx: RegistryContext, thingName: string, opts: WriteOptions & { detachPrincipals?: boolean } = {}): Promise<{ detachedPrincipals: string[] }> {
+  await lockRow(db, 'things', ctx.tenantId, thingName, 'update', opts);
   await getThing(db, ctx.tenantId, thingName);
   const principals = (await db.selectFrom('thing_principals').select('certificate_id').where('tenant_id', '=', ctx.tenantId).where('thing_name', '=', thingName).orderBy('certificate_id').execute()).map((r) => r.certificate_id);
   // AWS DeleteThing refuses a thing with principals (InvalidRequestException): its devices would lose their thing unseen

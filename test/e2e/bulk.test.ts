@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,8 +245,14 @@ for (const dialect of DIALECTS) {
       const keys = readFileSync(keysOut, 'utf8');
       expect(jsonLines(keys)).toHaveLength(3);
       const again = await server.cli(['bulk', 'generate', '--count', '3', '--csr', '--out', out, '--keys-out', keysOut, '--jobs', '1']);
-      expect(again.stderr).toBe(`error CLI_OUTPUT_EXISTS: --keys-out ${keysOut} exists already; choose another file (key material is never overwritten)\n`);
+      expect(again.stderr).toBe(`error CLI_OUTPUT_EXISTS: --out ${out} exists already; choose another file (key material is never overwritten)\n`);
+      const keysAgain = await server.cli(['bulk', 'generate', '--count', '3', '--csr', '--out', path.join(tmp, 'gen-2.jsonl'), '--keys-out', keysOut, '--jobs', '1']);
+      expect(keysAgain.stderr).toBe(`error CLI_OUTPUT_EXISTS: --keys-out ${keysOut} exists already; choose another file (key material is never overwritten)\n`);
       expect(readFileSync(keysOut, 'utf8')).toBe(keys);
+      // the CSRs and their keys in one file would leave the keys nowhere
+      const same = path.join(tmp, 'same.jsonl');
+      expect((await server.cli(['bulk', 'generate', '--count', '3', '--csr', '--out', same, '--keys-out', same, '--jobs', '1'])).stderr).toBe('error CLI_USAGE_INVALID: --out and --keys-out must be different files\n');
+      expect(existsSync(same)).toBe(false);
       expect((await server.cli(['bulk', 'generate', '--count', 'ten', '--out', out])).stderr).toBe('error CLI_USAGE_INVALID: --count must be a whole number from 1, got "ten"\n');
       // outputs that cannot be written are refused before any key is made; a missing input names itself
       const nowhere = path.join(tmp, 'no-such-dir', 'devices.jsonl');
@@ -446,6 +452,11 @@ for (const dialect of DIALECTS) {
       expect((await server.cli(['bulk', 'results', t.taskId, '--out', out])).code).toBe(0);
       const keys = jsonLines<{ thingName: string; privateKeyPem?: string }>(readFileSync(out, 'utf8'));
       expect(keys.map((k) => k.privateKeyPem?.includes('BEGIN PRIVATE KEY'))).toEqual([true, true]);
+      // the download is its owner's alone, and never replaces a file (it was 0644, and overwrote one)
+      expect(statSync(out).mode & 0o777).toBe(0o600);
+      expect((await server.cli(['bulk', 'results', t.taskId, '--out', out])).stderr).toBe(`error CLI_OUTPUT_EXISTS: --out ${out} exists already; choose another file (key material is never overwritten)\n`);
+      const nowhere = path.join(tmp, 'no-such-dir', 'r.jsonl');
+      expect((await server.cli(['bulk', 'results', t.taskId, '--out', nowhere])).stderr).toBe(`error CLI_USAGE_INVALID: cannot write --out ${nowhere}: the directory ${path.join(tmp, 'no-such-dir')} does not exist\n`);
       // every download of the keys is in the audit log, with who downloaded them
       const audit = (await server.api('GET', '/v1/audit?maxResults=20')).body.entries as { action: string; target: string; actor: string }[];
       expect(audit.filter((e) => e.action === 'bulk.task.results.download' && e.target === `bulk/${t.taskId}`)).toHaveLength(1);

@@ -728,6 +728,13 @@ for (const dialect of DIALECTS) {
       expect((await server.api('POST', '/v1/provisioning-templates/validate', { templateBody: badPolicy })).status).toBe(200);
     });
 
+    it('registers devices that name the same new thing at once: every one gets it (no InternalFailure)', async () => {
+      const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => provisionByClaim({ endpoint, claim, templateName: 'sensors', parameters: { SerialNumber: 'SAME1' }, clientId: `same-${i}`, attempts: 1 })));
+      const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as Error).message));
+      expect(failures).toEqual([]);
+      expect((await server.api('GET', '/v1/things/sensor-SAME1')).body.principals).toHaveLength(8);
+    });
+
     it('never lets a device publish an answer of the fleet API: a forged certificate on /accepted reaches no one, whatever the policy', async () => {
       const victim = await connectDevice(endpoint, claim, 'forge-victim');
       const got: string[] = [];

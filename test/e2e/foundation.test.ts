@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -9,6 +10,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../support/dialects.ts';
+import { selectRows } from '../support/database-access.ts';
 import { BIN, REPO, startServer } from '../support/server-process.ts';
 
 const execFileAsync = promisify(execFile);
@@ -224,6 +226,48 @@ for (const dialect of DIALECTS) {
       for (const x of acmeAdmins) expect((await server.api('DELETE', `/v1/tokens/${x.tokenId}`, undefined, { tenant: 'acme' })).status).toBe(204);
     });
 
+    it('keeps concurrent requests consistent: a delete racing attaches leaves no orphan, a twin create is a 409, a twin delete is one 204', async () => {
+      const doc = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:*', Resource: '*' }] };
+      const cert = (await server.api('POST', '/v1/certificates/keys-and-certificate', {})).body.certificateId as string;
+      for (let round = 0; round < 6; round += 1) {
+        const p = `race-p${round}`;
+        const t = `race-t${round}`;
+        expect((await server.api('POST', '/v1/policies', { policyName: p, policyDocument: doc })).status).toBe(201);
+        expect((await server.api('POST', '/v1/things', { thingName: t })).status).toBe(201);
+        const answers = await Promise.all([
+          server.api('DELETE', `/v1/policies/${p}`),
+          server.api('DELETE', `/v1/things/${t}?detachPrincipals=true`),
+          ...[1, 2, 3].flatMap(() => [server.api('POST', `/v1/policies/${p}/attach`, { target: cert }), server.api('POST', `/v1/things/${t}/principals`, { certificateId: cert })]),
+        ]);
+        for (const a of answers) expect(a.status, JSON.stringify(a.body)).toBeLessThan(500);
+        // whatever won, nothing points at a policy or thing that is not there
+        const policyLeft = (await server.api('GET', `/v1/policies/${p}`)).status === 200;
+        const attachments = await selectRows(server, `select target_id from policy_attachments where policy_name = '${p}'`);
+        if (!policyLeft) expect(attachments).toEqual([]);
+        const thingLeft = (await server.api('GET', `/v1/things/${t}`)).status === 200;
+        const principals = await selectRows(server, `select certificate_id from thing_principals where thing_name = '${t}'`);
+        if (!thingLeft) expect(principals).toEqual([]);
+        // and a new policy of the name starts with no targets
+        if (!policyLeft) {
+          expect((await server.api('POST', '/v1/policies', { policyName: p, policyDocument: doc })).status).toBe(201);
+          expect((await server.api('GET', `/v1/policies/${p}`)).body.targets).toEqual([]);
+        }
+      }
+      // ten creates of one group or policy at once: one 201, the rest 409 (some were 500 on PostgreSQL)
+      for (const [url, body] of [['/v1/thing-groups', { thingGroupName: 'twin-group' }], ['/v1/policies', { policyName: 'twin-policy', policyDocument: doc }]] as const) {
+        const statuses = (await Promise.all(Array.from({ length: 10 }, () => server.api('POST', url, body)))).map((r) => r.status);
+        expect(statuses.filter((s) => s === 201), url).toHaveLength(1);
+        expect(statuses.filter((s) => s !== 201).every((s) => s === 409), `${url}: ${statuses.join(',')}`).toBe(true);
+      }
+      // five deletes of one thing at once: one 204 and one audit entry
+      expect((await server.api('POST', '/v1/things', { thingName: 'twin-delete' })).status).toBe(201);
+      const deletes = (await Promise.all(Array.from({ length: 5 }, () => server.api('DELETE', '/v1/things/twin-delete')))).map((r) => r.status);
+      expect(deletes.filter((s) => s === 204)).toHaveLength(1);
+      expect(deletes.filter((s) => s !== 204).every((s) => s === 404)).toBe(true);
+      const audit = (await server.api('GET', '/v1/audit?maxResults=100')).body.entries as { action: string; target: string }[];
+      expect(audit.filter((e) => e.action === 'thing.delete' && e.target === 'thing/twin-delete')).toHaveLength(1);
+    });
+
     it('keeps up to 5 policy versions from the CLI: create-version --set-as-default as the AWS CLI names it, delete-version makes room', async () => {
       expect((await server.api('POST', '/v1/policies', { policyName: 'cli-versions', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } })).status).toBe(201);
       const policyDoc = '{ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "iot:Connect", "Resource": "*" }] }';
@@ -380,6 +424,14 @@ for (const dialect of DIALECTS) {
       const broken = await offline([]);
       expect(broken.code).toBe(1);
       expect(JSON.parse(broken.out)).toMatchObject({ ok: false, problem: { seq: 3, reason: 'hash_mismatch' } });
+      // a data directory with no database: an error, and nothing is created there (it said "ok", 0 entries)
+      if (dialect.name === 'sqlite') {
+        const empty = mkdtempSync(path.join(tmpdir(), 'gh-verify-'));
+        const r = await execFileAsync(process.execPath, [BIN, 'audit', 'verify', '--offline'], { env: { ...server.env, GATEHOUSE_DATA_DIR: empty }, cwd: REPO }).then(() => ({ code: 0, err: '' }), (e: { code: number; stderr: string }) => ({ code: e.code, err: e.stderr }));
+        expect(r).toEqual({ code: 1, err: `error CLI_FILE_UNREADABLE: no Gatehouse database at ${path.join(empty, 'gatehouse.db')}: set GATEHOUSE_DATA_DIR to the server's data directory (or GATEHOUSE_DATABASE_URL)\n` });
+        expect(readdirSync(empty)).toEqual([]);
+        rmSync(empty, { recursive: true });
+      }
     });
   });
 }

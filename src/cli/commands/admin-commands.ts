@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../../config/index.ts';
 import { verifyAuditLog } from '../../registry/index.ts';
 import { openStore } from '../../store/index.ts';
 import type { CliContext } from '../cli-context.ts';
+import { CliErrors } from '../errors.ts';
 import { countOption } from '../output.ts';
 
 /** Entries per GET /v1/audit (its maxResults limit). */
@@ -54,7 +57,10 @@ export function adminCommands(c: CliContext): Command[] {
         let result: { ok: boolean; entries: number; problem?: unknown };
         if (o.offline === true) {
           const config = loadConfig({ env: c.io.env, cwd: c.io.cwd });
-          const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+          // a verify reads: it never creates or migrates a database (a typo in GATEHOUSE_DATA_DIR gave "ok", 0 entries)
+          const file = path.join(config.dataDir, 'gatehouse.db');
+          if (config.databaseUrl === undefined && !existsSync(file)) throw CliErrors.error('CLI_FILE_UNREADABLE', `no Gatehouse database at ${file}: set GATEHOUSE_DATA_DIR to the server's data directory (or GATEHOUSE_DATABASE_URL)`);
+          const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false });
           try {
             result = await verifyAuditLog(store.db);
           } finally {

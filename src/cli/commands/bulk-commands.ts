@@ -102,6 +102,8 @@ async function followTask(c: CliContext, cmd: Command, taskId: string, intervalM
 
 /** Streams GET /v1/bulk-tasks/{id}/{kind} to a file or stdout. */
 async function download(c: CliContext, cmd: Command, taskId: string, kind: 'results' | 'errors', out: string | undefined): Promise<void> {
+  // results hold the private keys the task generated: a new file (never one that exists), readable by its owner only
+  if (out !== undefined) refuseExistingKeyFile(out, '--out');
   const { baseUrl, headers } = connection(c, cmd);
   const res = await fetch(`${baseUrl}/v1/bulk-tasks/${encodeURIComponent(taskId)}/${kind}`, { headers });
   if (!res.ok || res.body === null) throw await failure(res);
@@ -110,7 +112,8 @@ async function download(c: CliContext, cmd: Command, taskId: string, kind: 'resu
     for await (const chunk of body) c.io.stdout(Buffer.from(chunk as Uint8Array).toString('utf8'));
     return;
   }
-  const file = createWriteStream(out);
+  const file = createWriteStream(out, { flags: 'wx', mode: 0o600 });
+  await once(file, 'open');
   for await (const chunk of body) if (!file.write(chunk)) await once(file, 'drain');
   await new Promise<void>((resolve, reject) => file.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }
@@ -269,8 +272,12 @@ export function bulkCommands(c: CliContext): Command[] {
         if ((o.caCert === undefined) !== (o.caKey === undefined)) throw CliErrors.error('CLI_USAGE_INVALID', '--ca-cert and --ca-key go together');
         // (a part written by a child process, --start-index, goes to a file of its own)
         if (o.startIndex === undefined) {
-          refuseUnwritableFile(o.out, '--out');
-          if (o.keysOut !== undefined) refuseExistingKeyFile(o.keysOut, '--keys-out');
+          // the CSRs of --out belong to the keys of --keys-out: neither file may replace an existing one, nor each other
+          refuseExistingKeyFile(o.out, '--out');
+          if (o.keysOut !== undefined) {
+            if (path.resolve(o.keysOut) === path.resolve(o.out)) throw CliErrors.error('CLI_USAGE_INVALID', '--out and --keys-out must be different files');
+            refuseExistingKeyFile(o.keysOut, '--keys-out');
+          }
         }
         const started = Date.now();
         const start = o.startIndex === undefined ? 1 : countOption('--start-index', o.startIndex);
