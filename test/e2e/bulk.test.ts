@@ -261,6 +261,11 @@ for (const dialect of DIALECTS) {
       expect((await server.cli(['bulk', 'generate', '--count', '3', '--out', path.join(tmp, 'unwritten.jsonl'), '--keys-out', keysNowhere])).stderr).toBe(`error CLI_USAGE_INVALID: cannot write --keys-out ${keysNowhere}: the directory ${path.join(tmp, 'no-such-dir')} does not exist\n`);
       expect(existsSync(path.join(tmp, 'unwritten.jsonl'))).toBe(false);
       expect((await server.cli(['bulk', 'start', '--template', 'bulk', '--file', path.join(tmp, 'absent.jsonl')])).stderr).toBe(`error CLI_FILE_UNREADABLE: cannot read the bulk input ${path.join(tmp, 'absent.jsonl')}: no such file\n`);
+      // a bad --interval is refused before the task is uploaded and started (it used to run anyway)
+      const tasksBefore = ((await server.api('GET', '/v1/bulk-tasks?maxResults=250')).body.tasks as unknown[]).length;
+      expect((await server.cli(['bulk', 'start', '--template', 'bulk', '--file', out, '--wait', '--interval', '0'])).stderr).toBe('error CLI_USAGE_INVALID: --interval must be a whole number from 1, got "0"\n');
+      expect(((await server.api('GET', '/v1/bulk-tasks?maxResults=250')).body.tasks as unknown[]).length).toBe(tasksBefore);
+      expect((await server.cli(['manifest', 'import', path.join(tmp, 'absent.csv'), '--vendor', 'espressif', '--template', 'bulk'])).stderr).toBe(`error CLI_FILE_UNREADABLE: cannot read the manifest ${path.join(tmp, 'absent.csv')}: no such file\n`);
     });
 
     it('follows the template OverrideSettings when a device exists with other attributes', async () => {

@@ -300,6 +300,30 @@ for (const dialect of DIALECTS) {
       expect(ws.run(['crl', '-in', 'kept.crl.pem', '-noout', '-text']).replace(/:/g, '').toUpperCase()).toContain(serial.replace(/^0+/, ''));
     });
 
+    it('checks CLI outputs before acting, prints whole lists, and a CRL as JSON with --json', async () => {
+      ws.key('outcheck');
+      const before = (await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length as number;
+      const nowhere = path.join(ws.dir, 'no-such-dir', 'c.pem');
+      ws.csr('outcheck', '/CN=outcheck');
+      const issued = await server.cli(['cert', 'create-from-csr', ws.file('outcheck.csr'), '--out', nowhere]);
+      expect(issued.stderr).toBe(`error CLI_USAGE_INVALID: cannot write --out ${nowhere}: the directory ${path.join(ws.dir, 'no-such-dir')} does not exist\n`);
+      expect((await server.api('GET', '/v1/certificates?maxResults=250')).body.certificates.length).toBe(before);
+      expect((await server.cli(['ca', 'create', 'Never Made CA', '--out', nowhere])).stderr).toMatch(/^error CLI_USAGE_INVALID: cannot write --out /);
+      expect(((await server.api('GET', '/v1/cas')).body.certificates as { subjectCommonName: string }[]).some((x) => x.subjectCommonName === 'Never Made CA')).toBe(false);
+      expect((await server.cli(['thing', 'create', 'no-bundle', '--policy', 'any'])).stderr).toBe('error CLI_USAGE_INVALID: --policy and --out go with --with-certificate\n');
+      expect((await server.api('GET', '/v1/things/no-bundle')).status).toBe(404);
+      // a list longer than a page is printed whole (it stopped at 100)
+      writeFileSync(ws.file('many.txt'), Array.from({ length: 150 }, (_, i) => `sn-${String(i).padStart(3, '0')}`).join('\n'));
+      expect((await server.cli(['allowlist', 'import', ws.file('many.txt')])).code).toBe(0);
+      const listed = JSON.parse((await server.cli(['--json', 'allowlist', 'list'])).stdout) as string[];
+      expect(listed.filter((v) => v.startsWith('sn-'))).toHaveLength(150);
+      expect(JSON.parse((await server.cli(['--json', 'allowlist', 'list', '--max', '7'])).stdout)).toHaveLength(7);
+      // --json ca crl is JSON
+      const owned = ((await server.api('GET', '/v1/cas')).body.certificates as { caCertificateId: string; owned: boolean }[]).find((x) => x.owned);
+      const crl = JSON.parse((await server.cli(['--json', 'ca', 'crl', owned?.caCertificateId ?? ''])).stdout) as { crlPem: string };
+      expect(crl.crlPem).toContain('-----BEGIN X509 CRL-----');
+    });
+
     it('names what holds a certificate when that blocks its transfer', async () => {
       const out = path.join(ws.dir, 'held');
       await server.api('POST', '/v1/policies', { policyName: 'held-p', policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }] } });

@@ -211,13 +211,15 @@ async function startAndMaybeFollow(c: CliContext, cmd: Command, o: StartOptions)
   // without --format, a .csv file is CSV (it used to be read as JSON lines: every line failed, "not valid JSON")
   const format = o.format ?? (path.extname(o.file).toLowerCase() === '.csv' ? 'csv' : 'jsonl');
   if (format !== 'jsonl' && format !== 'csv') throw CliErrors.error('CLI_USAGE_INVALID', '--format must be jsonl or csv');
+  // every option is checked before the task is uploaded and started
+  const interval = countOption('--interval', o.interval);
   const task = await uploadTask(c, cmd, o.file, o.template, format);
   if (o.wait !== true) {
     c.print(cmd, task);
     return;
   }
   if (c.globals(cmd).json !== true) c.io.stdout(`task ${task.taskId}: ${task.total} devices\n`);
-  reportFollowed(c, cmd, await followTask(c, cmd, task.taskId, countOption('--interval', o.interval)));
+  reportFollowed(c, cmd, await followTask(c, cmd, task.taskId, interval));
 }
 
 /** `gatehouse bulk …` and `gatehouse manifest import` (issue 7). */
@@ -241,8 +243,9 @@ export function bulkCommands(c: CliContext): Command[] {
     .option('--interval <ms>', 'polling interval while waiting', '500')
     .action((id: string, o: { wait?: boolean; interval: string }, cmd: Command) =>
       c.run(async () => {
+        const interval = countOption('--interval', o.interval);
         const t = await c.client(cmd).call<BulkTaskView>('POST', `/v1/bulk-tasks/${encodeURIComponent(id)}/resume`);
-        if (o.wait === true) reportFollowed(c, cmd, await followTask(c, cmd, t.taskId, countOption('--interval', o.interval)));
+        if (o.wait === true) reportFollowed(c, cmd, await followTask(c, cmd, t.taskId, interval));
         else c.print(cmd, t);
       }),
     );
@@ -350,7 +353,12 @@ export function bulkCommands(c: CliContext): Command[] {
             const verifiers = o.verifier.map((f) => readInputFile(f, 'verifier certificate'));
             for (const e of convertMicrochipManifest(readInputFile(p, 'manifest'), { verifiers, thingName: o.thingName })) await take(e);
           } else if (o.vendor === 'espressif') {
-            for await (const e of convertEspressifManifest(createReadStream(p))) await take(e);
+            // a missing or unreadable file gets CLI_FILE_UNREADABLE, as for the other vendors (it printed a raw ENOENT)
+            const stream = createReadStream(p);
+            await once(stream, 'open').catch((cause: unknown) => {
+              throw CliErrors.error('CLI_FILE_UNREADABLE', `cannot read the manifest ${p}: ${fileErrorReason(cause)}`, { cause });
+            });
+            for await (const e of convertEspressifManifest(stream)) await take(e);
           } else {
             for (const e of convertPemDirectory(pemDirectoryOf(p, o.vendor, o.slot, dir))) await take(e);
           }

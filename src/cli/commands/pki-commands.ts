@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { CliContext } from '../cli-context.ts';
 import { CliErrors } from '../errors.ts';
-import { countOption, readInputFile } from '../output.ts';
+import { countOption, readInputFile, refuseUnwritableFile } from '../output.ts';
 
 const readPem = (file: string): string => readInputFile(file, 'PEM file');
 
@@ -17,6 +17,8 @@ export function pkiCommands(c: CliContext): Command[] {
     .option('--out <file>', 'write the certificate PEM here')
     .action((f: string, o: { active?: boolean; ca?: string; out?: string }, cmd: Command) =>
       c.run(async () => {
+        // checked before the certificate is issued: a bad path failed after it, leaving it issued and unsaved
+        if (o.out !== undefined) refuseUnwritableFile(o.out, '--out');
         const r = await c.client(cmd).call<{ certificatePem: string }>('POST', '/v1/certificates/from-csr', { certificateSigningRequest: readPem(f), setAsActive: o.active === true, ...(o.ca === undefined ? {} : { caCertificateId: o.ca }) });
         if (o.out !== undefined) writeFileSync(o.out, r.certificatePem);
         c.print(cmd, r);
@@ -76,6 +78,7 @@ export function pkiCommands(c: CliContext): Command[] {
     .option('--out <file>', 'write the CA certificate PEM here')
     .action((cn: string, o: { algorithm: string; parent?: string; validityDays?: string; pathLength?: string; out?: string }, cmd: Command) =>
       c.run(async () => {
+        if (o.out !== undefined) refuseUnwritableFile(o.out, '--out');
         const r = await c.client(cmd).call<{ caCertificatePem: string }>('POST', '/v1/cas', {
           commonName: cn,
           keyAlgorithm: o.algorithm,
@@ -130,7 +133,12 @@ export function pkiCommands(c: CliContext): Command[] {
       }),
     );
   ca.command('revoke <caCertificateId>').description('revoke a CA (removed from trust at once; on its parent CRL)').option('--reason <reason>').action((id: string, o: { reason?: string }, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('POST', `/v1/cas/${encodeURIComponent(id)}/revoke`, o.reason === undefined ? {} : { reason: o.reason }))));
-  ca.command('crl <caCertificateId>').description('print the CRL (PEM) of a CA Gatehouse owns (one registered from elsewhere publishes its own)').action((id: string, _o: unknown, cmd: Command) => c.run(async () => c.io.stdout(await c.client(cmd).text(`/v1/crl/${encodeURIComponent(id)}.pem`))));
+  ca.command('crl <caCertificateId>').description('print the CRL (PEM) of a CA Gatehouse owns (one registered from elsewhere publishes its own); with --json, {"crlPem": …}').action((id: string, _o: unknown, cmd: Command) =>
+    c.run(async () => {
+      const pem = await c.client(cmd).text(`/v1/crl/${encodeURIComponent(id)}.pem`);
+      if (c.globals(cmd).json === true) c.print(cmd, { caCertificateId: id, crlPem: pem });
+      else c.io.stdout(pem);
+    }));
   ca.command('hooks <caCertificateId>')
     .description('built-in JITR registration hooks: activate allow-listed devices, refuse devices on a CRL')
     .option('--allow-list', 'activate a pending certificate whose CN or serial is on the allow list')
@@ -171,8 +179,21 @@ export function pkiCommands(c: CliContext): Command[] {
         c.print(cmd, { submitted: values.length, added });
       }),
     );
-  allow.command('list').description('list values').option('--after <value>').option('--max <n>', 'how many', '100').action((o: { after?: string; max: string }, cmd: Command) =>
-    c.run(async () => c.print(cmd, (await c.client(cmd).call<{ values: string[] }>('GET', `/v1/allow-list?maxResults=${encodeURIComponent(o.max)}${o.after === undefined ? '' : `&after=${encodeURIComponent(o.after)}`}`)).values)));
+  allow.command('list').description('list values (all of them, or --max from --after)').option('--after <value>', 'start after this value').option('--max <n>', 'at most this many (default: all)').action((o: { after?: string; max?: string }, cmd: Command) =>
+    c.run(async () => {
+      // every value, page by page (it stopped at 100 without saying so), unless --max says how many
+      const max = o.max === undefined ? Number.POSITIVE_INFINITY : countOption('--max', o.max);
+      const values: string[] = [];
+      let after = o.after;
+      while (values.length < max) {
+        const page = Math.min(1000, max - values.length);
+        const got = (await c.client(cmd).call<{ values: string[] }>('GET', `/v1/allow-list?maxResults=${page}${after === undefined ? '' : `&after=${encodeURIComponent(after)}`}`)).values;
+        values.push(...got);
+        if (got.length < page) break;
+        after = got[got.length - 1];
+      }
+      c.print(cmd, values);
+    }));
   allow.command('remove <value>').description('remove a value').action((v: string, _o: unknown, cmd: Command) => c.run(async () => c.print(cmd, await c.client(cmd).call('DELETE', `/v1/allow-list/${encodeURIComponent(v)}`))));
   return [cert, ca, allow];
 }

@@ -63,6 +63,8 @@ export function registryCommands(c: CliContext): Command[] {
     .action((thingName: string, o: { attribute: string[]; type?: string; group: string[]; withCertificate?: boolean; policy?: string; out: string }, cmd: Command) =>
       c.run(async () => {
         const api = c.client(cmd);
+        // without a certificate there is nothing to attach a policy to nor to write a bundle of: not silently ignored
+        if (o.withCertificate !== true && (o.policy !== undefined || cmd.getOptionValueSource('out') === 'cli')) throw CliErrors.error('CLI_USAGE_INVALID', '--policy and --out go with --with-certificate');
         if (o.withCertificate === true) refuseExistingOutput(o.out, ['certificate.pem', 'private.key']);
         const thingPath = `/v1/things/${encodeURIComponent(thingName)}`;
         // Everything a later step needs is checked before anything is made: a missing policy used to leave the thing
