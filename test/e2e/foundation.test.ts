@@ -93,6 +93,9 @@ for (const dialect of DIALECTS) {
       const page2 = await server.api('GET', `/v1/things?maxResults=2&namePrefix=dev-&nextToken=${page1.body.nextToken}`);
       expect(page2.body.things.map((t: { thingName: string }) => t.thingName)).toEqual(['dev-3', 'dev-4']);
       expect((await server.api('GET', '/v1/things?thingGroupName=floor1')).body.things).toHaveLength(1);
+      // a filter that names no group or type is a 404, not an empty list a typo hides behind
+      expect((await server.api('GET', '/v1/things?thingGroupName=floor-typo')).body.code).toBe('REGISTRY_THING_GROUP_NOT_FOUND');
+      expect((await server.api('GET', '/v1/things?thingTypeName=no-such-type')).body.code).toBe('REGISTRY_THING_TYPE_NOT_FOUND');
       const updated = await server.api('PATCH', '/v1/things/dev-1', { attributes: { fw: '1.2', serial: null }, expectedVersion: 1 });
       expect(updated.body).toMatchObject({ attributes: { fw: '1.2' }, version: 2 });
       expect((await server.api('PATCH', '/v1/things/dev-1', { attributes: { fw: '1.3' }, expectedVersion: 1 })).body.code).toBe('REGISTRY_THING_VERSION_CONFLICT');

@@ -36,7 +36,13 @@ export function registerThingRoutes(app: FastifyInstance, deps: ApiDependencies)
       },
     },
   }, async (request) => {
-    const page = await registry.listThings(store.db, ctxOf(request).tenantId, queryOf<registry.ListThingsFilter>(request));
+    const q = queryOf<registry.ListThingsFilter>(request);
+    const { tenantId } = ctxOf(request);
+    // a filter naming a group or type that does not exist is a 404 (a typo looked like an empty list), as AWS's
+    // ListThingsInThingGroup answers ResourceNotFound
+    if (q.thingGroupName !== undefined) await registry.getThingGroup(store.db, tenantId, q.thingGroupName);
+    if (q.thingTypeName !== undefined) await registry.getThingType(store.db, tenantId, q.thingTypeName);
+    const page = await registry.listThings(store.db, tenantId, q);
     return { things: page.items, nextToken: page.nextToken };
   });
 
