@@ -223,12 +223,6 @@ export async function listRevokedChildCas(db: Executor, caCertificateId: string)
   return rows.map((r) => ({ serialNumber: r.serial_number, revokedAt: r.revoked_at ?? nowIso(), reason: r.revocation_reason }));
 }
 
-/** The status of a CA registered in `tenantId` under that id, or undefined when it is not registered there. */
-export async function findCaStatus(db: Executor, tenantId: string, caCertificateId: string): Promise<CaStatus | undefined> {
-  const r = await db.selectFrom('ca_certificates').select('status').where('tenant_id', '=', tenantId).where('ca_certificate_id', '=', caCertificateId).executeTakeFirst();
-  return r?.status as CaStatus | undefined;
-}
-
 /**
  * Finds an owned CA by id in any tenant (CRL publication is public and tenant-less; an owned CA's parent may live in
  * another tenant). A tenant's own registration of the same certificate (SNI_ONLY) is never returned.

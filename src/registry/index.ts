@@ -24,7 +24,7 @@ export {
   type CertificateStatus, type CertificateRecord, type NewCertificateRecord, type ListCertificatesFilter, type UpdateCertificateStatusOptions,
 } from './certificates.ts';
 export {
-  insertCa, getCa, listAllCas, listCas, updateCa, revokeCa, nextCrlNumber, listRevokedChildCas, findOwnedCa, findCertificateCa, listCaRegistrationsElsewhere, findCaStatus, getOrCreateRegistrationCode,
+  insertCa, getCa, listAllCas, listCas, updateCa, revokeCa, nextCrlNumber, listRevokedChildCas, findOwnedCa, findCertificateCa, listCaRegistrationsElsewhere, getOrCreateRegistrationCode,
   type CaRecord, type NewCaRecord, type CaStatus, type CaMode, type CertificateCaFacts, type FirstConnectMode, type CaUpdate,
 } from './ca-certificates.ts';
 export { claimSystemSetting, createKeyBlobRepository, getSystemSetting, setSystemSetting } from './key-blobs.ts';
